@@ -1,0 +1,51 @@
+# src/sqlite/sqlite.mk - build rules of the SQLite module asyncmig_sqlite.so
+#
+# Included by the top-level Makefile after PGXS, which defines CC, DLSUFFIX,
+# INSTALL_SHLIB, pkglibdir, DESTDIR and srcdir.  The module does not link
+# libsqlite3: it is an SQLite loadable extension (sqlite3ext.h) and uses the
+# SQLite of whatever program loads it.  It only needs sqlite3ext.h at build
+# time (Debian: libsqlite3-dev).
+#
+#   make                    builds asyncmig_sqlite.so (with asyncmig.so)
+#   make install            installs it into $(DESTDIR)$(pkglibdir)
+#   make sqlite-asan        builds an ASan/UBSan copy into $(SQLITE_ASAN_DIR)
+#   make asyncmig_sqlite.so builds only this module
+#
+# The file also works on its own, without PGXS, e.g. (used by
+# test/sqlite/run.sh):
+#   make -f src/sqlite/sqlite.mk srcdir=. SQLITE_ASAN_DIR=/tmp/x sqlite-asan
+
+CC ?= cc
+DLSUFFIX ?= .so
+srcdir ?= .
+
+SQLITE_MODULE = asyncmig_sqlite$(DLSUFFIX)
+SQLITE_SRCS = $(srcdir)/src/sqlite/asyncmig_sqlite.c
+SQLITE_CFLAGS = -fPIC -shared -O2 -g -Wall -Wextra -fvisibility=hidden
+SQLITE_ASAN_CFLAGS = -fPIC -shared -O1 -g -Wall -Wextra -fvisibility=hidden \
+	-fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+SQLITE_ASAN_DIR ?= test/sqlite/build
+
+all: $(SQLITE_MODULE)
+
+# The entry point is the only exported symbol (-fvisibility=hidden, and a
+# visibility attribute on the entry point in asyncmig_sqlite.c): SQLite dlopens extensions RTLD_GLOBAL, and the
+# module's sqlite3_api must not be interposed by another extension's.
+$(SQLITE_MODULE): $(SQLITE_SRCS)
+	$(CC) $(SQLITE_CFLAGS) -o $@ $(SQLITE_SRCS)
+
+.PHONY: sqlite-asan install-sqlite clean-sqlite
+sqlite-asan: $(SQLITE_SRCS)
+	mkdir -p '$(SQLITE_ASAN_DIR)'
+	$(CC) $(SQLITE_ASAN_CFLAGS) -o '$(SQLITE_ASAN_DIR)/$(SQLITE_MODULE)' $(SQLITE_SRCS)
+
+install: install-sqlite
+install-sqlite: $(SQLITE_MODULE)
+	$(MKDIR_P) '$(DESTDIR)$(pkglibdir)'
+	$(INSTALL_SHLIB) $(SQLITE_MODULE) '$(DESTDIR)$(pkglibdir)/$(SQLITE_MODULE)'
+
+clean: clean-sqlite
+clean-sqlite:
+	rm -f $(SQLITE_MODULE)
+	rm -rf test/sqlite/build
