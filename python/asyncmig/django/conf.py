@@ -1,0 +1,114 @@
+"""Settings of the asyncmig Django package.
+
+Each setting is read from Django's settings when it is defined there, else
+from the environment variable of the same name, else its default:
+
+``ALLOW_SCHEDULED_MIGRATIONS``  (default: not set = leave the database's
+    ``asyncmig.allow_scheduled_migrations`` as it is, which is off unless a
+    DBA changed it).  True: migrations that are not ``execute_immediately``
+    are recorded ``SCHEDULED`` and wait for someone to run them.
+
+``ASYNCMIG_CREATE_EXTENSION``  (default True): ``make_sql_migration`` runs
+    ``CREATE EXTENSION IF NOT EXISTS asyncmig`` when the database lacks it
+    (this needs a superuser; Django's test databases are copies of
+    ``template1``, which has no extension).  False: fail with a message
+    saying what to run instead.
+
+``ASYNCMIG_WAIT_IN_MIGRATE``  (default: True under a test runner - Django's
+    ``manage.py test``, pytest-django - else False): ``migrate`` waits for
+    each migration it queued (after that migration's transaction committed)
+    and fails if one ends ``ERROR``.
+
+``ASYNCMIG_WAIT_TIMEOUT``  (seconds, default None = no limit): the limit of
+    each such wait.
+
+``ASYNCMIG_SQLITE_MODULE``  (full path of ``asyncmig_sqlite.so``; default
+    ``$(pg_config --pkglibdir)/asyncmig_sqlite.so``).
+
+``ASYNCMIG_DATABASE``  (default ``"default"``): the database alias that the
+    admin page and the status model read.
+"""
+
+import os
+
+from django.conf import settings
+
+_TRUE = {"1", "true", "t", "yes", "y", "on"}
+_FALSE = {"0", "false", "f", "no", "n", "off", ""}
+
+
+def to_bool(value, name="setting"):
+    """Parse a boolean setting: a bool, a number, or a string such as
+    "true"/"1"/"yes"/"on" or "false"/"0"/"no"/"off"."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return bool(value)
+    if isinstance(value, str):
+        v = value.strip().lower()
+        if v in _TRUE:
+            return True
+        if v in _FALSE:
+            return False
+    raise ValueError("%s: cannot read %r as a boolean (use true/false, 1/0, yes/no, on/off)" % (name, value))
+
+
+_MISSING = object()
+
+
+def raw(name, default=None):
+    """The value of a setting: Django setting, else environment, else default."""
+    value = getattr(settings, name, _MISSING) if settings.configured else _MISSING
+    if value is _MISSING:
+        value = os.environ.get(name, _MISSING)
+    if value is _MISSING:
+        return default
+    return value
+
+
+def get_bool(name, default=None):
+    value = raw(name, _MISSING)
+    if value is _MISSING or value is None:
+        return default
+    return to_bool(value, name)
+
+
+def allow_scheduled_migrations():
+    """True/False when ALLOW_SCHEDULED_MIGRATIONS is defined, else None."""
+    return get_bool("ALLOW_SCHEDULED_MIGRATIONS", None)
+
+
+def create_extension():
+    return get_bool("ASYNCMIG_CREATE_EXTENSION", True)
+
+
+def in_test_environment():
+    """True between setup_test_environment() and teardown_test_environment(),
+    which Django's test runner and pytest-django call."""
+    try:
+        from django.test.utils import _TestState
+    except ImportError:  # pragma: no cover - other Django versions
+        _TestState = None
+    if _TestState is not None and hasattr(_TestState, "saved_data"):
+        return True
+    from django.core import mail
+
+    return hasattr(mail, "outbox")
+
+
+def wait_in_migrate():
+    value = get_bool("ASYNCMIG_WAIT_IN_MIGRATE", None)
+    if value is None:
+        return in_test_environment()
+    return value
+
+
+def wait_timeout():
+    value = raw("ASYNCMIG_WAIT_TIMEOUT", None)
+    if value in (None, ""):
+        return None
+    return float(value)
+
+
+def database_alias():
+    return raw("ASYNCMIG_DATABASE", None) or "default"

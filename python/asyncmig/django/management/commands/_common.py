@@ -1,0 +1,49 @@
+import datetime
+
+from django.core.management.base import CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+
+from ... import backend, conf
+
+
+def add_database_argument(parser):
+    parser.add_argument(
+        "--database", default=None,
+        help="Database alias (default: the setting ASYNCMIG_DATABASE, else %r)." % DEFAULT_DB_ALIAS)
+
+
+def get_connection(options):
+    alias = options.get("database") or conf.database_alias()
+    if alias not in connections.databases:
+        raise CommandError("unknown database alias %r" % alias)
+    connection = connections[alias]
+    if connection.vendor not in ("postgresql", "sqlite"):
+        raise CommandError("asyncmig supports PostgreSQL and SQLite, not %s" % connection.vendor)
+    if connection.vendor == "postgresql" and not backend.pg_extension_installed(connection):
+        raise CommandError(
+            "The PostgreSQL extension asyncmig is not installed in database %r: run, as a "
+            "superuser, CREATE EXTENSION asyncmig; (migrations made with make_sql_migration "
+            "create it when ASYNCMIG_CREATE_EXTENSION allows)"
+            % connection.settings_dict.get("NAME"))
+    return connection
+
+
+def to_json_value(value):
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, datetime.timedelta):
+        return value.total_seconds()
+    return value
+
+
+def fmt(value):
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S%z")
+    if isinstance(value, datetime.timedelta):
+        total = value.total_seconds()
+        h, rem = divmod(int(total), 3600)
+        m, s = divmod(rem, 60)
+        return "%d:%02d:%02d.%01d" % (h, m, s, int((total - int(total)) * 10))
+    return str(value).replace("\n", " ")

@@ -1,0 +1,37 @@
+import json
+
+from django.core.management.base import BaseCommand
+
+from ... import backend
+from ._common import add_database_argument, fmt, get_connection, to_json_value
+
+COLUMNS = ("name", "status", "direction", "attempts", "started_at", "duration",
+           "progress", "error")
+
+
+class Command(BaseCommand):
+    help = "Show the status of asyncmig migrations (the view asyncmig.status)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("names", nargs="*", metavar="NAME", help="Only these migrations.")
+        parser.add_argument("--json", action="store_true", help="Print a JSON list.")
+        add_database_argument(parser)
+
+    def handle(self, *names, **options):
+        connection = get_connection(options)
+        rows = backend.status_rows(connection, names or None)
+        if options["json"]:
+            self.stdout.write(json.dumps(
+                [{k: to_json_value(v) for k, v in row.items()} for row in rows], indent=2))
+            return
+        if not rows:
+            self.stdout.write("no asyncmig migrations")
+            return
+        table = [COLUMNS] + [tuple(fmt(row[c]) for c in COLUMNS) for row in rows]
+        widths = [min(max(len(r[i]) for r in table), 70 if i == 0 else 60)
+                  for i in range(len(COLUMNS))]
+        for n, r in enumerate(table):
+            line = "  ".join(cell[:w].ljust(w) for cell, w in zip(r, widths)).rstrip()
+            self.stdout.write(line)
+            if n == 0:
+                self.stdout.write("  ".join("-" * w for w in widths))

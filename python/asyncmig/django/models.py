@@ -1,0 +1,86 @@
+"""An unmanaged model over the status view: ``asyncmig.status`` on
+PostgreSQL, ``asyncmig_status`` on SQLite (the database of the setting
+ASYNCMIG_DATABASE, default "default").  Read-only: change migrations with
+asyncmig.run / asyncmig.cancel (the admin action, ``manage.py asyncmig_run``).
+"""
+
+import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime, parse_duration
+
+from . import backend, conf
+
+
+def _status_table():
+    alias = conf.database_alias()
+    engine = settings.DATABASES.get(alias, {}).get("ENGINE", "")
+    if "sqlite" in engine:
+        return "asyncmig_status"
+    return '"asyncmig"."status"'
+
+
+class _LenientDateTimeField(models.DateTimeField):
+    """timestamptz on PostgreSQL; text or a number on SQLite."""
+
+    def get_internal_type(self):
+        return "TextField"  # no backend converter: from_db_value does it all
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or isinstance(value, datetime.datetime):
+            return value
+        if isinstance(value, (int, float)):
+            return datetime.datetime.fromtimestamp(value, tz=datetime.timezone.utc)
+        parsed = parse_datetime(str(value).replace("T", " ", 1).strip())
+        if parsed is None:
+            return value
+        if settings.USE_TZ and timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed, datetime.timezone.utc)
+        return parsed
+
+
+class _LenientDurationField(models.DurationField):
+    """interval on PostgreSQL; seconds or text on SQLite."""
+
+    def get_internal_type(self):
+        return "TextField"
+
+    def from_db_value(self, value, expression, connection):
+        if value is None or isinstance(value, datetime.timedelta):
+            return value
+        if isinstance(value, (int, float)):
+            return datetime.timedelta(seconds=value)
+        parsed = parse_duration(str(value))
+        return parsed if parsed is not None else value
+
+
+class AsyncMigration(models.Model):
+    STATUS_SCHEDULED = backend.SCHEDULED
+    STATUS_STARTED = backend.STARTED
+    STATUS_IN_PROGRESS = backend.IN_PROGRESS
+    STATUS_FINISHED = backend.FINISHED
+    STATUS_ERROR = backend.ERROR
+    STATUS_CHOICES = [(s, s) for s in backend.STATUSES]
+
+    name = models.TextField(primary_key=True)
+    status = models.TextField(choices=STATUS_CHOICES)
+    direction = models.TextField()
+    owner = models.TextField(null=True)
+    attempts = models.IntegerField(null=True)
+    started_at = _LenientDateTimeField(null=True)
+    finished_at = _LenientDateTimeField(null=True)
+    duration = _LenientDurationField(null=True)
+    progress = models.TextField(null=True)
+    error = models.TextField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = _status_table()
+        ordering = ["-started_at", "name"]
+        verbose_name = "async migration"
+        verbose_name_plural = "async migrations"
+
+    def __str__(self):
+        return "%s (%s)" % (self.name, self.status)

@@ -1,0 +1,647 @@
+"""Tests of asyncmig.django against real Django projects (see projects.py),
+on the clusters that run.sh started, and on SQLite files.  Run by run.sh."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import unittest
+
+import projects
+
+PY = "/usr/bin/python3"
+REPO = os.environ.get("ASYNCMIG_TEST_REPO", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
+WORK = os.environ.get("ASYNCMIG_TEST_WORK")
+SOCK = os.environ.get("ASYNCMIG_TEST_SOCKDIR")
+PORT = os.environ.get("ASYNCMIG_TEST_PORT")
+PORT_NOPRELOAD = os.environ.get("ASYNCMIG_TEST_PORT_NOPRELOAD")
+PKGLIBDIR = os.environ.get("ASYNCMIG_TEST_PKGLIBDIR", "/usr/lib/postgresql/15/lib")
+SQLITE_MODULE = os.path.join(PKGLIBDIR, "asyncmig_sqlite.so")
+
+HAVE_PG = bool(WORK and SOCK and PORT)
+NAME2 = "shop.migrations.0002_item_ab_idx_async"
+NAME3 = "shop.0003_item_b_idx"
+NAME4 = "shop.0004_item_a_idx"
+NAME5 = "shop.0005_item_ba_idx"
+SHOP_INDEXES = {NAME2: "shop_item_ab_idx", NAME3: "shop_item_b_idx",
+                NAME4: "shop_item_a_idx", NAME5: "shop_item_ba_idx"}
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+def pg_connect(dbname="postgres", port=None, user="django"):
+    import psycopg2
+    conn = psycopg2.connect(host=SOCK, port=port or PORT, user=user, dbname=dbname)
+    conn.autocommit = True
+    return conn
+
+
+def pg_query(dbname, sql, params=(), port=None):
+    conn = pg_connect(dbname, port)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall() if cur.description else None
+    finally:
+        conn.close()
+
+
+def create_db(name, port=None, owner="django"):
+    conn = pg_connect("postgres", port)
+    try:
+        with conn.cursor() as cur:
+            cur.execute('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name)
+            cur.execute('CREATE DATABASE "%s" OWNER "%s"' % (name, owner))
+    finally:
+        conn.close()
+
+
+def db_exists(name, port=None):
+    return bool(pg_query("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [name], port))
+
+
+def pg_statuses(dbname, port=None):
+    rows = pg_query(dbname, "SELECT name, status, direction FROM asyncmig.status", port=port)
+    return {name: (status, direction) for name, status, direction in rows}
+
+
+def pg_index_valid(dbname, index):
+    """True: valid; False: INVALID; None: absent."""
+    rows = pg_query(dbname, "SELECT i.indisvalid FROM pg_index i JOIN pg_class c "
+                            "ON c.oid = i.indexrelid WHERE c.relname = %s", [index])
+    return rows[0][0] if rows else None
+
+
+def sqlite_connect(path):
+    conn = sqlite3.connect(path)
+    if os.path.exists(SQLITE_MODULE):
+        conn.enable_load_extension(True)
+        conn.load_extension(SQLITE_MODULE)
+        conn.enable_load_extension(False)
+    return conn
+
+
+def sqlite_statuses(path):
+    conn = sqlite_connect(path)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'asyncmig_status'").fetchone():
+            return {}
+        return {r[0]: (r[1], r[2]) for r in
+                conn.execute("SELECT name, status, direction FROM asyncmig_status")}
+    finally:
+        conn.close()
+
+
+def sqlite_has_index(path, index):
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                            [index]).fetchone() is not None
+    finally:
+        conn.close()
+
+
+class Project:
+    counter = 0
+
+    def __init__(self, label):
+        Project.counter += 1
+        base = WORK or os.environ.get("TMPDIR", "/tmp")
+        self.root = projects.write_project(
+            os.path.join(base, "projects", "%s-%d" % (label, Project.counter)))
+
+    def env(self, db, engine="postgresql", port=None, extra_apps=(), **extra):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ASYNCMIG_", "ALLOW_SCHEDULED", "DJANGO_", "DB_"))}
+        env.update({
+            "PYTHONPATH": os.path.join(REPO, "python") + os.pathsep + self.root,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "DJANGO_SETTINGS_MODULE": "proj.settings",
+            "DB_ENGINE": engine,
+            "DB_NAME": db,
+            "EXTRA_APPS": ",".join(extra_apps),
+        })
+        if engine == "postgresql":
+            env.update({"DB_HOST": SOCK, "DB_PORT": str(port or PORT)})
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    def manage(self, env, *args, timeout=300):
+        proc = subprocess.run([PY, os.path.join(self.root, "manage.py")] + list(args),
+                              cwd=self.root, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, universal_newlines=True, timeout=timeout)
+        proc.output = "--- manage.py %s (exit %d)\n--- stdout:\n%s\n--- stderr:\n%s" % (
+            " ".join(args), proc.returncode, proc.stdout, proc.stderr)
+        return proc
+
+
+class Base(unittest.TestCase):
+    def ok(self, proc):
+        self.assertEqual(proc.returncode, 0, proc.output)
+        return proc
+
+    def fails(self, proc, *texts):
+        self.assertNotEqual(proc.returncode, 0, proc.output)
+        for text in texts:
+            self.assertIn(text, proc.stdout + proc.stderr, proc.output)
+        return proc
+
+
+# --------------------------------------------------------------------------
+# pure Python
+
+class PurePythonTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        import django
+        from django.conf import settings
+        if not settings.configured:
+            settings.configure(
+                INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth",
+                                "asyncmig.django"],
+                DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+            )
+            django.setup()
+
+    def test_import(self):
+        from asyncmig.django import make_sql_migration  # noqa: F401
+        import asyncmig
+        self.assertTrue(asyncmig.__version__)
+
+    def test_migration_name_required(self):
+        from asyncmig.django import make_sql_migration
+        with self.assertRaises(TypeError) as cm:
+            make_sql_migration("SELECT 1", "SELECT 2")
+        self.assertIn("migration_name", str(cm.exception))
+        with self.assertRaises(ValueError):
+            make_sql_migration("SELECT 1", "SELECT 2", migration_name="  ")
+
+    def test_keywords(self):
+        from asyncmig.django import make_sql_migration
+        f, b = make_sql_migration("SELECT 1", "SELECT 2", migration_name="x",
+                                  queue_name="low", job_timeout=30, dependencies=("y",),
+                                  sql_mysql_forwards="x", sql_mysql_backwards="y",
+                                  sql_oracle_forwards="z")
+        self.assertTrue(callable(f) and callable(b))
+        with self.assertRaises(TypeError):
+            make_sql_migration("SELECT 1", "SELECT 2", migration_name="x", sql_forward="typo")
+        with self.assertRaises(ValueError):
+            make_sql_migration("SELECT 1", "SELECT 2", migration_name="x", job_timeout=-1)
+
+    def test_resolve_sql(self):
+        from asyncmig.django.migration import resolve_sql
+        self.assertEqual(resolve_sql("SELECT 1;"), "SELECT 1;")
+        self.assertEqual(resolve_sql(["SELECT 1;", " SELECT 2 ", ""]), "SELECT 1;\nSELECT 2")
+        self.assertEqual(resolve_sql(("SELECT 1",)), "SELECT 1")
+        self.assertEqual(resolve_sql(lambda: ["A", "B"]), "A;\nB")
+        self.assertEqual(resolve_sql(lambda apps, se: "%s %s" % (apps, se), "X", "Y"), "X Y")
+        self.assertEqual(resolve_sql(lambda *a: "n=%d" % len(a), 1, 2), "n=2")
+        self.assertIsNone(resolve_sql(None))
+        self.assertIsNone(resolve_sql(lambda: None))
+        with self.assertRaises(TypeError):
+            resolve_sql(42)
+        with self.assertRaises(TypeError):
+            resolve_sql(["SELECT 1", 2])
+
+    def test_collect_sql_does_nothing(self):
+        from asyncmig.django import make_sql_migration
+
+        class Exploding:
+            def __getattr__(self, name):
+                raise AssertionError("touched the connection: %s" % name)
+
+        class SchemaEditor:
+            collect_sql = True
+            connection = Exploding()
+
+        calls = []
+        f, b = make_sql_migration(lambda: calls.append(1) or "SELECT 1", "SELECT 2",
+                                  migration_name="x")
+        self.assertIsNone(f(None, SchemaEditor()))
+        self.assertIsNone(b(None, SchemaEditor()))
+        self.assertEqual(calls, [])
+
+    def test_bool_settings(self):
+        from asyncmig.django.conf import to_bool
+        for v in ("true", "1", "yes", "on", "TRUE", " y ", True, 1):
+            self.assertIs(to_bool(v), True, v)
+        for v in ("false", "0", "no", "off", "", False, 0):
+            self.assertIs(to_bool(v), False, v)
+        with self.assertRaises(ValueError):
+            to_bool("maybe")
+
+    def test_sqlite_module_not_found(self):
+        from django.db import connection
+        from django.test import override_settings
+        from asyncmig.django import SQLiteModuleNotFound, make_sql_migration
+
+        class SchemaEditor:
+            collect_sql = False
+
+        SchemaEditor.connection = connection
+        f, b = make_sql_migration("SELECT 1", None, migration_name="x", apply_on_sqlite=True)
+        with override_settings(ASYNCMIG_SQLITE_MODULE="/nonexistent/asyncmig_sqlite.so"):
+            with self.assertRaises(SQLiteModuleNotFound) as cm:
+                f(None, SchemaEditor())
+        self.assertIn("ASYNCMIG_SQLITE_MODULE", str(cm.exception))
+        self.assertIn("/nonexistent/asyncmig_sqlite.so", str(cm.exception))
+        # apply_on_sqlite=False: nothing to do, no module needed
+        f, b = make_sql_migration("SELECT 1", None, migration_name="x")
+        with override_settings(ASYNCMIG_SQLITE_MODULE="/nonexistent/asyncmig_sqlite.so"):
+            f(None, SchemaEditor())
+            b(None, SchemaEditor())
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL
+
+@unittest.skipUnless(HAVE_PG, "run by test/django/run.sh (needs its clusters)")
+class PostgresTests(Base):
+    @classmethod
+    def setUpClass(cls):
+        cls.project = Project("pg")
+
+    def wait_all(self, env, *names):
+        return self.ok(self.project.manage(env, "asyncmig_wait", *names, "--timeout", "120"))
+
+    def assert_shop(self, db, direction, names=(NAME2, NAME3, NAME4, NAME5)):
+        st = pg_statuses(db)
+        for name in names:
+            self.assertEqual(st.get(name), ("FINISHED", direction), st)
+            valid = pg_index_valid(db, SHOP_INDEXES[name])
+            if direction == "forwards":
+                self.assertIs(valid, True, SHOP_INDEXES[name])
+            else:
+                self.assertIsNone(valid, SHOP_INDEXES[name])
+
+    def test_forwards_backwards_forwards(self):
+        db = "shop_fbf"
+        create_db(db)
+        env = self.project.env(db)
+        p = self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assertTrue(pg_query(db, "SELECT 1 FROM pg_extension WHERE extname = 'asyncmig'"))
+        self.wait_all(env)
+        self.assert_shop(db, "forwards")
+        # the sequence of statements was joined; names as given (the LS
+        # example uses __name__); dependencies and timeout recorded
+        rows = pg_query(db, "SELECT forwards_sql, backwards_sql FROM asyncmig.migration "
+                            "WHERE name = %s", [NAME3])
+        self.assertEqual(rows[0][0], "SELECT 1;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS "
+                                     "shop_item_b_idx ON shop_item (b);\nANALYZE shop_item")
+        self.assertEqual(rows[0][1], "DROP INDEX CONCURRENTLY IF EXISTS shop_item_b_idx")
+        rows = pg_query(db, "SELECT backwards_sql FROM asyncmig.migration WHERE name = %s", [NAME4])
+        self.assertEqual(rows[0][0], "DROP INDEX CONCURRENTLY IF EXISTS shop_item_a_idx")
+
+        # status command
+        p = self.ok(self.project.manage(env, "asyncmig_status"))
+        for name in SHOP_INDEXES:
+            self.assertIn(name, p.stdout)
+        self.assertIn("FINISHED", p.stdout)
+        p = self.ok(self.project.manage(env, "asyncmig_status", "--json"))
+        data = {r["name"]: r for r in json.loads(p.stdout)}
+        self.assertEqual(data[NAME5]["status"], "FINISHED")
+        self.assertEqual(data[NAME5]["direction"], "forwards")
+        self.assertIsInstance(data[NAME5]["duration"], float)
+        p = self.ok(self.project.manage(env, "asyncmig_status", NAME3, "--json"))
+        self.assertEqual([r["name"] for r in json.loads(p.stdout)], [NAME3])
+
+        # sqlmigrate shows and does nothing
+        before = pg_query(db, "SELECT name, updated_at FROM asyncmig.migration ORDER BY name")
+        self.ok(self.project.manage(env, "sqlmigrate", "shop", "0002"))
+        self.ok(self.project.manage(env, "sqlmigrate", "shop", "0003", "--backwards"))
+        self.assertEqual(before, pg_query(db, "SELECT name, updated_at FROM asyncmig.migration "
+                                              "ORDER BY name"))
+
+        # migrate again: nothing to do, nothing re-run
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+
+        # backwards
+        self.ok(self.project.manage(env, "migrate", "shop", "0001", "--noinput"))
+        self.wait_all(env)
+        self.assert_shop(db, "backwards")
+        # and forwards again builds again
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.wait_all(env)
+        self.assert_shop(db, "forwards")
+        p = self.ok(self.project.manage(env, "asyncmig_wait", NAME2, NAME5, "--timeout", "30"))
+
+    def test_scheduled_mode(self):
+        db = "shop_sched"
+        create_db(db)
+        env = self.project.env(db, ALLOW_SCHEDULED_MIGRATIONS="true")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.wait_all(env, NAME5)
+        st = pg_statuses(db)
+        for name in (NAME2, NAME3, NAME4):
+            self.assertEqual(st[name], ("SCHEDULED", "forwards"), st)
+            self.assertIsNone(pg_index_valid(db, SHOP_INDEXES[name]))
+        self.assertEqual(st[NAME5], ("FINISHED", "forwards"))  # execute_immediately
+        # nothing runs by itself
+        time.sleep(1)
+        self.assertEqual(pg_statuses(db)[NAME4], ("SCHEDULED", "forwards"))
+        # asyncmig_status shows them
+        p = self.ok(self.project.manage(env, "asyncmig_status"))
+        self.assertIn("SCHEDULED", p.stdout)
+        # run one and wait
+        p = self.ok(self.project.manage(env, "asyncmig_run", NAME4, "--wait", "--timeout", "60"))
+        self.assertIn(NAME4, p.stdout)
+        self.assertEqual(pg_statuses(db)[NAME4], ("FINISHED", "forwards"))
+        self.assertIs(pg_index_valid(db, SHOP_INDEXES[NAME4]), True)
+        # run two; the second depends on the first
+        self.ok(self.project.manage(env, "asyncmig_run", NAME2, NAME3, "--wait", "--timeout", "60"))
+        self.assert_finished(db, (NAME2, NAME3))
+        # unknown name: fails, naming it
+        self.fails(self.project.manage(env, "asyncmig_run", "no.such.migration"),
+                   "no.such.migration")
+        # backwards run of one, by the command
+        self.ok(self.project.manage(env, "asyncmig_run", NAME4, "--backwards", "--wait"))
+        self.assertEqual(pg_statuses(db)[NAME4], ("FINISHED", "backwards"))
+        self.assertIsNone(pg_index_valid(db, SHOP_INDEXES[NAME4]))
+
+    def assert_finished(self, db, names):
+        st = pg_statuses(db)
+        for name in names:
+            self.assertEqual(st[name], ("FINISHED", "forwards"), st)
+            self.assertIs(pg_index_valid(db, SHOP_INDEXES[name]), True)
+
+    SHELL_SCRIPT = '''
+from django.db import connection, transaction
+from asyncmig.django import make_sql_migration
+
+class SE:
+    collect_sql = False
+    connection = connection
+
+def guc():
+    with connection.cursor() as c:
+        c.execute("SELECT current_setting('asyncmig.allow_scheduled_migrations', true)")
+        return c.fetchone()[0]
+
+def status(name):
+    with connection.cursor() as c:
+        c.execute("SELECT status FROM asyncmig.status WHERE name = %s", [name])
+        return c.fetchone()[0]
+
+f, b = make_sql_migration("CREATE INDEX CONCURRENTLY IF NOT EXISTS t_idx ON shop_item (b)",
+                          None, migration_name=NAME)
+print("BEFORE", guc())
+with transaction.atomic():
+    f(None, SE())
+    print("INSIDE", guc())
+print("AFTER", guc())
+print("STATUS", status(NAME))
+'''
+
+    def shell(self, env, name):
+        p = self.ok(self.project.manage(env, "shell", "-c",
+                                        "NAME = %r\n" % name + self.SHELL_SCRIPT))
+        return dict(line.split(" ", 1) for line in p.stdout.splitlines() if " " in line)
+
+    def test_scheduled_setting_does_not_leak(self):
+        db = "shop_guc"
+        create_db(db)
+        env = self.project.env(db, ASYNCMIG_WAIT_IN_MIGRATE="1")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        out = self.shell(self.project.env(db, ALLOW_SCHEDULED_MIGRATIONS="yes"), "t.env")
+        self.assertEqual(out["STATUS"], "SCHEDULED", out)
+        self.assertEqual(out["INSIDE"], out["BEFORE"], out)
+        self.assertEqual(out["AFTER"], out["BEFORE"], out)
+        self.assertNotEqual(out["AFTER"], "on", out)
+        # the Django setting wins over the environment variable
+        out = self.shell(self.project.env(db, ALLOW_SCHEDULED_MIGRATIONS="yes",
+                                          ALLOW_SCHEDULED_MIGRATIONS_SETTING="0"), "t.setting")
+        self.assertIn(out["STATUS"], ("STARTED", "IN PROGRESS", "FINISHED"), out)
+        self.ok(self.project.manage(self.project.env(db), "asyncmig_wait", "t.setting",
+                                    "--timeout", "60"))
+
+    def test_wait_in_migrate(self):
+        db = "shop_waitmig"
+        create_db(db)
+        env = self.project.env(db, ASYNCMIG_WAIT_IN_MIGRATE="true")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        # no asyncmig_wait: migrate itself waited
+        self.assert_shop(db, "forwards")
+        # a migration that fails when it runs: migrate fails, naming it
+        env = self.project.env(db, ASYNCMIG_WAIT_IN_MIGRATE="true", extra_apps=["bad"])
+        p = self.fails(self.project.manage(env, "migrate", "--noinput"),
+                       "bad.0001_nonatomic", "no_such_column")
+        self.assertEqual(pg_statuses(db)["bad.0001_nonatomic"], ("ERROR", "forwards"))
+        # backwards waits too
+        env = self.project.env(db, ASYNCMIG_WAIT_IN_MIGRATE="true")
+        self.ok(self.project.manage(env, "migrate", "shop", "0003", "--noinput"))
+        st = pg_statuses(db)
+        self.assertEqual(st[NAME4], ("FINISHED", "backwards"))
+        self.assertEqual(st[NAME5], ("FINISHED", "backwards"))
+
+    def test_failures_reported_by_wait(self):
+        db = "shop_bad"
+        create_db(db)
+        env = self.project.env(db, extra_apps=["bad"])
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        p = self.fails(self.project.manage(env, "asyncmig_wait", "--timeout", "60"))
+        st = pg_statuses(db)
+        self.assertEqual(st["bad.0001_nonatomic"][0], "ERROR", st)
+        self.assertEqual(st["bad.0002_atomic"][0], "ERROR", st)
+        # named: fails as well, after the fact
+        self.fails(self.project.manage(env, "asyncmig_wait", "bad.0002_atomic", "--timeout", "10"),
+                   "bad.0002_atomic")
+        self.ok(self.project.manage(env, "asyncmig_wait", NAME5, "--timeout", "10"))
+        p = self.ok(self.project.manage(env, "asyncmig_status"))
+        self.assertIn("no_such_column", p.stdout)
+        p = self.ok(self.project.manage(env, "asyncmig_status", "--json"))
+        data = {r["name"]: r for r in json.loads(p.stdout)}
+        self.assertIn("no_such_table", data["bad.0002_atomic"]["error"])
+
+    def test_atomic_migration_that_fails_leaves_no_row(self):
+        db = "shop_rollback"
+        create_db(db)
+        env = self.project.env(db)
+        self.ok(self.project.manage(env, "migrate", "shop", "0001", "--noinput"))
+        env = self.project.env(db, extra_apps=["rollback"])
+        self.fails(self.project.manage(env, "migrate", "rollback", "--noinput"),
+                   "no_such_function_asyncmig_test")
+        self.assertFalse(pg_query(db, "SELECT 1 FROM pg_extension WHERE extname = 'asyncmig'")
+                         and pg_query(db, "SELECT 1 FROM asyncmig.migration "
+                                          "WHERE name = 'rollback.0001_fails'"))
+        time.sleep(1.5)
+        self.assertIsNone(pg_index_valid(db, "rollback_idx"))
+        # now with the extension in place already
+        self.ok(self.project.manage(self.project.env(db), "migrate", "shop", "--noinput"))
+        self.fails(self.project.manage(env, "migrate", "rollback", "--noinput"),
+                   "no_such_function_asyncmig_test")
+        self.assertEqual(pg_query(db, "SELECT count(*) FROM asyncmig.migration "
+                                      "WHERE name = 'rollback.0001_fails'"), [(0,)])
+        time.sleep(1.5)
+        self.assertIsNone(pg_index_valid(db, "rollback_idx"))
+
+    def test_revert_while_running(self):
+        db = "shop_slow"
+        create_db(db)
+        env = self.project.env(db, extra_apps=["slow"])
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        deadline = time.time() + 20
+        while pg_statuses(db)["slow.0001_slow"][0] != "IN PROGRESS" and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(pg_statuses(db)["slow.0001_slow"], ("IN PROGRESS", "forwards"))
+        # the deploy script's wait gives up
+        t0 = time.time()
+        self.fails(self.project.manage(env, "asyncmig_wait", "slow.0001_slow", "--timeout", "1"))
+        self.assertLess(time.time() - t0, 15)
+        t0 = time.time()
+        self.ok(self.project.manage(env, "migrate", "slow", "zero", "--noinput"))
+        self.ok(self.project.manage(env, "asyncmig_wait", "slow.0001_slow", "--timeout", "60"))
+        self.assertLess(time.time() - t0, 25, "the forwards run was not canceled")
+        self.assertEqual(pg_statuses(db)["slow.0001_slow"], ("FINISHED", "backwards"))
+        self.assertIsNone(pg_index_valid(db, "slow_idx"))
+
+    def test_manage_py_test(self):
+        db = "shop_tr"
+        create_db(db)
+        for extra in ({}, {"ALLOW_SCHEDULED_MIGRATIONS": "true"}):
+            env = self.project.env(db, **extra)
+            p = self.ok(self.project.manage(env, "test", "shop", "--noinput", "-v", "2"))
+            self.assertIn("OK", p.stderr)
+            self.assertFalse(db_exists("test_" + db), "test database left behind")
+        # no extension in template1 and not allowed to create it: clear error
+        env = self.project.env(db, ASYNCMIG_CREATE_EXTENSION="False")
+        self.fails(self.project.manage(env, "test", "shop", "--noinput"),
+                   "CREATE EXTENSION asyncmig", "template1")
+        pg_query("postgres", 'DROP DATABASE IF EXISTS "test_%s" WITH (FORCE)' % db)
+
+    def test_extension_missing(self):
+        db = "shop_noext"
+        create_db(db)
+        env = self.project.env(db, ASYNCMIG_CREATE_EXTENSION="0")
+        self.fails(self.project.manage(env, "migrate", "--noinput"),
+                   "CREATE EXTENSION asyncmig", "ASYNCMIG_CREATE_EXTENSION", db)
+        self.fails(self.project.manage(env, "asyncmig_status"), "CREATE EXTENSION asyncmig")
+        self.fails(self.project.manage(env, "asyncmig_wait"), "CREATE EXTENSION asyncmig")
+        # as a role that may not create it
+        db = "shop_noext_app"
+        create_db(db, owner="app")
+        env = self.project.env(db, DB_USER="app")
+        self.fails(self.project.manage(env, "migrate", "--noinput"),
+                   "CREATE EXTENSION asyncmig", "superuser")
+
+    @unittest.skipUnless(PORT_NOPRELOAD, "no second cluster")
+    def test_worker_not_preloaded(self):
+        db = "shop_nopreload"
+        create_db(db, port=PORT_NOPRELOAD)
+        env = self.project.env(db, port=PORT_NOPRELOAD)
+        p = self.ok(self.project.manage(env, "migrate", "shop", "0002", "--noinput"))
+        self.assertIn("WARNING", p.stderr, p.output)
+        self.assertIn("shared_preload_libraries", p.stderr, p.output)
+        st = pg_statuses(db, port=PORT_NOPRELOAD)
+        self.assertEqual(st[NAME2], ("STARTED", "forwards"))
+        env = self.project.env(db, port=PORT_NOPRELOAD, ASYNCMIG_WAIT_IN_MIGRATE="1")
+        self.fails(self.project.manage(env, "migrate", "--noinput"), "shared_preload_libraries")
+
+
+# --------------------------------------------------------------------------
+# SQLite
+
+@unittest.skipUnless(os.path.exists(SQLITE_MODULE), "no %s" % SQLITE_MODULE)
+class SQLiteTests(Base):
+    @classmethod
+    def setUpClass(cls):
+        cls.project = Project("sqlite")
+        cls.dir = os.path.join(cls.project.root, "db")
+        os.makedirs(cls.dir, exist_ok=True)
+
+    def fresh(self, name):
+        path = os.path.join(self.dir, name + ".sqlite3")
+        if os.path.exists(path):
+            os.unlink(path)
+        return path
+
+    def env(self, path, **kw):
+        return self.project.env(path, engine="sqlite", **kw)
+
+    def assert_shop(self, path, direction):
+        st = sqlite_statuses(path)
+        self.assertNotIn(NAME2, st)  # apply_on_sqlite=False: nothing recorded
+        self.assertFalse(sqlite_has_index(path, "shop_item_ab_idx"))
+        for name in (NAME3, NAME4, NAME5):
+            self.assertEqual(st.get(name), ("FINISHED", direction), st)
+            self.assertEqual(sqlite_has_index(path, SHOP_INDEXES[name]), direction == "forwards")
+
+    def test_forwards_backwards_forwards(self):
+        path = self.fresh("fbf")
+        env = self.env(path)
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assert_shop(path, "forwards")
+        self.ok(self.project.manage(env, "asyncmig_wait"))
+        self.ok(self.project.manage(env, "asyncmig_wait", NAME3, NAME4))
+        p = self.ok(self.project.manage(env, "asyncmig_status"))
+        self.assertIn(NAME3, p.stdout)
+        p = self.ok(self.project.manage(env, "asyncmig_status", "--json"))
+        self.assertEqual({r["name"]: r["status"] for r in json.loads(p.stdout)},
+                         {NAME3: "FINISHED", NAME4: "FINISHED", NAME5: "FINISHED"})
+        self.ok(self.project.manage(env, "sqlmigrate", "shop", "0003"))
+        self.ok(self.project.manage(env, "migrate", "shop", "0001", "--noinput"))
+        self.assert_shop(path, "backwards")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assert_shop(path, "forwards")
+
+    def test_errors(self):
+        path = self.fresh("bad")
+        env = self.env(path, extra_apps=["bad"])
+        p = self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assertIn("bad.0001_nonatomic", p.stderr)
+        st = sqlite_statuses(path)
+        self.assertEqual(st["bad.0001_nonatomic"][0], "ERROR", st)
+        self.assertEqual(st["bad.0002_atomic"][0], "ERROR", st)
+        self.fails(self.project.manage(env, "asyncmig_wait", "bad.0001_nonatomic"),
+                   "bad.0001_nonatomic")
+        self.ok(self.project.manage(env, "asyncmig_wait", NAME3))
+        self.ok(self.project.manage(env, "asyncmig_wait"))
+        p = self.ok(self.project.manage(env, "asyncmig_status", "--json"))
+        data = {r["name"]: r for r in json.loads(p.stdout)}
+        self.assertIn("no_such_column", data["bad.0001_nonatomic"]["error"] or "")
+        # with ASYNCMIG_WAIT_IN_MIGRATE, migrate fails
+        path = self.fresh("bad_wait")
+        env = self.env(path, extra_apps=["bad"], ASYNCMIG_WAIT_IN_MIGRATE="1")
+        self.fails(self.project.manage(env, "migrate", "--noinput"), "bad.0001_nonatomic")
+
+    def test_atomic_migration_that_fails_leaves_no_row(self):
+        path = self.fresh("rollback")
+        env = self.env(path, extra_apps=["rollback"])
+        self.ok(self.project.manage(env, "migrate", "shop", "--noinput"))
+        self.fails(self.project.manage(env, "migrate", "rollback", "--noinput"),
+                   "no_such_function_asyncmig_test")
+        self.assertNotIn("rollback.0001_fails", sqlite_statuses(path))
+        self.assertFalse(sqlite_has_index(path, "rollback_idx"))
+
+    def test_scheduled_mode(self):
+        path = self.fresh("sched")
+        env = self.env(path, ALLOW_SCHEDULED_MIGRATIONS="true")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        st = sqlite_statuses(path)
+        self.assertEqual(st[NAME3], ("SCHEDULED", "forwards"), st)
+        self.assertEqual(st[NAME4], ("SCHEDULED", "forwards"), st)
+        self.assertEqual(st[NAME5], ("FINISHED", "forwards"), st)
+        self.assertFalse(sqlite_has_index(path, "shop_item_a_idx"))
+        p = self.ok(self.project.manage(env, "asyncmig_run", NAME4, "--wait"))
+        self.assertIn("FINISHED", p.stdout)
+        self.assertEqual(sqlite_statuses(path)[NAME4], ("FINISHED", "forwards"))
+        self.assertTrue(sqlite_has_index(path, "shop_item_a_idx"))
+
+    def test_module_not_found(self):
+        path = self.fresh("nomodule")
+        env = self.env(path, ASYNCMIG_SQLITE_MODULE="/nonexistent/asyncmig_sqlite.so")
+        self.fails(self.project.manage(env, "migrate", "--noinput"),
+                   "/nonexistent/asyncmig_sqlite.so", "ASYNCMIG_SQLITE_MODULE", "make install")
+
+    def test_manage_py_test(self):
+        path = self.fresh("tr")
+        for extra in ({}, {"ALLOW_SCHEDULED_MIGRATIONS": "true"}):
+            env = self.env(path, **extra)
+            p = self.ok(self.project.manage(env, "test", "shop", "--noinput", "-v", "2"))
+            self.assertIn("OK", p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
