@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import subprocess
-import warnings
+import sys
 
 from django.db import transaction
 from django.db.utils import DatabaseError
@@ -86,9 +86,22 @@ def _pg_error(exc):
 
 
 def surface_warning(message):
-    """Make a server warning visible: Python warning + log."""
-    logger.warning(message)
-    warnings.warn(message, AsyncmigWarning, stacklevel=3)
+    """Make a warning visible on the console of migrate (stderr), and in the
+    log of the "asyncmig" logger when logging is configured for it."""
+    if logger.hasHandlers():
+        logger.warning(message)
+    if not any(getattr(h, "stream", None) is sys.stderr for h in _handlers(logger)):
+        sys.stderr.write("WARNING: %s\n" % message if not message.startswith("WARNING") else message + "\n")
+        sys.stderr.flush()
+
+
+def _handlers(log):
+    while log is not None:
+        for h in log.handlers:
+            yield h
+        if not log.propagate:
+            break
+        log = log.parent
 
 
 def after_commit(connection, func):
@@ -327,7 +340,9 @@ def sqlite_load(connection):
             "(Debian's /usr/bin/python3 can).")
     raw.enable_load_extension(True)
     try:
-        raw.load_extension(path)
+        # explicit entry point: ASYNCMIG_SQLITE_MODULE may name a copy with
+        # another file name (SQLite derives the entry point from the name)
+        raw.execute("SELECT load_extension(?, 'sqlite3_asyncmigsqlite_init')", [path]).fetchall()
     except Exception as exc:
         raise SQLiteModuleNotFound(
             "asyncmig: cannot load the SQLite module %s: %s. %s" % (path, exc, what)) from exc
@@ -339,7 +354,10 @@ def sqlite_schedule(connection, name, forwards_sql, backwards_sql=None,
                     execute_immediately=False, allow_scheduled=None):
     sqlite_load(connection)
     with connection.cursor() as cur:
+        prev = None
         if allow_scheduled is not None:
+            cur.execute("SELECT asyncmig_allow_scheduled()")
+            prev = cur.fetchone()[0]
             cur.execute("SELECT asyncmig_allow_scheduled(%s)", [1 if allow_scheduled else 0])
         try:
             cur.execute("SELECT asyncmig_schedule(%s, %s, %s, 1, %s)",
@@ -348,8 +366,8 @@ def sqlite_schedule(connection, name, forwards_sql, backwards_sql=None,
         except DatabaseError as exc:
             raise MigrationFailed("asyncmig_schedule(%r) failed: %s" % (name, exc), name=name) from exc
         finally:
-            if allow_scheduled is not None:
-                cur.execute("SELECT asyncmig_allow_scheduled(0)")
+            if prev is not None:
+                cur.execute("SELECT asyncmig_allow_scheduled(%s)", [prev])
     return status
 
 
@@ -419,4 +437,12 @@ def run(connection, name, backwards=False):
 def cancel(connection, name):
     if connection.vendor == "postgresql":
         return pg_cancel(connection, name)
-    raise AsyncmigError("asyncmig: cancel is for PostgreSQL (SQLite runs migrations synchronously)")
+    if connection.vendor == "sqlite":
+        sqlite_load(connection)
+        try:
+            with connection.cursor() as cur:
+                cur.execute("SELECT asyncmig_cancel(%s)", [name])
+                return cur.fetchone()[0]
+        except DatabaseError as exc:
+            raise MigrationFailed(str(exc), name=name) from exc
+    raise AsyncmigError("asyncmig supports PostgreSQL and SQLite, not %s" % connection.vendor)

@@ -18,7 +18,8 @@ class Command(BaseCommand):
                             help="With --wait: give up after this many seconds.")
         add_database_argument(parser)
 
-    def handle(self, *names, **options):
+    def handle(self, *args, **options):
+        names = list(options["names"])
         connection = get_connection(options)
         failures = []
         for name in names:

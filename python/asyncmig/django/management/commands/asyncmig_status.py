@@ -17,7 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print a JSON list.")
         add_database_argument(parser)
 
-    def handle(self, *names, **options):
+    def handle(self, *args, **options):
+        names = list(options["names"])
         connection = get_connection(options)
         rows = backend.status_rows(connection, names or None)
         if options["json"]:

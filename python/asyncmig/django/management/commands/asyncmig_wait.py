@@ -17,7 +17,8 @@ class Command(BaseCommand):
                             help="Give up (and fail) after this many seconds in all.")
         add_database_argument(parser)
 
-    def handle(self, *names, **options):
+    def handle(self, *args, **options):
+        names = list(options["names"])
         connection = get_connection(options)
         timeout = options["timeout"]
         if timeout is not None and timeout <= 0:
