@@ -1,0 +1,306 @@
+"""The asyncmig SQLite module from Python's sqlite3 module (unittest).
+
+Environment:
+  ASYNCMIG_SQLITE_MODULE  path of the module, without its suffix
+  ASYNCMIG_TEST_TMP       a directory for the databases (default: a new one)
+
+Run with /usr/bin/python3 (Debian's python3 allows load_extension).
+"""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+MODULE = os.environ.get("ASYNCMIG_SQLITE_MODULE", "")
+TMP = os.environ.get("ASYNCMIG_TEST_TMP") or tempfile.mkdtemp(prefix="asyncmig-py-")
+
+
+def connect(path, **kwargs):
+    """A connection to path with the module loaded (no entry point given)."""
+    conn = sqlite3.connect(path, **kwargs)
+    conn.enable_load_extension(True)
+    conn.load_extension(MODULE)
+    conn.enable_load_extension(False)
+    return conn
+
+
+class Base(unittest.TestCase):
+    """A fresh database file per test, with table t and a log table."""
+
+    def setUp(self):
+        self.path = os.path.join(TMP, "%s.db" % self.id().rsplit(".", 1)[-1])
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(self.path + suffix):
+                os.unlink(self.path + suffix)
+        self.conn = connect(self.path, isolation_level=None)
+        self.conn.executescript(
+            "CREATE TABLE t(a, b);"
+            "INSERT INTO t VALUES(1,'x'),(2,'y'),(3,'z');"
+            "CREATE TABLE log(x);")
+
+    def tearDown(self):
+        self.conn.close()
+
+    def one(self, sql, *args, conn=None):
+        return (conn or self.conn).execute(sql, args).fetchone()[0]
+
+    def schedule(self, *args, conn=None):
+        marks = ", ".join("?" * len(args))
+        return self.one("SELECT asyncmig_schedule(%s)" % marks, *args, conn=conn)
+
+    def has(self, name):
+        return self.one("SELECT count(*) FROM sqlite_master WHERE name=?", name)
+
+    def row(self, name):
+        cur = self.conn.execute(
+            "SELECT status, direction, attempts, meta FROM asyncmig_migration"
+            " WHERE name=?", (name,))
+        return cur.fetchone()
+
+
+class TestBasics(Base):
+
+    def test_load_with_suffix_and_objects(self):
+        conn = sqlite3.connect(self.path)
+        conn.enable_load_extension(True)
+        conn.load_extension(MODULE + ".so")
+        kinds = conn.execute(
+            "SELECT type, name FROM sqlite_master WHERE name LIKE 'asyncmig%'"
+            " AND type<>'index' ORDER BY name").fetchall()
+        self.assertEqual(kinds, [("table", "asyncmig_migration"),
+                                 ("view", "asyncmig_status")])
+        conn.close()
+
+    def test_apply_on_sqlite_false(self):
+        self.assertIsNone(self.schedule("m", "CREATE INDEX CONCURRENTLY i ON t(a)", None))
+        self.assertIsNone(self.schedule("m", "CREATE INDEX CONCURRENTLY i ON t(a)", None, False))
+        self.assertEqual(self.one("SELECT count(*) FROM asyncmig_migration"), 0)
+        self.assertEqual(self.has("i"), 0)
+
+    def test_finished_idempotent_backwards_forwards(self):
+        fwd = "INSERT INTO log VALUES(1); CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON t(a)"
+        bwd = "DROP INDEX CONCURRENTLY IF EXISTS i"
+        self.assertEqual(self.schedule("m", fwd, bwd, True), "FINISHED")
+        self.assertEqual(self.has("i"), 1)
+        self.assertEqual(self.schedule("m", fwd, bwd, True), "FINISHED")
+        self.assertEqual(self.one("SELECT count(*) FROM log"), 1)
+        self.assertEqual(self.row("m")[:3], ("FINISHED", "forwards", 1))
+        self.assertEqual(self.one("SELECT asyncmig_run('m', 1)"), "FINISHED")
+        self.assertEqual(self.has("i"), 0)
+        self.assertEqual(self.row("m")[:3], ("FINISHED", "backwards", 2))
+        self.assertEqual(self.schedule("m", fwd, bwd, True), "FINISHED")
+        self.assertEqual(self.has("i"), 1)
+        self.assertEqual(self.one("SELECT count(*) FROM log"), 2)
+        self.assertEqual(self.row("m")[:3], ("FINISHED", "forwards", 3))
+
+    def test_error_rolls_back_everything(self):
+        fwd = ("CREATE INDEX CONCURRENTLY i ON t(a);\n"
+               "CREATE TABLE u(x);\n"
+               "INSERT INTO nosuch VALUES('it''s')")
+        self.assertEqual(self.schedule("bad", fwd, None, 1), "ERROR")
+        self.assertEqual(self.has("i") + self.has("u"), 0)
+        status, direction, attempts, meta = self.row("bad")
+        self.assertEqual((status, direction, attempts), ("ERROR", "forwards", 1))
+        import json
+        err = json.loads(meta)["error"]
+        self.assertEqual(err["message"], "no such table: nosuch")
+        self.assertIsNone(err["sqlstate"])
+        self.assertEqual(err["statement"], "INSERT INTO nosuch VALUES('it''s')")
+        self.assertEqual(self.one("SELECT error FROM asyncmig_status WHERE name='bad'"),
+                         "no such table: nosuch")
+        # run again after ERROR, with the SQL given now
+        self.assertEqual(self.schedule("bad", "CREATE TABLE u(x)", None, 1), "FINISHED")
+        self.assertEqual(self.row("bad")[:3], ("FINISHED", "forwards", 2))
+        self.assertEqual(self.has("u"), 1)
+
+    def test_scheduled_mode(self):
+        self.assertEqual(self.one("SELECT asyncmig_allow_scheduled()"), 0)
+        self.assertEqual(self.one("SELECT asyncmig_allow_scheduled(1)"), 1)
+        self.assertEqual(self.schedule("s", "CREATE INDEX s_idx ON t(b)", None, 1), "SCHEDULED")
+        self.assertEqual(self.has("s_idx"), 0)
+        self.assertEqual(self.schedule("s", "CREATE INDEX s_idx ON t(b)", None, 1, 1), "SCHEDULED")
+        self.assertEqual(self.one("SELECT asyncmig_run('s')"), "FINISHED")
+        self.assertEqual(self.has("s_idx"), 1)
+        self.assertEqual(self.schedule("s2", "CREATE INDEX s2_idx ON t(b)", None, 1, 1), "FINISHED")
+        self.assertEqual(self.one("SELECT asyncmig_allow_scheduled(0)"), 0)
+
+    def test_bad_input(self):
+        cases = [
+            ("SELECT asyncmig_schedule(NULL, 'SELECT 1', NULL, 1)", "migration name must not be NULL"),
+            ("SELECT asyncmig_schedule(' ', 'SELECT 1', NULL, 1)", "migration name must not be empty"),
+            ("SELECT asyncmig_schedule('n', NULL, NULL, 1)", "forwards SQL must not be NULL"),
+            ("SELECT asyncmig_schedule('n', ' \n ', NULL, 1)", "forwards SQL must not be empty"),
+            ("SELECT asyncmig_schedule('n')", "takes 3 to 5 arguments"),
+            ("SELECT asyncmig_run('nope')", 'there is no migration named "nope"'),
+            ("SELECT asyncmig_run()", "takes 1 or 2 arguments"),
+            ("SELECT asyncmig_schedule('n', 'SAVEPOINT a; SELECT 1', NULL, 1)",
+             "transaction control statement (SAVEPOINT)"),
+            ("SELECT asyncmig_schedule('n', 'SELECT 1; rollback', NULL, 1)",
+             "transaction control statement (rollback)"),
+        ]
+        for sql, message in cases:
+            with self.subTest(sql=sql):
+                with self.assertRaises(sqlite3.OperationalError) as cm:
+                    self.conn.execute(sql).fetchall()
+                self.assertTrue(str(cm.exception).startswith("asyncmig: "), str(cm.exception))
+                self.assertIn(message, str(cm.exception))
+        self.assertEqual(self.one("SELECT count(*) FROM asyncmig_migration"), 0)
+        self.schedule("nb", "CREATE TABLE nb(x)", None, 1)
+        with self.assertRaisesRegex(sqlite3.OperationalError, 'asyncmig: migration "nb" has no backwards SQL'):
+            self.one("SELECT asyncmig_run('nb', 1)")
+
+    def test_concurrently_in_strings(self):
+        fwd = ("CREATE TABLE s(x TEXT DEFAULT 'DROP INDEX CONCURRENTLY x');"
+               "INSERT INTO s VALUES('CREATE INDEX CONCURRENTLY y ON t(a)');"
+               'CREATE INDEX "CONCURRENTLY" ON t(b)')
+        self.assertEqual(self.schedule("str", fwd, None, 1), "FINISHED")
+        self.assertEqual(self.one("SELECT x FROM s"), "CREATE INDEX CONCURRENTLY y ON t(a)")
+        self.assertEqual(self.has("CONCURRENTLY"), 1)
+
+    def test_python_implicit_transaction(self):
+        """Python opens a transaction before an INSERT: schedule joins it."""
+        conn = connect(self.path)          # default isolation_level: implicit BEGIN
+        conn.execute("INSERT INTO log VALUES('x')")
+        self.assertTrue(conn.in_transaction)
+        self.assertEqual(self.schedule("tx", "CREATE INDEX tx_idx ON t(a)", None, 1, conn=conn),
+                         "FINISHED")
+        conn.rollback()
+        self.assertEqual(self.one("SELECT count(*) FROM asyncmig_migration"), 0)
+        self.assertEqual(self.has("tx_idx"), 0)
+        conn.execute("INSERT INTO log VALUES('x')")
+        self.assertEqual(self.schedule("tx", "CREATE INDEX tx_idx ON t(a)", None, 1, conn=conn),
+                         "FINISHED")
+        conn.commit()
+        self.assertEqual(self.row("tx")[:3], ("FINISHED", "forwards", 1))
+        self.assertEqual(self.has("tx_idx"), 1)
+        conn.close()
+
+    def test_busy_gives_an_error_and_writes_nothing(self):
+        other = connect(self.path, isolation_level=None, timeout=0.2)
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            t0 = time.monotonic()
+            with self.assertRaisesRegex(sqlite3.OperationalError, "database is locked"):
+                self.schedule("busy", "CREATE TABLE busy(x)", None, 1, conn=other)
+            self.assertGreaterEqual(time.monotonic() - t0, 0.15)  # waited the timeout
+        finally:
+            self.conn.execute("ROLLBACK")
+        self.assertEqual(self.one("SELECT count(*) FROM asyncmig_migration"), 0)
+        self.assertEqual(self.schedule("busy", "CREATE TABLE busy(x)", None, 1, conn=other),
+                         "FINISHED")
+        other.close()
+
+
+# One scheduling process; prints the status it got.
+CHILD = r"""
+import os, sqlite3, sys, time
+path, module, name, sql, ready, go = sys.argv[1:7]
+conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+conn.enable_load_extension(True)
+conn.load_extension(module)
+open(ready, "w").close()
+while not os.path.exists(go):
+    time.sleep(0.001)
+print(conn.execute("SELECT asyncmig_schedule(?, ?, NULL, 1)", (name, sql)).fetchone()[0])
+"""
+
+# The forwards SQL of the concurrency tests: counts its executions, and is
+# slow enough (a few hundred ms) for the callers to overlap.
+CONC_SQL = ("INSERT INTO runs VALUES(1);"
+            "CREATE TABLE big AS WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL"
+            " SELECT i+1 FROM c WHERE i<200000) SELECT i, i%97 AS v FROM c;"
+            "CREATE INDEX CONCURRENTLY big_v ON big(v, i)")
+
+
+class TestConcurrency(unittest.TestCase):
+
+    def fresh(self, name, journal_mode):
+        path = os.path.join(TMP, name + ".db")
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.unlink(path + suffix)
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=%s" % journal_mode)
+        conn.execute("CREATE TABLE runs(x)")
+        conn.close()
+        return path
+
+    def check(self, path, results):
+        self.assertEqual(results, ["FINISHED"] * len(results))
+        conn = connect(path)
+        self.assertEqual(conn.execute("SELECT count(*) FROM runs").fetchone()[0], 1)
+        self.assertEqual(conn.execute(
+            "SELECT count(*), max(attempts), max(status) FROM asyncmig_migration").fetchone(),
+            (1, 1, "FINISHED"))
+        self.assertEqual(conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name='big_v'").fetchone()[0], 1)
+        conn.close()
+
+    def run_processes(self, path, n):
+        """n processes load the module (the table does not exist yet) and
+        schedule one name at the same moment."""
+        tag = os.path.basename(path)
+        go = os.path.join(TMP, tag + ".go")
+        ready = [os.path.join(TMP, "%s.ready%d" % (tag, i)) for i in range(n)]
+        procs = [subprocess.Popen([sys.executable, "-c", CHILD, path, MODULE, "conc",
+                                   CONC_SQL, ready[i], go],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  universal_newlines=True)
+                 for i in range(n)]
+        deadline = time.monotonic() + 60
+        while not all(os.path.exists(r) for r in ready):
+            if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                break
+            time.sleep(0.01)
+        open(go, "w").close()
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            self.assertEqual(p.returncode, 0, err)
+            results.append(out.strip())
+        return results
+
+    def test_processes_rollback_journal(self):
+        path = self.fresh("procs_delete", "DELETE")
+        self.check(path, self.run_processes(path, 4))
+
+    def test_processes_wal(self):
+        path = self.fresh("procs_wal", "WAL")
+        self.check(path, self.run_processes(path, 4))
+
+    def test_threads(self):
+        path = self.fresh("threads", "DELETE")
+        n = 3
+        barrier = threading.Barrier(n)
+        results = [None] * n
+        errors = []
+
+        def work(i):
+            try:
+                conn = connect(path, timeout=60, isolation_level=None,
+                               check_same_thread=False)
+                barrier.wait()
+                results[i] = conn.execute(
+                    "SELECT asyncmig_schedule('conc', ?, NULL, 1)", (CONC_SQL,)).fetchone()[0]
+                conn.close()
+            except Exception as e:  # reported below
+                errors.append(repr(e))
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(120)
+        self.assertEqual(errors, [])
+        self.check(path, results)
+
+
+if __name__ == "__main__":
+    if not MODULE:
+        sys.exit("set ASYNCMIG_SQLITE_MODULE to the module path (without .so)")
+    unittest.main(verbosity=2)
