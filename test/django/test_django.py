@@ -522,6 +522,29 @@ print("STATUS", status(NAME))
         self.fails(self.project.manage(env, "migrate", "--noinput"),
                    "CREATE EXTENSION asyncmig", "superuser")
 
+    def test_ordinary_role(self):
+        db = "shop_app"
+        create_db(db, owner="app")
+        pg_query(db, """CREATE EXTENSION asyncmig;
+            GRANT USAGE ON SCHEMA asyncmig TO app;
+            GRANT SELECT ON asyncmig.status TO app;
+            GRANT EXECUTE ON FUNCTION asyncmig.schedule(text, text, text, boolean, text[],
+                timestamptz, interval), asyncmig.run(text, boolean), asyncmig.cancel(text) TO app;
+            GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval) TO app;""")
+        env = self.project.env(db, DB_USER="app", ASYNCMIG_CREATE_EXTENSION="false",
+                               ASYNCMIG_WAIT_IN_MIGRATE="1")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assert_shop(db, "forwards")
+        owners = pg_query(db, "SELECT DISTINCT owner::text FROM asyncmig.migration")
+        self.assertEqual(owners, [("app",)])
+        self.ok(self.project.manage(env, "migrate", "shop", "0003", "--noinput"))
+        self.assertEqual(pg_statuses(db)[NAME4], ("FINISHED", "backwards"))
+        # without the grants: a clear error
+        db = "shop_app_nogrant"
+        create_db(db, owner="app")
+        pg_query(db, "CREATE EXTENSION asyncmig")
+        self.fails(self.project.manage(env, "migrate", "--noinput"), "GRANT USAGE ON SCHEMA asyncmig")
+
     @unittest.skipUnless(PORT_NOPRELOAD, "no second cluster")
     def test_worker_not_preloaded(self):
         db = "shop_nopreload"

@@ -128,6 +128,14 @@ def seconds_to_interval(value):
 # --------------------------------------------------------------------------
 # PostgreSQL
 
+GRANT_HINT = (
+    "HINT: asyncmig grants nothing to PUBLIC. A superuser must grant the role %r: "
+    "GRANT USAGE ON SCHEMA asyncmig TO role; GRANT SELECT ON asyncmig.status TO role; "
+    "GRANT EXECUTE ON FUNCTION asyncmig.schedule(text, text, text, boolean, text[], "
+    "timestamptz, interval), asyncmig.run(text, boolean), asyncmig.cancel(text) TO role; "
+    "GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval) TO role;")
+
+
 def _dbname(connection):
     return connection.settings_dict.get("NAME") or "?"
 
@@ -224,6 +232,8 @@ def pg_schedule(connection, name, forwards_sql, backwards_sql=None,
                      list(depends_on) if depends_on else None, seconds_to_interval(timeout)])
             except DatabaseError as exc:
                 message, sqlstate = _pg_error(exc)
+                if sqlstate == "42501":
+                    message += "\n" + GRANT_HINT % (connection.settings_dict.get("USER") or "?")
                 raise MigrationFailed(
                     "asyncmig.schedule(%r) failed: %s" % (name, message),
                     name=name, sqlstate=sqlstate) from exc

@@ -119,6 +119,25 @@ def make_sql_migration(sql_forwards, sql_backwards=None, *, migration_name=None,
 
     def _pg_forwards(connection, fwd, bwd, allow):
         backend.pg_ensure_extension(connection)
+        row = backend.pg_status(connection, name)
+        if row is not None and row[1] == "backwards" and row[0] in PENDING:
+            # a backwards run is still queued or running: stop it first
+            status = backend.pg_cancel(connection, name)
+            logger.info("asyncmig: %s backwards run canceled (%s)", name, status)
+            if status in PENDING:
+                backend.after_commit(
+                    connection, lambda: _schedule_after_cancel(connection, fwd, bwd, allow))
+                return
+        _pg_schedule(connection, fwd, bwd, allow)
+
+    def _schedule_after_cancel(connection, fwd, bwd, allow):
+        try:
+            backend.pg_wait(connection, name, 60)
+        except MigrationFailed:
+            pass  # the canceled run ended in ERROR, as expected
+        _pg_schedule(connection, fwd, bwd, allow)
+
+    def _pg_schedule(connection, fwd, bwd, allow):
         status, notices = backend.pg_schedule(
             connection, name, fwd, bwd, execute_immediately=execute_immediately,
             depends_on=depends_on, timeout=timeout, allow_scheduled=allow)
