@@ -1039,6 +1039,11 @@ static const char *amNameArg(sqlite3_value *pVal, char **pzErr){
     *pzErr = sqlite3_mprintf("asyncmig: migration name must not be empty");
     return 0;
   }
+  if( (int)strlen(z)!=sqlite3_value_bytes(pVal) ){
+    *pzErr = sqlite3_mprintf("asyncmig: migration name must not contain "
+                             "NUL characters");
+    return 0;
+  }
   return z;
 }
 
@@ -1098,13 +1103,22 @@ static void amScheduleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     rc = SQLITE_NOMEM;
     goto schedule_out;
   }
-  rc = amPrepareSql(db, zFwd, "forwards", 1, bApply, &zFwdRun, &zErr);
-  if( rc!=SQLITE_OK ) goto schedule_out;
   zBwd = (const char*)sqlite3_value_text(argv[2]);
   if( zBwd==0 && sqlite3_value_type(argv[2])!=SQLITE_NULL ){
     rc = SQLITE_NOMEM;
     goto schedule_out;
   }
+  if( (zFwd && (int)strlen(zFwd)!=sqlite3_value_bytes(argv[1]))
+   || (zBwd && (int)strlen(zBwd)!=sqlite3_value_bytes(argv[2]))
+  ){
+    zErr = sqlite3_mprintf("asyncmig: %s SQL must not contain NUL characters",
+         (zFwd && (int)strlen(zFwd)!=sqlite3_value_bytes(argv[1]))
+         ? "forwards" : "backwards");
+    rc = SQLITE_ERROR;
+    goto schedule_out;
+  }
+  rc = amPrepareSql(db, zFwd, "forwards", 1, bApply, &zFwdRun, &zErr);
+  if( rc!=SQLITE_OK ) goto schedule_out;
   rc = amPrepareSql(db, zBwd, "backwards", 0, bApply, &zBwdRun, &zErr);
   if( rc!=SQLITE_OK ) goto schedule_out;
   if( zBwdRun==0 ) zBwd = 0;          /* Blank backwards SQL: none */

@@ -195,6 +195,57 @@ class TestBasics(Base):
                          "FINISHED")
         other.close()
 
+    def test_load_with_sql_function_and_entry_point(self):
+        """The Django package loads with SELECT load_extension(path, entry),
+        possibly inside a transaction that is then rolled back: the table
+        and view come back with the first call."""
+        path = os.path.join(TMP, "load_sql.db")
+        if os.path.exists(path):
+            os.unlink(path)
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE z(a)")
+        conn.execute("INSERT INTO z VALUES(1)")
+        self.assertTrue(conn.in_transaction)
+        conn.enable_load_extension(True)
+        conn.execute("SELECT load_extension(?, 'sqlite3_asyncmigsqlite_init')",
+                     (MODULE + ".so",)).fetchall()
+        conn.rollback()
+        self.assertEqual(conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE name LIKE 'asyncmig%'").fetchone()[0], 0)
+        self.assertEqual(conn.execute(
+            "SELECT asyncmig_schedule('z', 'CREATE INDEX z_a ON z(a)', NULL, 1)").fetchone()[0],
+            "FINISHED")
+        self.assertEqual(conn.execute(
+            "SELECT name, status FROM asyncmig_status").fetchall(), [("z", "FINISHED")])
+        conn.close()
+
+    def test_nul_characters_refused(self):
+        with self.assertRaisesRegex(sqlite3.OperationalError, "name must not contain NUL"):
+            self.schedule("a\x00b", "SELECT 1", None, 1)
+        with self.assertRaisesRegex(sqlite3.OperationalError, "forwards SQL must not contain NUL"):
+            self.schedule("ab", "SELECT 1;\x00DROP TABLE t", None, 1)
+        self.assertEqual(self.one("SELECT count(*) FROM asyncmig_migration"), 0)
+
+    def test_huge_sql(self):
+        n = 20000
+        fwd = "".join("INSERT INTO log VALUES(%d);\n" % i for i in range(n))
+        fwd += "INSERT INTO log VALUES('%s')" % ("x" * 1000000)
+        self.assertEqual(self.schedule("huge", fwd, None, 1), "FINISHED")
+        self.assertEqual(self.one("SELECT count(*) FROM log"), n + 1)
+        self.assertEqual(self.one("SELECT length(forwards_sql) FROM asyncmig_migration"), len(fwd))
+        # and a huge failing one: everything undone
+        self.assertEqual(self.schedule("huge2", fwd + ";SELECT * FROM nosuch", None, 1), "ERROR")
+        self.assertEqual(self.one("SELECT count(*) FROM log"), n + 1)
+
+    def test_nested_call_from_migration_sql(self):
+        fwd = ("CREATE TABLE n(a);"
+               "SELECT asyncmig_schedule('inner', 'CREATE INDEX n_a ON n(a)', NULL, 1)")
+        self.assertEqual(self.schedule("outer", fwd, None, 1), "FINISHED")
+        self.assertEqual(self.has("n_a"), 1)
+        self.assertEqual(self.schedule("self", "SELECT asyncmig_run('self')", None, 1), "ERROR")
+        self.assertIn('"self" is IN PROGRESS',
+                      self.one("SELECT error FROM asyncmig_status WHERE name='self'"))
+
 
 # One scheduling process; prints the status it got.
 CHILD = r"""
