@@ -1,0 +1,719 @@
+/*-------------------------------------------------------------------------
+ *
+ * functions.c
+ *		The SQL-callable functions: asyncmig.schedule(), asyncmig.run(),
+ *		asyncmig.cancel() and the procedure asyncmig.wait().
+ *
+ * They are transactional: they only write asyncmig.migration, and what
+ * must happen outside the database (waking the launcher, interrupting a
+ * running worker) is done by a transaction callback at commit, so that
+ * nothing starts before the caller commits and a rollback leaves nothing.
+ *
+ * They are not SECURITY DEFINER.  The caller needs EXECUTE (revoked from
+ * PUBLIC) but no privilege on the table: the C code writes it as the
+ * table's owner (catalog.c), after checking that the caller may act for the
+ * migration's owner.  A new migration's owner is the caller's current_user.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "parser/scansup.h"
+#include "pgstat.h"
+#include "storage/proc.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "asyncmig.h"
+#include "catalog.h"
+#include "executor.h"
+
+PG_FUNCTION_INFO_V1(asyncmig_schedule);
+PG_FUNCTION_INFO_V1(asyncmig_run);
+PG_FUNCTION_INFO_V1(asyncmig_cancel);
+PG_FUNCTION_INFO_V1(asyncmig_wait);
+
+/* a running migration to interrupt when the transaction commits */
+typedef struct AmPendingCancel
+{
+	int64		migration_id;
+	int			nest_level;
+} AmPendingCancel;
+
+/* what this transaction asks for at commit */
+static bool am_wake_at_commit = false;
+static bool am_broadcast_at_commit = false;
+static List *am_cancels_at_commit = NIL;	/* in TopMemoryContext */
+
+void		asyncmig_functions_init(void);
+static void am_xact_callback(XactEvent event, void *arg);
+static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								SubTransactionId parentSubid, void *arg);
+static void am_forget_pending(void);
+static void am_signal_cancel(int64 migration_id);
+static char *am_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
+static void am_check_name(const char *name);
+static void am_check_sql(const char *sql, const char *what, const char *name);
+static void am_check_member(Oid caller, AmMigration *m, const char *action);
+static void am_warn_if_not_preloaded(const char *name, const char *status);
+static void am_sql_error_context(void *arg);
+
+/*
+ * asyncmig_functions_init
+ *		Register the transaction callbacks (from _PG_init, in every backend
+ *		that loads the module).
+ */
+void
+asyncmig_functions_init(void)
+{
+	RegisterXactCallback(am_xact_callback, NULL);
+	RegisterSubXactCallback(am_subxact_callback, NULL);
+}
+
+/*
+ * am_xact_callback
+ *		At commit, do what the committed calls asked for; at abort, forget
+ *		it.  PREPARE TRANSACTION is refused: COMMIT PREPARED runs no
+ *		callback, so the work would not start.
+ */
+static void
+am_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+			if (am_wake_at_commit)
+				asyncmig_request_database(MyDatabaseId, 0);
+			foreach(lc, am_cancels_at_commit)
+				am_signal_cancel(((AmPendingCancel *) lfirst(lc))->migration_id);
+			if ((am_broadcast_at_commit || am_wake_at_commit) && AsyncmigState)
+				ConditionVariableBroadcast(&AsyncmigState->status_cv);
+			am_forget_pending();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			am_forget_pending();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (am_wake_at_commit || am_broadcast_at_commit ||
+				am_cancels_at_commit != NIL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that called asyncmig functions"),
+						 errdetail("COMMIT PREPARED could not start or cancel the migrations.")));
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * am_subxact_callback
+ *		A rolled-back savepoint takes its cancel requests with it; a
+ *		released one hands them to its parent.  (A wake-up of the launcher
+ *		that is not needed costs one idle worker start, so it is kept.)
+ */
+static void
+am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	foreach(lc, am_cancels_at_commit)
+	{
+		AmPendingCancel *pc = lfirst(lc);
+
+		if (pc->nest_level < level)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+		{
+			am_cancels_at_commit = foreach_delete_current(am_cancels_at_commit, lc);
+			pfree(pc);
+		}
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+			pc->nest_level = level - 1;
+	}
+}
+
+/*
+ * am_forget_pending
+ *		Clear what this transaction asked for.
+ */
+static void
+am_forget_pending(void)
+{
+	am_wake_at_commit = false;
+	am_broadcast_at_commit = false;
+	list_free_deep(am_cancels_at_commit);
+	am_cancels_at_commit = NIL;
+}
+
+/*
+ * am_signal_cancel
+ *		Ask the worker running migration_id in this database to stop: flag
+ *		its slot and send it SIGINT, as pg_cancel_backend() would.
+ */
+static void
+am_signal_cancel(int64 migration_id)
+{
+	pid_t		pid = 0;
+	int			i;
+
+	if (AsyncmigState == NULL)
+		return;
+	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
+	for (i = 0; i < AsyncmigState->nslots; i++)
+	{
+		AsyncmigWorkerSlot *slot = &AsyncmigState->slots[i];
+
+		if (slot->in_use && slot->dboid == MyDatabaseId &&
+			slot->migration_id == migration_id)
+		{
+			slot->cancel_requested = true;
+			pid = slot->pid;
+		}
+	}
+	LWLockRelease(AsyncmigState->lock);
+	if (pid != 0)
+		kill(pid, SIGINT);
+}
+
+/*
+ * am_text_arg
+ *		Argument argno as a C string; NULL is an error naming what.
+ */
+static char *
+am_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", what)));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * am_is_blank
+ *		Is s empty or only white space?
+ */
+static bool
+am_is_blank(const char *s)
+{
+	for (; *s; s++)
+		if (!scanner_isspace(*s))
+			return false;
+	return true;
+}
+
+/*
+ * am_check_name
+ *		A migration name is not blank and fits AM_MAX_NAME_LEN.
+ */
+static void
+am_check_name(const char *name)
+{
+	if (am_is_blank(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("migration name must not be empty")));
+	if (strlen(name) > AM_MAX_NAME_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("migration name is too long"),
+				 errdetail("It has %zu bytes; the limit is %d.",
+						   strlen(name), AM_MAX_NAME_LEN)));
+}
+
+/*
+ * am_sql_error_context
+ *		Error context while checking a migration's SQL text.
+ */
+static void
+am_sql_error_context(void *arg)
+{
+	errcontext("%s", (const char *) arg);
+}
+
+/*
+ * am_check_sql
+ *		SQL text is not blank, parses, and holds no statement a migration
+ *		cannot run.  Only raw parsing: the objects it names may be created
+ *		by its own earlier statements.
+ */
+static void
+am_check_sql(const char *sql, const char *what, const char *name)
+{
+	ErrorContextCallback errcallback;
+
+	if (am_is_blank(sql))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", what)));
+
+	errcallback.callback = am_sql_error_context;
+	errcallback.arg = psprintf("checking the %s of migration \"%s\"", what, name);
+	errcallback.previous = error_context_stack;
+	error_context_stack = &errcallback;
+	(void) am_parse_sql(sql, what);
+	error_context_stack = errcallback.previous;
+}
+
+/*
+ * am_check_member
+ *		The caller may act on a migration only if it is a member of the
+ *		migration's owner (superusers are members of every role).
+ */
+static void
+am_check_member(Oid caller, AmMigration *m, const char *action)
+{
+	if (!is_member_of_role(caller, m->owner))
+	{
+		char	   *owner = GetUserNameFromId(m->owner, true);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s migration \"%s\"", action, m->name),
+				 owner ?
+				 errdetail("Only members of role \"%s\" may %s it.", owner, action) :
+				 errdetail("The role that scheduled it no longer exists.")));
+	}
+}
+
+/*
+ * am_warn_if_not_preloaded
+ *		Without shared_preload_libraries nothing will run what was queued.
+ */
+static void
+am_warn_if_not_preloaded(const char *name, const char *status)
+{
+	if (!asyncmig_preloaded && strcmp(status, AM_STATUS_STARTED) == 0)
+		ereport(WARNING,
+				(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run migration \"%s\"",
+						name),
+				 errdetail("The migration is recorded as %s.", status),
+				 errhint("Add asyncmig to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/*
+ * asyncmig_schedule
+ *		asyncmig.schedule(name, forwards_sql, backwards_sql, execute_immediately,
+ *		depends_on, not_before, timeout) returns the migration's status.
+ *
+ * New name: a row, STARTED (queued) or, in scheduled mode, SCHEDULED.  An
+ * existing SCHEDULED, STARTED, IN PROGRESS or FINISHED forwards row is
+ * returned unchanged; an ERROR row or one whose last run was backwards is
+ * queued again with the SQL given now.  Concurrent calls with one name:
+ * the unique index makes the second INSERT wait for the first transaction,
+ * then see its row.
+ */
+Datum
+asyncmig_schedule(PG_FUNCTION_ARGS)
+{
+	char	   *name = am_text_arg(fcinfo, 0, "migration name");
+	char	   *forwards_sql;
+	char	   *backwards_sql = NULL;
+	bool		execute_immediately = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
+	Datum		depends_on = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
+	Datum		not_before = PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5);
+	Datum		timeout = PG_ARGISNULL(6) ? (Datum) 0 : PG_GETARG_DATUM(6);
+	Oid			caller = GetUserId();
+	char	   *search_path;
+	const char *new_status;
+	char	   *status;
+	AmCatalogContext cxt;
+	bool		queued = false;
+
+	am_check_name(name);
+	forwards_sql = am_text_arg(fcinfo, 1, "forwards SQL");
+	am_check_sql(forwards_sql, "forwards SQL", name);
+	if (!PG_ARGISNULL(2))
+	{
+		backwards_sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		am_check_sql(backwards_sql, "backwards SQL", name);
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(4);
+
+		if (array_contains_nulls(arr))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("depends_on must not contain nulls")));
+	}
+	if (!PG_ARGISNULL(6))
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(6);
+		Interval	zero;
+
+		memset(&zero, 0, sizeof(zero));
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
+											  IntervalPGetDatum(iv),
+											  IntervalPGetDatum(&zero))) <= 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must be positive")));
+	}
+
+	search_path = pstrdup(GetConfigOption("search_path", false, false));
+	new_status = (asyncmig_allow_scheduled && !execute_immediately) ?
+		AM_STATUS_SCHEDULED : AM_STATUS_STARTED;
+
+	am_catalog_enter(&cxt);
+	if (!PG_ARGISNULL(4) && am_catalog_depends_cycle(name, depends_on))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("dependencies of migration \"%s\" form a cycle", name),
+				 errdetail("Following depends_on from it leads back to it.")));
+
+	status = am_catalog_insert(name, new_status, forwards_sql, backwards_sql,
+							   depends_on, PG_ARGISNULL(4),
+							   not_before, PG_ARGISNULL(5),
+							   timeout, PG_ARGISNULL(6),
+							   caller, search_path);
+	if (status != NULL)
+	{
+		am_catalog_notify(name, status);
+		queued = true;
+	}
+	else
+	{
+		AmMigration *m = am_catalog_lock(name);
+
+		if (m == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("migration \"%s\" was deleted while it was being scheduled", name)));
+		if (strcmp(m->status, AM_STATUS_ERROR) == 0 ||
+			(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
+			 strcmp(m->direction, "backwards") == 0))
+		{
+			am_check_member(caller, m, "schedule");
+			am_catalog_requeue_forwards(m->id, new_status, forwards_sql,
+										backwards_sql,
+										depends_on, PG_ARGISNULL(4),
+										not_before, PG_ARGISNULL(5),
+										timeout, PG_ARGISNULL(6),
+										caller, search_path);
+			am_catalog_notify(name, new_status);
+			status = pstrdup(new_status);
+			queued = true;
+		}
+		else
+			status = m->status;
+	}
+	am_catalog_leave(&cxt);
+
+	if (queued)
+	{
+		am_wake_at_commit = true;
+		am_warn_if_not_preloaded(name, status);
+	}
+	PG_RETURN_TEXT_P(cstring_to_text(status));
+}
+
+/*
+ * asyncmig_run
+ *		asyncmig.run(name, backwards) queues a run of a SCHEDULED, ERROR or
+ *		FINISHED migration and returns STARTED.
+ */
+Datum
+asyncmig_run(PG_FUNCTION_ARGS)
+{
+	char	   *name = am_text_arg(fcinfo, 0, "migration name");
+	bool		backwards = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	Oid			caller = GetUserId();
+	AmCatalogContext cxt;
+	AmMigration *m;
+
+	am_catalog_enter(&cxt);
+	m = am_catalog_lock(name);
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration \"%s\" does not exist", name)));
+	am_check_member(caller, m, "run");
+	if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
+		strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_IN_USE),
+				 errmsg("migration \"%s\" is already %s", name, m->status),
+				 errhint("Wait for it with CALL asyncmig.wait(), or stop it with asyncmig.cancel().")));
+	if (backwards && m->backwards_sql == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration \"%s\" has no backwards SQL", name)));
+	am_catalog_queue_run(m->id, backwards);
+	am_catalog_notify(name, AM_STATUS_STARTED);
+	am_catalog_leave(&cxt);
+
+	am_wake_at_commit = true;
+	am_warn_if_not_preloaded(name, AM_STATUS_STARTED);
+	PG_RETURN_TEXT_P(cstring_to_text(AM_STATUS_STARTED));
+}
+
+/*
+ * asyncmig_cancel
+ *		asyncmig.cancel(name): a SCHEDULED or STARTED migration ends ERROR
+ *		without running; a running one is interrupted when the caller
+ *		commits and ends ERROR ("canceled"), its INVALID index dropped.
+ *		Returns the status after the call: ERROR, or IN PROGRESS for a
+ *		running one until its worker has stopped.  Ended ones are left.
+ */
+Datum
+asyncmig_cancel(PG_FUNCTION_ARGS)
+{
+	char	   *name = am_text_arg(fcinfo, 0, "migration name");
+	Oid			caller = GetUserId();
+	AmCatalogContext cxt;
+	AmMigration *m;
+	char	   *status;
+
+	am_catalog_enter(&cxt);
+	m = am_catalog_lock(name);
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration \"%s\" does not exist", name)));
+	am_check_member(caller, m, "cancel");
+	status = m->status;
+	if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0 ||
+		strcmp(m->status, AM_STATUS_STARTED) == 0)
+	{
+		am_catalog_cancel_queued(m->id);
+		am_catalog_notify(name, AM_STATUS_ERROR);
+		am_broadcast_at_commit = true;
+		status = AM_STATUS_ERROR;
+	}
+	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+		AmPendingCancel *pc = palloc(sizeof(AmPendingCancel));
+
+		pc->migration_id = m->id;
+		pc->nest_level = GetCurrentTransactionNestLevel();
+		am_cancels_at_commit = lappend(am_cancels_at_commit, pc);
+		MemoryContextSwitchTo(old);
+		am_catalog_request_cancel(m->id);
+	}
+	am_catalog_leave(&cxt);
+	PG_RETURN_TEXT_P(cstring_to_text(status));
+}
+
+/*
+ * asyncmig_wait
+ *		CALL asyncmig.wait(name, timeout): wait until that migration, or
+ *		every migration of this database that is queued or running now, has
+ *		ended; raise an error naming those that ended in ERROR.
+ *
+ * It must not hold a snapshot while it sleeps: CREATE INDEX CONCURRENTLY
+ * waits for every transaction with an older snapshot, so a waiting session
+ * that kept one would wait for the build that waits for it.  So it is a
+ * procedure that commits after each look at the table and sleeps between
+ * transactions, woken by the workers when a migration ends.
+ */
+Datum
+asyncmig_wait(PG_FUNCTION_ARGS)
+{
+	bool		atomic = true;
+	char	   *name = NULL;
+	int64		timeout_ms = -1;
+	TimestampTz deadline = 0;
+	MemoryContext wait_cxt;
+	MemoryContext old;
+	List	   *names = NIL;
+	List	   *failed = NIL;
+	StringInfoData pending_names;
+	AmCatalogContext cxt;
+	ListCell   *lc;
+	char	   *first_sqlstate = NULL;
+
+	if (fcinfo->context && IsA(fcinfo->context, CallContext))
+		atomic = ((CallContext *) fcinfo->context)->atomic;
+	if (atomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("asyncmig.wait() cannot run inside a transaction block"),
+				 errdetail("It commits while it waits, so that it holds no snapshot that a concurrent index build would wait for."),
+				 errhint("Use CALL asyncmig.wait(...) at top level, in autocommit mode.")));
+
+	if (!PG_ARGISNULL(1))
+	{
+		Interval   *iv = PG_GETARG_INTERVAL_P(1);
+		float8		secs;
+
+		secs = DatumGetFloat8(DirectFunctionCall2(interval_part,
+												  CStringGetTextDatum("epoch"),
+												  IntervalPGetDatum(iv)));
+		if (secs < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must not be negative")));
+		timeout_ms = (int64) (secs * 1000.0);
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
+	}
+
+	wait_cxt = AllocSetContextCreate(TopMemoryContext, "asyncmig wait",
+									 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(wait_cxt);
+	if (!PG_ARGISNULL(0))
+		name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	initStringInfo(&pending_names);
+
+	PG_TRY();
+	{
+		SPI_connect_ext(SPI_OPT_NONATOMIC);
+
+		/* what to wait for */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		am_catalog_enter(&cxt);
+		MemoryContextSwitchTo(wait_cxt);
+		if (name)
+		{
+			AmMigration *m = am_catalog_get(name);
+
+			if (m == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_OBJECT),
+						 errmsg("migration \"%s\" does not exist", name)));
+			if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0)
+				ereport(NOTICE,
+						(errmsg("migration \"%s\" is SCHEDULED: nothing runs it until asyncmig.run() is called",
+								name)));
+			else
+				names = list_make1(name);
+		}
+		else
+			names = am_catalog_names_in(AM_STATUS_STARTED, AM_STATUS_IN_PROGRESS);
+		am_catalog_leave(&cxt);
+		PopActiveSnapshot();
+
+		if (names != NIL && !asyncmig_preloaded)
+			ereport(WARNING,
+					(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run the migrations waited for"),
+					 errhint("Add asyncmig to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+		for (;;)
+		{
+			List	   *still = NIL;
+
+			if (AsyncmigState)
+				ConditionVariablePrepareToSleep(&AsyncmigState->status_cv);
+
+			PushActiveSnapshot(GetTransactionSnapshot());
+			am_catalog_enter(&cxt);
+			MemoryContextSwitchTo(wait_cxt);
+			resetStringInfo(&pending_names);
+			foreach(lc, names)
+			{
+				char	   *n = lfirst(lc);
+				AmMigration *m = am_catalog_get(n);
+
+				MemoryContextSwitchTo(wait_cxt);
+				if (m == NULL)
+					continue;	/* deleted by hand: nothing to wait for */
+				if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
+					strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
+				{
+					still = lappend(still, n);
+					appendStringInfo(&pending_names, "%s\"%s\"",
+									 pending_names.len ? ", " : "", n);
+				}
+				else if (strcmp(m->status, AM_STATUS_ERROR) == 0)
+				{
+					char	   *sqlstate;
+					char	   *msg = am_catalog_error_message(n, &sqlstate);
+
+					MemoryContextSwitchTo(wait_cxt);
+					failed = lappend(failed,
+									 psprintf("\"%s\" ended in ERROR: %s", n,
+											  msg ? msg : "unknown error"));
+					if (first_sqlstate == NULL && sqlstate)
+						first_sqlstate = pstrdup(sqlstate);
+				}
+			}
+			am_catalog_leave(&cxt);
+			PopActiveSnapshot();
+			names = still;
+
+			if (names == NIL)
+				break;
+			if (timeout_ms >= 0 && GetCurrentTimestamp() >= deadline)
+				ereport(ERROR,
+						(errcode(ERRCODE_QUERY_CANCELED),
+						 errmsg("timed out waiting for asyncmig migration %s",
+								pending_names.data)));
+
+			/* end the transaction: no snapshot, no lock while we sleep */
+			SPI_commit();
+			MemoryContextSwitchTo(wait_cxt);
+			InvalidateCatalogSnapshot();
+			pgstat_report_activity(STATE_RUNNING, "CALL asyncmig.wait(...)");
+
+			{
+				long		ms = 1000;
+
+				if (timeout_ms >= 0)
+					ms = Min(ms, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline)));
+				if (AsyncmigState)
+					(void) ConditionVariableTimedSleep(&AsyncmigState->status_cv, ms,
+													   PG_WAIT_EXTENSION);
+				else
+				{
+					(void) WaitLatch(MyLatch,
+									 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+									 ms, PG_WAIT_EXTENSION);
+					ResetLatch(MyLatch);
+				}
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+		if (AsyncmigState)
+			ConditionVariableCancelSleep();
+		SPI_finish();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(wait_cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	MemoryContextSwitchTo(old);
+	if (failed != NIL)
+	{
+		StringInfoData buf;
+		int			code = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+
+		initStringInfo(&buf);
+		foreach(lc, failed)
+			appendStringInfo(&buf, "%s%s", buf.len ? "; " : "", (char *) lfirst(lc));
+		if (first_sqlstate && strlen(first_sqlstate) == 5)
+			code = MAKE_SQLSTATE(first_sqlstate[0], first_sqlstate[1],
+								 first_sqlstate[2], first_sqlstate[3],
+								 first_sqlstate[4]);
+		MemoryContextDelete(wait_cxt);
+		ereport(ERROR,
+				(errcode(code),
+				 errmsg("asyncmig migration %s", buf.data),
+				 errhint("SELECT * FROM asyncmig.status shows the errors; asyncmig.run() runs a migration again.")));
+	}
+	MemoryContextDelete(wait_cxt);
+	PG_RETURN_VOID();
+}

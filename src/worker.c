@@ -1,0 +1,418 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *		An asyncmig worker: started by the launcher for one database, it
+ *		sweeps the runs of workers that died, ends queued migrations whose
+ *		dependencies failed, claims the oldest runnable migration, runs it
+ *		and exits.
+ *
+ * One worker runs one migration and exits, so no session state (SET,
+ * temporary tables, advisory locks, prepared statements) leaks from one
+ * migration into the next, and the worker leaves its database as soon as
+ * there is nothing to run there: DROP DATABASE is never blocked by an idle
+ * asyncmig process.  The launcher starts the next worker at once when
+ * there may be more.
+ *
+ * The worker connects as the bootstrap superuser (PostgreSQL 15 refuses a
+ * background worker connection as a NOLOGIN role) and, before it runs any
+ * of the migration's SQL, becomes its owner in the way a SECURITY DEFINER
+ * function does; see am_become_owner().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "commands/extension.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/ps_status.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+
+#include "asyncmig.h"
+#include "catalog.h"
+#include "executor.h"
+
+volatile sig_atomic_t am_timed_out = false;
+
+static AsyncmigWorkerSlot *MySlot = NULL;
+static Oid	am_superuser = InvalidOid;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+static TimeoutId am_timeout_id;
+
+static void am_timeout_handler(void);
+static void am_worker_emit_log(ErrorData *edata);
+static void am_worker_exit(AsyncmigWorkerResult result, TimestampTz wakeup);
+static void am_sweep(void);
+static bool am_slot_runs(int64 migration_id);
+static char *am_obituary(int64 migration_id, int pid, int *sqlstate);
+static void am_run_claimed(AmMigration *m);
+
+/*
+ * am_cancel_requested
+ *		Has asyncmig.cancel() asked this worker to stop?
+ */
+bool
+am_cancel_requested(void)
+{
+	bool		result;
+
+	if (MySlot == NULL)
+		return false;
+	LWLockAcquire(AsyncmigState->lock, LW_SHARED);
+	result = MySlot->cancel_requested;
+	LWLockRelease(AsyncmigState->lock);
+	return result;
+}
+
+/*
+ * am_timeout_handler
+ *		The migration's own timeout: cancel what runs, like a
+ *		statement_timeout that spans the whole migration.
+ */
+static void
+am_timeout_handler(void)
+{
+	am_timed_out = true;
+	InterruptPending = true;
+	QueryCancelPending = true;
+	SetLatch(MyLatch);
+}
+
+/*
+ * am_worker_emit_log
+ *		Keep the message of the FATAL error that ends this worker (a
+ *		pg_terminate_backend(), a shutdown) in its slot, so that the sweep
+ *		can say in the row what happened.
+ */
+static void
+am_worker_emit_log(ErrorData *edata)
+{
+	if (edata->elevel >= FATAL && MySlot != NULL && edata->message != NULL)
+		strlcpy(MySlot->last_fatal, edata->message, AM_OBITUARY_LEN);
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/*
+ * am_worker_exit
+ *		Report the result to the launcher and exit.
+ */
+static void
+am_worker_exit(AsyncmigWorkerResult result, TimestampTz wakeup)
+{
+	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
+	MySlot->result = result;
+	MySlot->next_wakeup = wakeup;
+	LWLockRelease(AsyncmigState->lock);
+	ConditionVariableBroadcast(&AsyncmigState->status_cv);
+	proc_exit(0);
+}
+
+/*
+ * asyncmig_worker_main
+ *		Entry point of a worker; main_arg is its slot number.
+ */
+void
+asyncmig_worker_main(Datum main_arg)
+{
+	int			slotno = DatumGetInt32(main_arg);
+	Oid			dboid;
+	AmMigration *m;
+	AmCatalogContext cxt;
+	TimestampTz wakeup = 0;
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	MySlot = &AsyncmigState->slots[slotno];
+	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
+	if (!MySlot->in_use || MySlot->pid != 0)
+	{
+		/* a launcher that died after starting us gave the slot away */
+		LWLockRelease(AsyncmigState->lock);
+		MySlot = NULL;
+		proc_exit(0);
+	}
+	dboid = MySlot->dboid;
+	MySlot->pid = MyProcPid;
+	LWLockRelease(AsyncmigState->lock);
+
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = am_worker_emit_log;
+
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+	pgstat_report_appname("asyncmig worker");
+	am_superuser = GetUserId();
+	am_executor_init();
+	am_timeout_id = RegisterTimeout(USER_TIMEOUT, am_timeout_handler);
+
+	/* a database without the extension has nothing for us */
+	StartTransactionCommand();
+	if (!OidIsValid(get_extension_oid("asyncmig", true)) ||
+		!OidIsValid(am_migration_relid(true)))
+	{
+		CommitTransactionCommand();
+		am_worker_exit(AM_RESULT_IDLE, 0);
+	}
+	CommitTransactionCommand();
+
+	am_sweep();
+
+	/* end what cannot run any more, then claim the oldest runnable */
+	am_catalog_begin(&cxt);
+	(void) am_catalog_fail_broken_dependencies();
+	{
+		/* the row must outlive this transaction */
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		m = am_catalog_claim(MyProcPid);
+		MemoryContextSwitchTo(old);
+	}
+	if (m)
+	{
+		LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
+		MySlot->migration_id = m->id;
+		LWLockRelease(AsyncmigState->lock);
+	}
+	else
+		wakeup = am_catalog_next_wakeup();
+	am_catalog_commit(&cxt);
+	ConditionVariableBroadcast(&AsyncmigState->status_cv);
+
+	if (m == NULL)
+		am_worker_exit(AM_RESULT_IDLE, wakeup);
+
+	am_run_claimed(m);
+	am_worker_exit(AM_RESULT_RAN, 0);
+}
+
+/*
+ * am_run_claimed
+ *		Run a migration this worker marked IN PROGRESS, and end its run.
+ */
+static void
+am_run_claimed(AmMigration *m)
+{
+	bool		backwards = strcmp(m->direction, "backwards") == 0;
+	const char *sql = backwards ? m->backwards_sql : m->forwards_sql;
+	AmExecResult res;
+	AmCatalogContext cxt;
+	bool		ok;
+	bool		owner_exists;
+	TimestampTz start = GetCurrentTimestamp();
+	char		appname[NAMEDATALEN];
+
+	snprintf(appname, sizeof(appname), "asyncmig: %s", m->name);
+	set_ps_display(appname);
+	ereport(LOG,
+			(errmsg("asyncmig migration \"%s\" started (%s)", m->name,
+					m->direction)));
+
+	StartTransactionCommand();
+	owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(m->owner));
+	CommitTransactionCommand();
+
+	memset(&res, 0, sizeof(res));
+	if (!owner_exists)
+	{
+		ErrorData  *edata = palloc0(sizeof(ErrorData));
+
+		edata->sqlerrcode = ERRCODE_UNDEFINED_OBJECT;
+		edata->message = psprintf("role with OID %u does not exist", m->owner);
+		edata->detail = pstrdup("The role that scheduled this migration was dropped; nobody's rights are left to run it with.");
+		res.edata = edata;
+		ok = false;
+	}
+	else if (sql == NULL)
+	{
+		ErrorData  *edata = palloc0(sizeof(ErrorData));
+
+		edata->sqlerrcode = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
+		edata->message = pstrdup("migration has no backwards SQL");
+		res.edata = edata;
+		ok = false;
+	}
+	else
+	{
+		am_become_owner(m->owner);
+		am_set_session(m);
+		if (m->timeout_ms > 0)
+			enable_timeout_after(am_timeout_id, (int) Min(m->timeout_ms, INT_MAX));
+		ok = am_execute(m, sql, &res);
+		disable_timeout(am_timeout_id, false);
+	}
+
+	/* the migration's SETs must not steer our own bookkeeping */
+	StartTransactionCommand();
+	ResetAllOptions();
+	CommitTransactionCommand();
+
+	am_catalog_begin(&cxt);
+	am_catalog_finish(m->id, ok ? NULL : res.edata, res.statement, res.message);
+	am_catalog_commit(&cxt);
+
+	if (ok)
+		ereport(LOG,
+				(errmsg("asyncmig migration \"%s\" finished (%s) in %.3f s",
+						m->name, m->direction,
+						(double) (GetCurrentTimestamp() - start) / 1000000.0)));
+	else
+		ereport(LOG,
+				(errmsg("asyncmig migration \"%s\" failed (%s): %s",
+						m->name, m->direction,
+						res.message ? res.message :
+						(res.edata && res.edata->message ? res.edata->message : "unknown error"))));
+}
+
+/*
+ * am_slot_runs
+ *		Does a live worker, other than this one, run that migration in this
+ *		database?
+ */
+static bool
+am_slot_runs(int64 migration_id)
+{
+	bool		result = false;
+	int			i;
+
+	LWLockAcquire(AsyncmigState->lock, LW_SHARED);
+	for (i = 0; i < AsyncmigState->nslots; i++)
+	{
+		AsyncmigWorkerSlot *slot = &AsyncmigState->slots[i];
+
+		/* the launcher frees a slot only after its worker has exited */
+		if (slot != MySlot && slot->in_use && slot->dboid == MyDatabaseId &&
+			slot->migration_id == migration_id &&
+			slot->pid != 0 && kill(slot->pid, 0) == 0)
+			result = true;
+	}
+	LWLockRelease(AsyncmigState->lock);
+	return result;
+}
+
+/*
+ * am_obituary
+ *		What is known of how the worker of a dead run ended: the launcher's
+ *		record of its FATAL message, or, with none (shared memory was
+ *		rebuilt), a server restart.  Consumes the record.
+ */
+static char *
+am_obituary(int64 migration_id, int pid, int *sqlstate)
+{
+	char	   *result = NULL;
+	int			i;
+
+	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
+	for (i = 0; i < AsyncmigState->nobituaries; i++)
+	{
+		AsyncmigObituary *ob = &AsyncmigState->obituaries[i];
+
+		if (ob->dboid == MyDatabaseId && ob->migration_id == migration_id)
+		{
+			if (ob->message[0])
+				result = psprintf("interrupted: %s", ob->message);
+			else
+				result = psprintf("interrupted: its worker (pid %d) exited while it ran",
+								  (int) ob->pid);
+			memmove(ob, ob + 1,
+					sizeof(AsyncmigObituary) * (AsyncmigState->nobituaries - i - 1));
+			AsyncmigState->nobituaries--;
+			break;
+		}
+	}
+	LWLockRelease(AsyncmigState->lock);
+
+	*sqlstate = ERRCODE_ADMIN_SHUTDOWN;
+	if (result == NULL)
+	{
+		*sqlstate = ERRCODE_CRASH_SHUTDOWN;
+		result = psprintf("interrupted: the server shut down or restarted while it ran (worker pid %d)",
+						  pid);
+	}
+	return result;
+}
+
+/*
+ * am_sweep
+ *		End in ERROR every IN PROGRESS row whose worker is gone (terminated,
+ *		crashed, cut off by a shutdown), after dropping the INVALID indexes
+ *		its interrupted statement left.  Rows of live workers are not
+ *		touched: a worker's slot says which migration it runs.
+ */
+static void
+am_sweep(void)
+{
+	List	   *rows;
+	List	   *dead = NIL;
+	ListCell   *lc;
+	AmCatalogContext cxt;
+	MemoryContext sweep_cxt = AllocSetContextCreate(TopMemoryContext,
+													"asyncmig sweep",
+													ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+
+	am_catalog_begin(&cxt);
+	old = MemoryContextSwitchTo(sweep_cxt);
+	rows = am_catalog_in_progress();
+	foreach(lc, rows)
+	{
+		AmMigration *m = lfirst(lc);
+
+		if (!am_slot_runs(m->id))
+			dead = lappend(dead, m);
+	}
+	am_catalog_commit(&cxt);
+	MemoryContextSwitchTo(old);
+
+	foreach(lc, dead)
+	{
+		AmMigration *m = lfirst(lc);
+		ErrorData  *edata;
+		int			sqlstate;
+		bool		owner_exists;
+
+		MemoryContextSwitchTo(sweep_cxt);
+		edata = palloc0(sizeof(ErrorData));
+		if (m->cancel_requested)
+		{
+			edata->sqlerrcode = ERRCODE_QUERY_CANCELED;
+			edata->message = pstrdup("canceled");
+		}
+		else
+		{
+			edata->message = am_obituary(m->id, m->pid, &sqlstate);
+			edata->sqlerrcode = sqlstate;
+		}
+
+		/* drop what its interrupted statement left, as its owner */
+		StartTransactionCommand();
+		owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(m->owner));
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(sweep_cxt);
+		if (m->guard && owner_exists)
+		{
+			am_become_owner(m->owner);
+			am_cleanup_guard(m, m->guard);
+			SetUserIdAndSecContext(am_superuser, 0);
+		}
+
+		am_catalog_begin(&cxt);
+		am_catalog_finish(m->id, edata, NULL, NULL);
+		am_catalog_commit(&cxt);
+
+		ereport(LOG,
+				(errmsg("asyncmig migration \"%s\" failed: %s",
+						m->name, edata->message)));
+	}
+	MemoryContextSwitchTo(TopMemoryContext);
+	MemoryContextDelete(sweep_cxt);
+}
