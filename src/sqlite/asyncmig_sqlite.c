@@ -604,9 +604,21 @@ static int amBool(sqlite3_value *pVal, int bDefault){
 
 /*
 ** Report an error from an SQL function: the message zErr (which is freed),
-** with the error code rc when it is a busy or locked database.
+** with the error code rc when it is a busy or locked database or an
+** interrupt.  bStuck: asyncmig's transaction could not be rolled back (after
+** sqlite3_interrupt()); the code SQLITE_IOERR then makes SQLite roll back
+** the whole transaction when the calling statement ends, as it does for an
+** interrupted write.
 */
-static void amResultError(sqlite3_context *ctx, int rc, char *zErr){
+static void amResultError(sqlite3_context *ctx, int rc, char *zErr,
+                          int bStuck){
+  if( bStuck ){
+    sqlite3_result_error(ctx, "asyncmig: interrupted; the transaction "
+                              "was rolled back", -1);
+    sqlite3_result_error_code(ctx, SQLITE_IOERR);
+    sqlite3_free(zErr);
+    return;
+  }
   if( rc==SQLITE_NOMEM || (zErr==0 && rc!=SQLITE_OK) ){
     if( rc==SQLITE_NOMEM ){
       sqlite3_result_error_nomem(ctx);
@@ -615,7 +627,9 @@ static void amResultError(sqlite3_context *ctx, int rc, char *zErr){
     }
   }else{
     sqlite3_result_error(ctx, zErr, -1);
-    if( (rc&0xff)==SQLITE_BUSY || (rc&0xff)==SQLITE_LOCKED ){
+    if( (rc&0xff)==SQLITE_BUSY || (rc&0xff)==SQLITE_LOCKED
+     || rc==SQLITE_INTERRUPT
+    ){
       sqlite3_result_error_code(ctx, rc);
     }
   }
@@ -637,6 +651,8 @@ struct AmTxn {
   int bOpen;             /* Begun and not yet ended */
   int bSavepoint;        /* A savepoint in the caller's transaction */
   int iLevel;            /* Depth, for savepoint names */
+  int bStuck;            /* Could not be rolled back (see amTxnRollback) */
+  sqlite3_stmt *pAbort;  /* Prepared in advance, see amTxnRollback() */
 };
 
 /*
@@ -654,6 +670,19 @@ static int amCheckCaller(sqlite3 *db, const char *zFunc, char **pzErr){
     }
   }
   return SQLITE_OK;
+}
+
+/*
+** Mark t as begun.  Prepare the statement that amTxnRollback() may need
+** after sqlite3_interrupt(), when nothing can be prepared any more.
+*/
+static void amTxnOpened(AmTxn *t){
+  t->bOpen = 1;
+  t->p->iDepth++;
+  if( t->pAbort==0 ){
+    sqlite3_prepare_v2(t->db, "DELETE FROM main.asyncmig_migration WHERE 0",
+                       -1, &t->pAbort, 0);
+  }
 }
 
 /* Begin asyncmig's transaction (or savepoint) */
@@ -675,10 +704,7 @@ static int amTxnBegin(AmTxn *t, sqlite3 *db, AmConn *p, const char *zFunc,
     sqlite3_free(zSql);
     t->bSavepoint = 1;
   }
-  if( rc==SQLITE_OK ){
-    t->bOpen = 1;
-    p->iDepth++;
-  }
+  if( rc==SQLITE_OK ) amTxnOpened(t);
   return rc;
 }
 
@@ -688,24 +714,47 @@ static void amTxnClose(AmTxn *t){
     t->bOpen = 0;
     t->p->iDepth--;
   }
+  sqlite3_finalize(t->pAbort);
+  t->pAbort = 0;
 }
 
 /*
 ** Roll back asyncmig's transaction (or savepoint), if it is still open.
 ** Errors are ignored: this is the way out after an error.
+**
+** After sqlite3_interrupt() every statement of the connection fails at once
+** until the calling statement ends, ROLLBACK included, and nothing can be
+** prepared.  SQLite documents that an interrupted INSERT, UPDATE or DELETE
+** inside an explicit transaction rolls the whole transaction back: a DELETE
+** that deletes nothing, prepared in advance, is used for that.  Then, as a
+** last resort, a plain ROLLBACK.  If the transaction is still open after
+** that, t->bStuck is set, and the function reports its error with a code
+** that makes SQLite roll back when the calling statement ends (see
+** amResultError()): the work of a migration must never be left for the
+** caller to commit.
 */
 static void amTxnRollback(AmTxn *t){
+  sqlite3 *db = t->db;
   if( !t->bOpen ) return;
-  if( !sqlite3_get_autocommit(t->db) ){
+  if( !sqlite3_get_autocommit(db) ){
     char *zSql;
+    int rc;
     if( t->bSavepoint ){
       zSql = sqlite3_mprintf("ROLLBACK TO asyncmig_txn_%d; "
                              "RELEASE asyncmig_txn_%d", t->iLevel, t->iLevel);
     }else{
       zSql = sqlite3_mprintf("ROLLBACK");
     }
-    if( zSql ) sqlite3_exec(t->db, zSql, 0, 0, 0);
+    rc = zSql ? sqlite3_exec(db, zSql, 0, 0, 0) : SQLITE_NOMEM;
     sqlite3_free(zSql);
+    if( rc!=SQLITE_OK && !sqlite3_get_autocommit(db) && t->pAbort ){
+      sqlite3_step(t->pAbort);
+      sqlite3_reset(t->pAbort);
+    }
+    if( rc!=SQLITE_OK && !sqlite3_get_autocommit(db) ){
+      sqlite3_exec(db, "ROLLBACK", 0, 0, 0);
+    }
+    if( rc!=SQLITE_OK && !sqlite3_get_autocommit(db) ) t->bStuck = 1;
   }
   amTxnClose(t);
 }
@@ -993,8 +1042,7 @@ static int amRunMigration(
       /* Our own transaction: begin it again and record the run anew */
       rc = amExec(db, "BEGIN IMMEDIATE", pzErr);
       if( rc!=SQLITE_OK ) goto run_out;
-      t->bOpen = 1;
-      t->p->iDepth++;
+      amTxnOpened(t);
       rc = amExec(db, amSchemaSql, pzErr);
       if( rc==SQLITE_OK ) rc = amRowStart(db, zName, zDir, zFwd, zBwd, pzErr);
     }else{
@@ -1159,7 +1207,7 @@ static void amScheduleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 schedule_out:
   if( rc!=SQLITE_OK ){
     amTxnRollback(&t);
-    amResultError(ctx, rc, zErr);
+    amResultError(ctx, rc, zErr, t.bStuck);
     zErr = 0;
   }
   amRowFree(&r);
@@ -1243,7 +1291,7 @@ static void amRunFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 run_out:
   if( rc!=SQLITE_OK ){
     amTxnRollback(&t);
-    amResultError(ctx, rc, zErr);
+    amResultError(ctx, rc, zErr, t.bStuck);
     zErr = 0;
   }
   amRowFree(&r);
@@ -1307,7 +1355,7 @@ static void amCancelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 cancel_out:
   if( rc!=SQLITE_OK ){
     amTxnRollback(&t);
-    amResultError(ctx, rc, zErr);
+    amResultError(ctx, rc, zErr, t.bStuck);
     zErr = 0;
   }
   amRowFree(&r);
@@ -1326,7 +1374,7 @@ static void amAllowScheduledFunc(sqlite3_context *ctx, int argc,
   if( argc>1 ){
     char *zErr = sqlite3_mprintf("asyncmig: asyncmig_allow_scheduled() takes "
                                  "0 or 1 arguments, not %d", argc);
-    amResultError(ctx, zErr ? SQLITE_ERROR : SQLITE_NOMEM, zErr);
+    amResultError(ctx, zErr ? SQLITE_ERROR : SQLITE_NOMEM, zErr, 0);
     return;
   }
   if( argc==1 ){

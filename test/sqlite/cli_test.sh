@@ -309,5 +309,26 @@ tx|FINISHED
 tx2|ERROR
 tx_idx"
 
+expect_error "inside the caller's transaction: a whole-transaction rollback is an error" \
+  "BEGIN;
+INSERT INTO log VALUES('before');
+SELECT asyncmig_schedule('orb', 'CREATE TABLE w(a UNIQUE); INSERT INTO w VALUES(1); INSERT OR ROLLBACK INTO w VALUES(1)', NULL, 1);" \
+  'asyncmig: migration "orb" failed and SQLite rolled back the whole transaction of the caller: UNIQUE constraint failed: w.a'
+expect "... and left nothing" \
+  "SELECT count(*) FROM asyncmig_migration WHERE name='orb'; SELECT count(*) FROM log; SELECT count(*) FROM sqlite_master WHERE name='w';" \
+  "0
+0
+0"
+expect "VACUUM cannot run in a migration: ERROR with SQLite's reason" \
+  "SELECT asyncmig_schedule('vac', 'CREATE TABLE v(a); VACUUM', NULL, 1);
+SELECT error FROM asyncmig_status WHERE name='vac';
+SELECT count(*) FROM sqlite_master WHERE name='v';" \
+  "ERROR
+cannot VACUUM from within a transaction
+0"
+expect_error "not callable from an UPDATE" \
+  "UPDATE t SET b = asyncmig_schedule('upd', 'SELECT 1', NULL, 1);" \
+  "asyncmig: asyncmig_schedule() must be called from a SELECT statement"
+
 echo "# cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]

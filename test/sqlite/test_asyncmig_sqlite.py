@@ -246,6 +246,47 @@ class TestBasics(Base):
         self.assertIn('"self" is IN PROGRESS',
                       self.one("SELECT error FROM asyncmig_status WHERE name='self'"))
 
+    def test_interrupt_leaves_nothing(self):
+        """sqlite3_interrupt() during a run (Ctrl-C in the shell): the call
+        fails, the whole transaction is rolled back, and the connection is
+        not left inside a transaction holding the write lock."""
+        endless_read = ("CREATE TABLE a(x); WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL"
+                        " SELECT i+1 FROM c WHERE i<1000000000) SELECT count(*) FROM c")
+        endless_write = ("CREATE TABLE a(x); INSERT INTO a SELECT i FROM (WITH RECURSIVE"
+                         " c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<1000000000)"
+                         " SELECT i FROM c) WHERE i<0")
+        for kind, sql in (("read", endless_read), ("write", endless_write)):
+            for in_txn in (False, True):
+                with self.subTest(kind=kind, in_txn=in_txn):
+                    conn = connect(self.path, isolation_level=None, check_same_thread=False)
+                    if in_txn:
+                        conn.execute("BEGIN")
+                        conn.execute("INSERT INTO log VALUES('caller')")
+                    done = threading.Event()
+
+                    def interrupter():
+                        time.sleep(0.2)
+                        while not done.wait(0.05):
+                            conn.interrupt()
+                    th = threading.Thread(target=interrupter)
+                    th.start()
+                    try:
+                        with self.assertRaisesRegex(sqlite3.OperationalError, "interrupted"):
+                            conn.execute("SELECT asyncmig_schedule('intr', ?, NULL, 1)",
+                                         (sql,)).fetchall()
+                    finally:
+                        done.set()
+                        th.join()
+                    self.assertFalse(conn.in_transaction)
+                    self.assertEqual(self.one("SELECT count(*) FROM asyncmig_migration"), 0)
+                    self.assertEqual(self.has("a"), 0)
+                    self.assertEqual(self.one("SELECT count(*) FROM log"), 0)
+                    other = sqlite3.connect(self.path, timeout=0.1, isolation_level=None)
+                    other.execute("BEGIN IMMEDIATE")
+                    other.execute("ROLLBACK")
+                    other.close()
+                    conn.close()
+
 
 # One scheduling process; prints the status it got.
 CHILD = r"""
