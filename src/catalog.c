@@ -575,7 +575,7 @@ am_catalog_fail_broken_dependencies(void)
 
 		n = am_spi("WITH broken AS ("
 				   "  SELECT m.id, (SELECT pg_catalog.string_agg("
-				   "      pg_catalog.quote_ident(d.name), ', ' ORDER BY d.name) "
+				   "      '\"' || d.name || '\"', ', ' ORDER BY d.name) "
 				   "    FROM asyncmig.migration d "
 				   "    WHERE d.name = ANY (m.depends_on) AND d.status = 'ERROR') AS deps "
 				   "  FROM asyncmig.migration m "

@@ -37,6 +37,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/analyze.h"
+#include "parser/scansup.h"
 #include "pgstat.h"
 #include "storage/proc.h"
 #include "tcop/pquery.h"
@@ -142,6 +143,12 @@ am_statement_text(RawStmt *raw, const char *sql)
 	int			loc = raw->stmt_location > 0 ? raw->stmt_location : 0;
 	int			len = raw->stmt_len > 0 ? raw->stmt_len : (int) strlen(sql + loc);
 
+	/* the parser counts the white space after the previous semicolon */
+	while (len > 0 && scanner_isspace(sql[loc]))
+	{
+		loc++;
+		len--;
+	}
 	return pnstrdup(sql + loc, len);
 }
 

@@ -1,0 +1,72 @@
+# test/lib/common.sh - shell helpers shared by the demo and the test runner
+#
+#   am_ensure_packages     apt-get install what is missing (Debian)
+#   am_build_install DIR   make && make install of the tree in DIR
+#   am_start_cluster DIR PORT [extra postgresql.conf lines...]
+#                          initdb + start a throwaway cluster as "postgres"
+#                          with asyncmig preloaded, socket in DIR
+#   am_stop_cluster DIR    stop it (immediate) and remove DIR
+#
+# PostgreSQL refuses to run as root, so clusters run as the postgres user,
+# in directories that user owns.
+
+AM_PACKAGES="postgresql-15 postgresql-server-dev-15 libipc-run-perl libsqlite3-dev sqlite3 python3-django python3-psycopg2 make gcc"
+AM_PGBIN=/usr/lib/postgresql/15/bin
+
+am_sudo() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+am_ensure_packages() {
+	local missing=""
+	for p in $AM_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		echo "== installing:$missing"
+		am_sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+		am_sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+	fi
+	# Debian's postgresql-common may create and start a system cluster; we
+	# never touch it, and our clusters use their own ports and sockets.
+	export PATH="$AM_PGBIN:$PATH"
+}
+
+am_build_install() {
+	make -C "$1" -s PG_CONFIG=$AM_PGBIN/pg_config
+	am_sudo make -C "$1" -s PG_CONFIG=$AM_PGBIN/pg_config install
+}
+
+am_start_cluster() {
+	local dir=$1 port=$2
+	shift 2
+	mkdir -p "$dir"
+	chown postgres: "$dir"
+	runuser -u postgres -- $AM_PGBIN/initdb -D "$dir/data" -A trust -U postgres >/dev/null
+	{
+		echo "shared_preload_libraries = 'asyncmig'"
+		echo "unix_socket_directories = '$dir'"
+		echo "listen_addresses = ''"
+		echo "port = $port"
+		for line in "$@"; do echo "$line"; done
+	} >> "$dir/data/postgresql.conf"
+	runuser -u postgres -- $AM_PGBIN/pg_ctl -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+}
+
+am_stop_cluster() {
+	local dir=$1
+	[ -d "$dir/data" ] && runuser -u postgres -- $AM_PGBIN/pg_ctl -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+	rm -rf "$dir"
+}
+
+# a free TCP port number (nothing listens on it, by socket or by name)
+am_free_port() {
+	local p
+	for p in $(seq "${1:-55432}" 65000); do
+		if ! ls /tmp/.s.PGSQL.$p /var/run/postgresql/.s.PGSQL.$p >/dev/null 2>&1 &&
+			! (ss -ltn 2>/dev/null | grep -q ":$p "); then
+			echo "$p"; return 0
+		fi
+	done
+	return 1
+}
