@@ -90,15 +90,17 @@ asyncmig_define_settings(void)
 							 0,
 							 NULL, NULL, NULL);
 
-	DefineCustomIntVariable("asyncmig.max_workers",
-							"Maximum number of migrations running at once, cluster-wide.",
-							"One database runs its migrations one at a time.",
-							&asyncmig_max_workers,
-							2,
-							1, 64,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
+	/* a PGC_POSTMASTER setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("asyncmig.max_workers",
+								"Maximum number of migrations running at once, cluster-wide.",
+								"One database runs its migrations one at a time.",
+								&asyncmig_max_workers,
+								2,
+								1, 64,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
 
 	DefineCustomIntVariable("asyncmig.max_attempts",
 							"Tries of a statement that failed on a lock timeout, deadlock or serialization failure.",
