@@ -102,6 +102,7 @@ asyncmig_launcher_main(Datum main_arg)
 	}
 	AsyncmigState->launcher_pid = MyProcPid;
 	AsyncmigState->launcher_latch = MyLatch;
+	AsyncmigState->rescan_all = true;	/* look at every database once */
 	LWLockRelease(AsyncmigState->lock);
 	before_shmem_exit(launcher_detach, (Datum) 0);
 
