@@ -314,8 +314,9 @@ class PostgresTests(Base):
         # migrate again: nothing to do, nothing re-run
         self.ok(self.project.manage(env, "migrate", "--noinput"))
 
-        # backwards
-        self.ok(self.project.manage(env, "migrate", "shop", "0001", "--noinput"))
+        # backwards (waiting for each: see test_revert_dependent_without_waiting)
+        self.ok(self.project.manage(self.project.env(db, ASYNCMIG_WAIT_IN_MIGRATE="1"),
+                                    "migrate", "shop", "0001", "--noinput"))
         self.wait_all(env)
         self.assert_shop(db, "backwards")
         # and forwards again builds again
@@ -323,6 +324,23 @@ class PostgresTests(Base):
         self.wait_all(env)
         self.assert_shop(db, "forwards")
         p = self.ok(self.project.manage(env, "asyncmig_wait", NAME2, NAME5, "--timeout", "30"))
+
+    def test_revert_dependent_without_waiting(self):
+        # 0003 depends on 0002; migrate back to 0001 queues 0003's backwards
+        # run, then 0002's, back to back. Both must run (0003's first).
+        db = "shop_revdep"
+        create_db(db)
+        env = self.project.env(db)
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.wait_all(env)
+        self.ok(self.project.manage(env, "migrate", "shop", "0001", "--noinput"))
+        p = self.project.manage(env, "asyncmig_wait", "--timeout", "15")
+        st = pg_statuses(db)
+        self.assertEqual(st[NAME3], ("FINISHED", "backwards"),
+                         "extension bug? a backwards run waits for its depends_on to be "
+                         "FINISHED forwards: %s\n%s" % (st, p.output))
+        self.ok(p)
+        self.assert_shop(db, "backwards")
 
     def test_scheduled_mode(self):
         db = "shop_sched"
@@ -437,7 +455,9 @@ print("STATUS", status(NAME))
         create_db(db)
         env = self.project.env(db, extra_apps=["bad"])
         self.ok(self.project.manage(env, "migrate", "--noinput"))
-        p = self.fails(self.project.manage(env, "asyncmig_wait", "--timeout", "60"))
+        # without names: fails, naming the project's migrations in ERROR
+        p = self.fails(self.project.manage(env, "asyncmig_wait", "--timeout", "60"),
+                       "bad.0001_nonatomic", "bad.0002_atomic")
         st = pg_statuses(db)
         self.assertEqual(st["bad.0001_nonatomic"][0], "ERROR", st)
         self.assertEqual(st["bad.0002_atomic"][0], "ERROR", st)
@@ -543,6 +563,7 @@ print("STATUS", status(NAME))
         db = "shop_app_nogrant"
         create_db(db, owner="app")
         pg_query(db, "CREATE EXTENSION asyncmig")
+        env = self.project.env(db, DB_USER="app", ASYNCMIG_CREATE_EXTENSION="false")
         self.fails(self.project.manage(env, "migrate", "--noinput"), "GRANT USAGE ON SCHEMA asyncmig")
 
     @unittest.skipUnless(PORT_NOPRELOAD, "no second cluster")
@@ -618,7 +639,8 @@ class SQLiteTests(Base):
         self.fails(self.project.manage(env, "asyncmig_wait", "bad.0001_nonatomic"),
                    "bad.0001_nonatomic")
         self.ok(self.project.manage(env, "asyncmig_wait", NAME3))
-        self.ok(self.project.manage(env, "asyncmig_wait"))
+        self.fails(self.project.manage(env, "asyncmig_wait"), "bad.0002_atomic")
+        self.ok(self.project.manage(self.env(path), "asyncmig_wait"))  # bad not installed
         p = self.ok(self.project.manage(env, "asyncmig_status", "--json"))
         data = {r["name"]: r for r in json.loads(p.stdout)}
         self.assertIn("no_such_column", data["bad.0001_nonatomic"]["error"] or "")

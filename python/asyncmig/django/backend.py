@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.db.utils import DatabaseError
 
@@ -30,8 +31,11 @@ STATUS_COLUMNS = (
 )
 
 
-class AsyncmigError(Exception):
-    """Base class of the errors of the asyncmig Django package."""
+class AsyncmigError(CommandError):
+    """Base class of the errors of the asyncmig Django package.
+
+    A CommandError, so that manage.py (migrate, test, ...) prints the message
+    alone, without a traceback that buries it, and exits with status 1."""
 
 
 class ExtensionMissing(AsyncmigError):
@@ -248,9 +252,16 @@ def pg_schedule(connection, name, forwards_sql, backwards_sql=None,
 
 def pg_status(connection, name):
     """(status, direction) of a migration, or None."""
-    with connection.cursor() as cur:
-        cur.execute("SELECT status, direction FROM asyncmig.status WHERE name = %s", [name])
-        row = cur.fetchone()
+    try:
+        with connection.cursor() as cur:
+            cur.execute("SELECT status, direction FROM asyncmig.status WHERE name = %s", [name])
+            row = cur.fetchone()
+    except DatabaseError as exc:
+        message, sqlstate = _pg_error(exc)
+        if sqlstate == "42501":
+            message += "\n" + GRANT_HINT % (connection.settings_dict.get("USER") or "?")
+        raise MigrationFailed("asyncmig: cannot read asyncmig.status: %s" % message,
+                              name=name, sqlstate=sqlstate) from exc
     return tuple(row) if row else None
 
 
@@ -261,6 +272,8 @@ def _pg_call(connection, sql, params, name):
             row = cur.fetchone() if cur.description else None
     except DatabaseError as exc:
         message, sqlstate = _pg_error(exc)
+        if sqlstate == "42501":
+            message += "\n" + GRANT_HINT % (connection.settings_dict.get("USER") or "?")
         raise MigrationFailed(message, name=name, sqlstate=sqlstate) from exc
     return row[0] if row else None
 

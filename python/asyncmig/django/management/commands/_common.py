@@ -47,3 +47,21 @@ def fmt(value):
         m, s = divmod(rem, 60)
         return "%d:%02d:%02d.%01d" % (h, m, s, int((total - int(total)) * 10))
     return str(value).replace("\n", " ")
+
+
+def project_asyncmig_names(connection):
+    """The asyncmig names of this project's migration files (RunPython
+    operations made by make_sql_migration), in migration order."""
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations.special import RunPython
+
+    loader = MigrationLoader(connection, ignore_no_migrations=True)
+    names = []
+    for key in sorted(loader.disk_migrations):
+        migration = loader.disk_migrations[key]
+        for op in migration.operations:
+            if isinstance(op, RunPython):
+                name = getattr(op.code, "asyncmig_name", None)
+                if name and name not in names:
+                    names.append(name)
+    return names
