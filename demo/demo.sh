@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# demo/demo.sh - asyncmig in one minute, on a throwaway cluster.
+#
+# Installs what is missing (Debian), builds and installs asyncmig, starts a
+# throwaway PostgreSQL 15 cluster as the postgres user with asyncmig
+# preloaded, fills a table with 3 million rows, schedules a CREATE INDEX
+# CONCURRENTLY with asyncmig.schedule() and shows asyncmig.status as the
+# migration goes STARTED -> IN PROGRESS -> FINISHED.  The cluster is removed
+# at the end (set KEEP=1 to keep it running).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$repo/test/lib/common.sh"
+
+am_ensure_packages
+echo "== building and installing asyncmig"
+am_build_install "$repo"
+
+dir=$(mktemp -d /tmp/asyncmig-demo.XXXXXX)
+port=$(am_free_port 55500)
+if [ -z "${KEEP:-}" ]; then
+	trap 'am_stop_cluster "$dir"' EXIT
+fi
+echo "== starting a throwaway cluster in $dir (port $port)"
+am_start_cluster "$dir" "$port"
+
+sql() {
+	runuser -u postgres -- psql -h "$dir" -p "$port" -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+sql -c "CREATE EXTENSION asyncmig"
+echo "== creating big_table with 3 million rows"
+sql -c "CREATE TABLE big_table AS SELECT g AS id, g % 5000 AS account_id, md5(g::text) AS payload, now() - g * interval '1 second' AS created_at FROM generate_series(1, 3000000) g"
+
+echo "== scheduling the index build (this returns at once)"
+start=$(date +%s%N)
+sql -At -c "SELECT asyncmig.schedule('app.0001_big_table_account_idx',
+    'CREATE INDEX CONCURRENTLY IF NOT EXISTS big_table_account_idx ON big_table (account_id, created_at)',
+    'DROP INDEX CONCURRENTLY IF EXISTS big_table_account_idx')" | sed 's/^/schedule() returned: /'
+echo "   ($(( ($(date +%s%N) - start) / 1000000 )) ms, psql start-up included)"
+
+echo "== watching asyncmig.status"
+last=""
+for _ in $(seq 1 600); do
+	line=$(sql -At -F ' | ' -c "SELECT status, coalesce(progress, ''), coalesce(round(extract(epoch FROM duration)::numeric, 1)::text || ' s', '') FROM asyncmig.status WHERE name = 'app.0001_big_table_account_idx'")
+	if [ "$line" != "$last" ]; then
+		printf '%s  %s\n' "$(date +%H:%M:%S.%N | cut -c1-12)" "$line"
+		last=$line
+	fi
+	case $line in FINISHED*|ERROR*) break ;; esac
+	sleep 0.2
+done
+
+echo "== the status view"
+sql -x -c "SELECT * FROM asyncmig.status"
+echo "== the index"
+sql -c "SELECT indexrelid::regclass AS index, indisvalid FROM pg_index WHERE indrelid = 'big_table'::regclass"
+echo "== the worker's lines in the server log"
+grep -E 'asyncmig' "$dir/server.log" || true
+if [ -n "${KEEP:-}" ]; then
+	echo "== the cluster keeps running: psql -h $dir -p $port -U postgres"
+fi
