@@ -5,7 +5,9 @@
 #
 # Run as root after "make && make install" (asyncmig.so, asyncmig--1.0.sql
 # and asyncmig_sqlite.so in $(pg_config --pkglibdir)):
-#     test/django/run.sh [-v] [unittest test names, e.g. test_django.SQLiteTests]
+#     test/django/run.sh [unittest test names, e.g. test_django.SQLiteTests]
+# (ASYNCMIG_TEST_SCRIPT=file.py runs that script instead, with the clusters up;
+# KEEP_WORK=1 keeps the temporary directory.)
 # Uses /usr/bin/python3 (Debian's python3-django 3.2 and python3-psycopg2).
 set -euo pipefail
 
@@ -114,4 +116,5 @@ unset DJANGO_SETTINGS_MODULE ALLOW_SCHEDULED_MIGRATIONS ASYNCMIG_WAIT_IN_MIGRATE
 cd "$here"
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(test_django)
+if [ -n "${ASYNCMIG_TEST_SCRIPT:-}" ]; then PYTHONPATH="$repo/python:$here" PYTHONDONTWRITEBYTECODE=1 "$PY" "$ASYNCMIG_TEST_SCRIPT"; exit; fi
 PYTHONPATH="$repo/python:$here" PYTHONDONTWRITEBYTECODE=1 "$PY" -m unittest -v "${args[@]}"

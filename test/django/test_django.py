@@ -520,6 +520,10 @@ print("STATUS", status(NAME))
             env = self.project.env(db, **extra)
             p = self.ok(self.project.manage(env, "test", "shop", "--noinput", "-v", "2"))
             self.assertIn("OK", p.stderr)
+            self.assertRegex(p.stderr, r"test_changelist \(shop\.tests\.AdminTests[^)]*\) \.\.\. ok")
+            if extra:
+                self.assertRegex(p.stderr, r"test_run_scheduled_action \(shop\.tests\.AdminTests"
+                                           r"[^)]*\) \.\.\. ok")
             self.assertFalse(db_exists("test_" + db), "test database left behind")
         # no extension in template1 and not allowed to create it: clear error
         env = self.project.env(db, ASYNCMIG_CREATE_EXTENSION="False")
@@ -684,6 +688,10 @@ class SQLiteTests(Base):
             env = self.env(path, **extra)
             p = self.ok(self.project.manage(env, "test", "shop", "--noinput", "-v", "2"))
             self.assertIn("OK", p.stderr)
+            self.assertRegex(p.stderr, r"test_changelist \(shop\.tests\.AdminTests[^)]*\) \.\.\. ok")
+            if extra:
+                self.assertRegex(p.stderr, r"test_run_scheduled_action \(shop\.tests\.AdminTests"
+                                           r"[^)]*\) \.\.\. ok")
 
 
 if __name__ == "__main__":
