@@ -288,6 +288,9 @@ class PostgresTests(Base):
         self.assertEqual(rows[0][0], "SELECT 1;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS "
                                      "shop_item_b_idx ON shop_item (b);\nANALYZE shop_item")
         self.assertEqual(rows[0][1], "DROP INDEX CONCURRENTLY IF EXISTS shop_item_b_idx")
+        rows = pg_query(db, "SELECT depends_on, timeout::text, owner::text FROM asyncmig.migration "
+                            "WHERE name = %s", [NAME3])
+        self.assertEqual(rows, [([NAME2], "00:10:00", "django")])
         rows = pg_query(db, "SELECT backwards_sql FROM asyncmig.migration WHERE name = %s", [NAME4])
         self.assertEqual(rows[0][0], "DROP INDEX CONCURRENTLY IF EXISTS shop_item_a_idx")
 
