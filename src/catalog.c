@@ -17,6 +17,7 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
@@ -76,6 +77,20 @@ am_migration_relid(bool missing_ok)
 				 errmsg("asyncmig.migration does not exist"),
 				 errhint("Run CREATE EXTENSION asyncmig in this database.")));
 	return relid;
+}
+
+/*
+ * am_origin
+ *		Where a queued run was queued: this cluster's system identifier and
+ *		this database's OID, as jsonb text.  A row restored by pg_restore
+ *		into another database or cluster (or copied by CREATE DATABASE
+ *		... TEMPLATE) carries another origin, and workers do not run it.
+ */
+static Datum
+am_origin(void)
+{
+	return CStringGetTextDatum(psprintf("{\"system\": \"" UINT64_FORMAT "\", \"datid\": %u}",
+										GetSystemIdentifier(), MyDatabaseId));
 }
 
 /*
@@ -272,10 +287,10 @@ am_catalog_insert(const char *name, const char *status,
 				  Datum timeout, bool timeout_null,
 				  Oid owner, const char *search_path)
 {
-	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
-	TIMESTAMPTZOID, INTERVALOID, REGROLEOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
+	Oid			types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
+	TIMESTAMPTZOID, INTERVALOID, REGROLEOID, TEXTOID, TEXTOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
 	char	   *result = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -294,14 +309,16 @@ am_catalog_insert(const char *name, const char *status,
 	nulls[6] = timeout_null ? 'n' : ' ';
 	values[7] = ObjectIdGetDatum(owner);
 	values[8] = CStringGetTextDatum(search_path);
+	values[9] = am_origin();
 
 	SPI_connect();
 	if (am_spi("INSERT INTO asyncmig.migration (name, status, direction, "
 			   "forwards_sql, backwards_sql, depends_on, not_before, timeout, "
-			   "owner, search_path) "
-			   "VALUES ($1, $2, 'forwards', $3, $4, $5, $6, $7, $8, $9) "
+			   "owner, search_path, meta) "
+			   "VALUES ($1, $2, 'forwards', $3, $4, $5, $6, $7, $8, $9, "
+			   "  pg_catalog.jsonb_build_object('origin', $10::pg_catalog.jsonb)) "
 			   "ON CONFLICT (name) DO NOTHING RETURNING status",
-			   9, types, values, nulls, false, SPI_OK_INSERT_RETURNING) == 1)
+			   10, types, values, nulls, false, SPI_OK_INSERT_RETURNING) == 1)
 		result = am_strdup_value(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 								 1, cxt);
 	SPI_finish();
@@ -357,10 +374,10 @@ am_catalog_requeue_forwards(int64 id, const char *status,
 							Datum timeout, bool timeout_null,
 							Oid owner, const char *search_path)
 {
-	Oid			types[9] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
-	TIMESTAMPTZOID, INTERVALOID, REGROLEOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
+	Oid			types[10] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
+	TIMESTAMPTZOID, INTERVALOID, REGROLEOID, TEXTOID, TEXTOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
 
 	values[0] = Int64GetDatum(id);
 	values[1] = CStringGetTextDatum(status);
@@ -377,16 +394,18 @@ am_catalog_requeue_forwards(int64 id, const char *status,
 	nulls[6] = timeout_null ? 'n' : ' ';
 	values[7] = ObjectIdGetDatum(owner);
 	values[8] = CStringGetTextDatum(search_path);
+	values[9] = am_origin();
 
 	SPI_connect();
 	am_spi("UPDATE asyncmig.migration SET status = $2, direction = 'forwards', "
 		   "forwards_sql = $3, backwards_sql = $4, depends_on = $5, "
 		   "not_before = $6, timeout = $7, owner = $8, search_path = $9, "
 		   "database = pg_catalog.current_database(), attempts = 0, "
-		   "meta = meta - 'error' - 'guard' - 'cancel_requested', "
+		   "meta = (meta - 'error' - 'guard' - 'cancel_requested') || "
+		   "  pg_catalog.jsonb_build_object('origin', $10::pg_catalog.jsonb), "
 		   "started_at = NULL, finished_at = NULL, updated_at = pg_catalog.now() "
 		   "WHERE id = $1",
-		   9, types, values, nulls, false, SPI_OK_UPDATE);
+		   10, types, values, nulls, false, SPI_OK_UPDATE);
 	SPI_finish();
 }
 
@@ -397,18 +416,20 @@ am_catalog_requeue_forwards(int64 id, const char *status,
 void
 am_catalog_queue_run(int64 id, bool backwards)
 {
-	Oid			types[2] = {INT8OID, BOOLOID};
-	Datum		values[2];
+	Oid			types[3] = {INT8OID, BOOLOID, TEXTOID};
+	Datum		values[3];
 
 	values[0] = Int64GetDatum(id);
 	values[1] = BoolGetDatum(backwards);
+	values[2] = am_origin();
 	SPI_connect();
 	am_spi("UPDATE asyncmig.migration SET status = 'STARTED', "
 		   "direction = CASE WHEN $2 THEN 'backwards' ELSE 'forwards' END, "
-		   "attempts = 0, meta = meta - 'error' - 'guard' - 'cancel_requested', "
+		   "attempts = 0, meta = (meta - 'error' - 'guard' - 'cancel_requested') || "
+		   "  pg_catalog.jsonb_build_object('origin', $3::pg_catalog.jsonb), "
 		   "started_at = NULL, finished_at = NULL, updated_at = pg_catalog.now() "
 		   "WHERE id = $1",
-		   2, types, values, NULL, false, SPI_OK_UPDATE);
+		   3, types, values, NULL, false, SPI_OK_UPDATE);
 	SPI_finish();
 }
 
@@ -608,6 +629,47 @@ am_catalog_fail_broken_dependencies(void)
 }
 
 /*
+ * am_catalog_fail_foreign
+ *		End in ERROR the queued and running rows that were queued elsewhere
+ *		(restored by pg_restore, copied from a template database): a
+ *		restored database must not start executing on its own.  Returns how
+ *		many it ended.
+ */
+int
+am_catalog_fail_foreign(void)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	uint64		i;
+	int			n;
+
+	values[0] = am_origin();
+	SPI_connect();
+	n = am_spi("UPDATE asyncmig.migration SET status = 'ERROR', "
+			   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
+			   "  meta = (meta - 'guard') || pg_catalog.jsonb_build_object('error', "
+			   "    pg_catalog.jsonb_build_object('message', "
+			   "      'not run: it was queued in another database or cluster and restored or copied here', "
+			   "      'hint', 'asyncmig.run() runs it here.', 'sqlstate', '55000')) "
+			   "WHERE status IN ('STARTED', 'IN PROGRESS') "
+			   "  AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb "
+			   "RETURNING name",
+			   1, types, values, NULL, false, SPI_OK_UPDATE_RETURNING);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+										SPI_tuptable->tupdesc, 1);
+
+		ereport(LOG,
+				(errmsg("asyncmig migration \"%s\" not run: it was queued in another database or cluster",
+						name)));
+		am_catalog_notify(name, AM_STATUS_ERROR);
+	}
+	SPI_finish();
+	return n;
+}
+
+/*
  * am_catalog_claim
  *		Mark the oldest runnable queued row IN PROGRESS for this worker and
  *		return it, or NULL.  Runnable: STARTED, not_before passed, every
@@ -616,12 +678,13 @@ am_catalog_fail_broken_dependencies(void)
 AmMigration *
 am_catalog_claim(int pid)
 {
-	Oid			types[1] = {INT4OID};
-	Datum		values[1];
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2];
 	List	   *rows;
 	AmMigration *m;
 
 	values[0] = Int32GetDatum(pid);
+	values[1] = am_origin();
 	rows = am_fetch_migrations(
 							   "UPDATE asyncmig.migration SET status = 'IN PROGRESS', attempts = 1, "
 							   "  started_at = pg_catalog.now(), finished_at = NULL, "
@@ -630,6 +693,7 @@ am_catalog_claim(int pid)
 							   "WHERE id = ("
 							   "  SELECT m.id FROM asyncmig.migration m "
 							   "  WHERE m.status = 'STARTED' "
+							   "    AND m.meta -> 'origin' = $2::pg_catalog.jsonb "
 							   "    AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) "
 							   "    AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn "
 							   "      WHERE NOT EXISTS (SELECT 1 FROM asyncmig.migration d "
@@ -637,7 +701,7 @@ am_catalog_claim(int pid)
 							   "          AND d.direction = 'forwards')) "
 							   "  ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
 							   "RETURNING " AM_COLUMNS,
-							   1, types, values, NULL, false);
+							   2, types, values, NULL, false);
 	if (rows == NIL)
 		return NULL;
 	m = linitial(rows);

@@ -70,6 +70,7 @@ extern bool am_catalog_depends_cycle(const char *name, Datum depends_on);
 /* for the worker */
 extern List *am_catalog_in_progress(void);
 extern int	am_catalog_fail_broken_dependencies(void);
+extern int	am_catalog_fail_foreign(void);
 extern AmMigration *am_catalog_claim(int pid);
 extern TimestampTz am_catalog_next_wakeup(void);
 extern void am_catalog_set_guard(int64 id, const char *guard_json);

@@ -165,6 +165,11 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	CommitTransactionCommand();
 
+	/* rows restored or copied from elsewhere never run on their own */
+	am_catalog_begin(&cxt);
+	(void) am_catalog_fail_foreign();
+	am_catalog_commit(&cxt);
+
 	am_sweep();
 
 	/* end what cannot run any more, then claim the oldest runnable */
