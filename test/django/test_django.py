@@ -378,6 +378,26 @@ class PostgresTests(Base):
         self.assertEqual(pg_statuses(db)[NAME4], ("FINISHED", "backwards"))
         self.assertIsNone(pg_index_valid(db, SHOP_INDEXES[NAME4]))
 
+    def test_revert_scheduled(self):
+        db = "shop_revsched"
+        create_db(db)
+        env = self.project.env(db, ALLOW_SCHEDULED_MIGRATIONS="true")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.wait_all(env, NAME5)
+        self.assertEqual(pg_statuses(db)[NAME4], ("SCHEDULED", "forwards"))
+        # reverting a SCHEDULED migration cancels it and runs its backwards SQL
+        self.ok(self.project.manage(env, "migrate", "shop", "0003", "--noinput"))
+        self.wait_all(env, NAME4, NAME5)
+        st = pg_statuses(db)
+        self.assertEqual(st[NAME4], ("FINISHED", "backwards"), st)
+        self.assertEqual(st[NAME5], ("FINISHED", "backwards"), st)
+        self.assertIsNone(pg_index_valid(db, SHOP_INDEXES[NAME5]))
+        # forwards again, not in scheduled mode: both build
+        env = self.project.env(db)
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.wait_all(env, NAME4, NAME5)
+        self.assert_finished(db, (NAME4, NAME5))
+
     def assert_finished(self, db, names):
         st = pg_statuses(db)
         for name in names:

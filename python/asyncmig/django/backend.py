@@ -75,7 +75,7 @@ def vendor_of(connection):
 def _pg_error(exc):
     """(message, sqlstate) of a Django/psycopg2 database error."""
     cause = exc.__cause__ if exc.__cause__ is not None else exc
-    sqlstate = getattr(cause, "pgcode", None)
+    sqlstate = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
     diag = getattr(cause, "diag", None)
     message = None
     if diag is not None and getattr(diag, "message_primary", None):
