@@ -101,15 +101,25 @@ SELECT name, status, direction FROM asyncmig.status WHERE name = 'bf';
 
 -- depends_on: waits for a SCHEDULED dependency, runs after it
 SET asyncmig.allow_scheduled_migrations = on;
-SELECT asyncmig.schedule('d_parent', 'CREATE TABLE dp (a int)');
+SELECT asyncmig.schedule('d_parent', 'CREATE TABLE dp (a int)', 'DROP TABLE dp');
 RESET asyncmig.allow_scheduled_migrations;
-SELECT asyncmig.schedule('d_child', 'CREATE INDEX dp_a_idx ON dp (a)', depends_on => '{d_parent}');
+SELECT asyncmig.schedule('d_child', 'CREATE INDEX dp_a_idx ON dp (a)', 'DROP INDEX dp_a_idx', depends_on => '{d_parent}');
 SELECT pg_sleep(0.5);
 SELECT name, status FROM asyncmig.status WHERE name LIKE 'd\_%' ORDER BY name;
 SELECT asyncmig.run('d_parent');
 CALL asyncmig.wait('d_child');
 SELECT name, status FROM asyncmig.status WHERE name LIKE 'd\_%' ORDER BY name;
 SELECT to_regclass('dp_a_idx');
+
+-- backwards runs do not wait for dependencies: undone in the order queued
+BEGIN;
+SELECT asyncmig.run('d_child', backwards => true);
+SELECT asyncmig.run('d_parent', backwards => true);
+COMMIT;
+CALL asyncmig.wait(timeout => '20 s');
+SELECT name, status, direction FROM asyncmig.status WHERE name LIKE 'd\_%' ORDER BY name;
+SELECT bool_and(c.finished_at <= p.started_at) AS child_first
+  FROM asyncmig.migration c, asyncmig.migration p WHERE c.name = 'd_child' AND p.name = 'd_parent';
 
 -- a failed dependency fails its dependents, naming it
 SELECT asyncmig.schedule('f_parent', 'SELECT 1/0');

@@ -195,35 +195,44 @@ asyncmig_shmem_startup(void)
 void
 asyncmig_request_database(Oid dboid, TimestampTz wake_at)
 {
-	int			i;
-
 	if (AsyncmigState == NULL)
 		return;
 
 	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
+	asyncmig_add_pending(dboid, wake_at);
+	LWLockRelease(AsyncmigState->lock);
+
+	asyncmig_wake_launcher();
+}
+
+/*
+ * asyncmig_add_pending
+ *		Remember that dboid may have work from wake_at on (an earlier time
+ *		wins).  When the list is full, every database will be looked at.
+ *		Caller holds AsyncmigState->lock exclusively.
+ */
+void
+asyncmig_add_pending(Oid dboid, TimestampTz wake_at)
+{
+	int			i;
+
 	for (i = 0; i < AsyncmigState->npending; i++)
 	{
 		if (AsyncmigState->pending[i].dboid == dboid)
 		{
 			if (wake_at < AsyncmigState->pending[i].wake_at)
 				AsyncmigState->pending[i].wake_at = wake_at;
-			break;
+			return;
 		}
 	}
-	if (i == AsyncmigState->npending)
+	if (i < AM_MAX_PENDING_DBS)
 	{
-		if (i < AM_MAX_PENDING_DBS)
-		{
-			AsyncmigState->pending[i].dboid = dboid;
-			AsyncmigState->pending[i].wake_at = wake_at;
-			AsyncmigState->npending++;
-		}
-		else
-			AsyncmigState->rescan_all = true;
+		AsyncmigState->pending[i].dboid = dboid;
+		AsyncmigState->pending[i].wake_at = wake_at;
+		AsyncmigState->npending++;
 	}
-	LWLockRelease(AsyncmigState->lock);
-
-	asyncmig_wake_launcher();
+	else
+		AsyncmigState->rescan_all = true;
 }
 
 /*

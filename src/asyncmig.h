@@ -41,6 +41,9 @@
 /* databases that may be waiting for a worker, remembered at once */
 #define AM_MAX_PENDING_DBS		256
 
+/* a worker that failed before claiming anything: look again after */
+#define AM_RETRY_FAILED_MS		10000
+
 /* exits of workers that left a migration behind, remembered at once */
 #define AM_MAX_OBITUARIES		32
 #define AM_OBITUARY_LEN			256
@@ -114,6 +117,7 @@ extern int	asyncmig_statement_timeout;
 extern AsyncmigShared *AsyncmigState;
 extern bool asyncmig_preloaded;
 extern void asyncmig_request_database(Oid dboid, TimestampTz wake_at);
+extern void asyncmig_add_pending(Oid dboid, TimestampTz wake_at);
 extern void asyncmig_wake_launcher(void);
 
 /* src/launcher.c */

@@ -274,42 +274,63 @@ am_catalog_notify(const char *name, const char *status)
 }
 
 /*
+ * am_schedule_params
+ *		Parameters $2 .. $11 of the statements that record a schedule() call:
+ *		status, forwards and backwards SQL, depends_on, not_before, timeout,
+ *		owner, search_path, origin.  $1 is the caller's.
+ */
+#define AM_SCHEDULE_NPARAMS 10
+static void
+am_schedule_params(const AmScheduleArgs *a, Oid *types, Datum *values,
+				   char *nulls)
+{
+	static const Oid param_types[AM_SCHEDULE_NPARAMS - 1] = {
+		TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID, TIMESTAMPTZOID, INTERVALOID,
+		REGROLEOID, TEXTOID, TEXTOID
+	};
+	int			i;
+
+	for (i = 0; i < AM_SCHEDULE_NPARAMS - 1; i++)
+	{
+		types[i + 1] = param_types[i];
+		nulls[i + 1] = ' ';
+	}
+	values[1] = CStringGetTextDatum(a->status);
+	values[2] = CStringGetTextDatum(a->forwards_sql);
+	if (a->backwards_sql)
+		values[3] = CStringGetTextDatum(a->backwards_sql);
+	else
+		nulls[3] = 'n';
+	values[4] = a->depends_on;
+	nulls[4] = a->depends_on_null ? 'n' : ' ';
+	values[5] = a->not_before;
+	nulls[5] = a->not_before_null ? 'n' : ' ';
+	values[6] = a->timeout;
+	nulls[6] = a->timeout_null ? 'n' : ' ';
+	values[7] = ObjectIdGetDatum(a->owner);
+	values[8] = CStringGetTextDatum(a->search_path);
+	values[9] = am_origin();
+}
+
+/*
  * am_catalog_insert
  *		Insert a new forwards migration.  Returns its status, or NULL when a
  *		row of that name exists (committed, or inserted by a concurrent
  *		transaction that has committed since: the unique index waited).
  */
 char *
-am_catalog_insert(const char *name, const char *status,
-				  const char *forwards_sql, const char *backwards_sql,
-				  Datum depends_on, bool depends_on_null,
-				  Datum not_before, bool not_before_null,
-				  Datum timeout, bool timeout_null,
-				  Oid owner, const char *search_path)
+am_catalog_insert(const AmScheduleArgs *a)
 {
-	Oid			types[10] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
-	TIMESTAMPTZOID, INTERVALOID, REGROLEOID, TEXTOID, TEXTOID};
-	Datum		values[10];
-	char		nulls[10] = "          ";
+	Oid			types[AM_SCHEDULE_NPARAMS];
+	Datum		values[AM_SCHEDULE_NPARAMS];
+	char		nulls[AM_SCHEDULE_NPARAMS];
 	char	   *result = NULL;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	values[0] = CStringGetTextDatum(name);
-	values[1] = CStringGetTextDatum(status);
-	values[2] = CStringGetTextDatum(forwards_sql);
-	if (backwards_sql)
-		values[3] = CStringGetTextDatum(backwards_sql);
-	else
-		nulls[3] = 'n';
-	values[4] = depends_on;
-	nulls[4] = depends_on_null ? 'n' : ' ';
-	values[5] = not_before;
-	nulls[5] = not_before_null ? 'n' : ' ';
-	values[6] = timeout;
-	nulls[6] = timeout_null ? 'n' : ' ';
-	values[7] = ObjectIdGetDatum(owner);
-	values[8] = CStringGetTextDatum(search_path);
-	values[9] = am_origin();
+	am_schedule_params(a, types, values, nulls);
+	types[0] = TEXTOID;
+	values[0] = CStringGetTextDatum(a->name);
+	nulls[0] = ' ';
 
 	SPI_connect();
 	if (am_spi("INSERT INTO asyncmig.migration (name, status, direction, "
@@ -318,7 +339,8 @@ am_catalog_insert(const char *name, const char *status,
 			   "VALUES ($1, $2, 'forwards', $3, $4, $5, $6, $7, $8, $9, "
 			   "  pg_catalog.jsonb_build_object('origin', $10::pg_catalog.jsonb)) "
 			   "ON CONFLICT (name) DO NOTHING RETURNING status",
-			   10, types, values, nulls, false, SPI_OK_INSERT_RETURNING) == 1)
+			   AM_SCHEDULE_NPARAMS, types, values, nulls, false,
+			   SPI_OK_INSERT_RETURNING) == 1)
 		result = am_strdup_value(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
 								 1, cxt);
 	SPI_finish();
@@ -367,34 +389,16 @@ am_catalog_get(const char *name)
  *		forwards run with the SQL and options given now.
  */
 void
-am_catalog_requeue_forwards(int64 id, const char *status,
-							const char *forwards_sql, const char *backwards_sql,
-							Datum depends_on, bool depends_on_null,
-							Datum not_before, bool not_before_null,
-							Datum timeout, bool timeout_null,
-							Oid owner, const char *search_path)
+am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a)
 {
-	Oid			types[10] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTARRAYOID,
-	TIMESTAMPTZOID, INTERVALOID, REGROLEOID, TEXTOID, TEXTOID};
-	Datum		values[10];
-	char		nulls[10] = "          ";
+	Oid			types[AM_SCHEDULE_NPARAMS];
+	Datum		values[AM_SCHEDULE_NPARAMS];
+	char		nulls[AM_SCHEDULE_NPARAMS];
 
+	am_schedule_params(a, types, values, nulls);
+	types[0] = INT8OID;
 	values[0] = Int64GetDatum(id);
-	values[1] = CStringGetTextDatum(status);
-	values[2] = CStringGetTextDatum(forwards_sql);
-	if (backwards_sql)
-		values[3] = CStringGetTextDatum(backwards_sql);
-	else
-		nulls[3] = 'n';
-	values[4] = depends_on;
-	nulls[4] = depends_on_null ? 'n' : ' ';
-	values[5] = not_before;
-	nulls[5] = not_before_null ? 'n' : ' ';
-	values[6] = timeout;
-	nulls[6] = timeout_null ? 'n' : ' ';
-	values[7] = ObjectIdGetDatum(owner);
-	values[8] = CStringGetTextDatum(search_path);
-	values[9] = am_origin();
+	nulls[0] = ' ';
 
 	SPI_connect();
 	am_spi("UPDATE asyncmig.migration SET status = $2, direction = 'forwards', "
@@ -405,7 +409,7 @@ am_catalog_requeue_forwards(int64 id, const char *status,
 		   "  pg_catalog.jsonb_build_object('origin', $10::pg_catalog.jsonb), "
 		   "started_at = NULL, finished_at = NULL, updated_at = pg_catalog.now() "
 		   "WHERE id = $1",
-		   10, types, values, nulls, false, SPI_OK_UPDATE);
+		   AM_SCHEDULE_NPARAMS, types, values, nulls, false, SPI_OK_UPDATE);
 	SPI_finish();
 }
 
@@ -600,7 +604,8 @@ am_catalog_fail_broken_dependencies(void)
 				   "    FROM asyncmig.migration d "
 				   "    WHERE d.name = ANY (m.depends_on) AND d.status = 'ERROR') AS deps "
 				   "  FROM asyncmig.migration m "
-				   "  WHERE m.status = 'STARTED' AND m.depends_on IS NOT NULL) "
+				   "  WHERE m.status = 'STARTED' AND m.direction = 'forwards' "
+				   "    AND m.depends_on IS NOT NULL) "
 				   "UPDATE asyncmig.migration m SET status = 'ERROR', "
 				   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
 				   "  meta = m.meta || pg_catalog.jsonb_build_object('error', "
@@ -672,8 +677,10 @@ am_catalog_fail_foreign(void)
 /*
  * am_catalog_claim
  *		Mark the oldest runnable queued row IN PROGRESS for this worker and
- *		return it, or NULL.  Runnable: STARTED, not_before passed, every
- *		dependency FINISHED forwards.  Oldest: queued first.
+ *		return it, or NULL.  Runnable: STARTED, queued here, not_before
+ *		passed, and for a forwards run every dependency FINISHED forwards.
+ *		A backwards run does not wait for its dependencies (they are undone
+ *		after it, in the order the runs were queued).  Oldest: queued first.
  */
 AmMigration *
 am_catalog_claim(int pid)
@@ -695,10 +702,11 @@ am_catalog_claim(int pid)
 							   "  WHERE m.status = 'STARTED' "
 							   "    AND m.meta -> 'origin' = $2::pg_catalog.jsonb "
 							   "    AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) "
-							   "    AND NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn "
+							   "    AND (m.direction = 'backwards' OR "
+							   "      NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn "
 							   "      WHERE NOT EXISTS (SELECT 1 FROM asyncmig.migration d "
 							   "        WHERE d.name = dn AND d.status = 'FINISHED' "
-							   "          AND d.direction = 'forwards')) "
+							   "          AND d.direction = 'forwards'))) "
 							   "  ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
 							   "RETURNING " AM_COLUMNS,
 							   2, types, values, NULL, false);

@@ -45,20 +45,26 @@ extern void am_catalog_begin(AmCatalogContext *cxt);
 extern void am_catalog_commit(AmCatalogContext *cxt);
 
 /* for schedule(), run(), cancel(): caller is in am_catalog_enter() */
-extern char *am_catalog_insert(const char *name, const char *status,
-							   const char *forwards_sql, const char *backwards_sql,
-							   Datum depends_on, bool depends_on_null,
-							   Datum not_before, bool not_before_null,
-							   Datum timeout, bool timeout_null,
-							   Oid owner, const char *search_path);
+/* what schedule() records: the arguments, the caller and its search_path */
+typedef struct AmScheduleArgs
+{
+	const char *name;
+	const char *status;			/* STARTED or SCHEDULED */
+	const char *forwards_sql;
+	const char *backwards_sql;	/* NULL if none */
+	Datum		depends_on;		/* text[] */
+	bool		depends_on_null;
+	Datum		not_before;		/* timestamptz */
+	bool		not_before_null;
+	Datum		timeout;		/* interval */
+	bool		timeout_null;
+	Oid			owner;
+	const char *search_path;
+} AmScheduleArgs;
+
+extern char *am_catalog_insert(const AmScheduleArgs *a);
 extern AmMigration *am_catalog_lock(const char *name);
-extern void am_catalog_requeue_forwards(int64 id, const char *status,
-										const char *forwards_sql,
-										const char *backwards_sql,
-										Datum depends_on, bool depends_on_null,
-										Datum not_before, bool not_before_null,
-										Datum timeout, bool timeout_null,
-										Oid owner, const char *search_path);
+extern void am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a);
 extern void am_catalog_queue_run(int64 id, bool backwards);
 extern void am_catalog_cancel_queued(int64 id);
 extern void am_catalog_request_cancel(int64 id);

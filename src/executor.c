@@ -278,6 +278,8 @@ am_run_statement(RawStmt *raw, const char *sql, const char *stmt_text)
 
 	oldcontext = MemoryContextSwitchTo(am_statement_context);
 
+	/* parse analysis may scribble on its input: a retry needs the original */
+	raw = copyObject(raw);
 	commandTag = CreateCommandTag(raw->stmt);
 	set_ps_display(GetCommandTagName(commandTag));
 

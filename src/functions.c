@@ -68,6 +68,8 @@ static char *am_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 static void am_check_name(const char *name);
 static void am_check_sql(const char *sql, const char *what, const char *name);
 static void am_check_member(Oid caller, AmMigration *m, const char *action);
+static AmMigration *am_lock_existing(const char *name, Oid caller,
+									 const char *action);
 static void am_warn_if_not_preloaded(const char *name, const char *status);
 static void am_sql_error_context(void *arg);
 
@@ -296,6 +298,24 @@ am_check_member(Oid caller, AmMigration *m, const char *action)
 }
 
 /*
+ * am_lock_existing
+ *		Lock the row of that name for an action of caller's: an unknown name
+ *		and a caller that may not act for its owner are errors.
+ */
+static AmMigration *
+am_lock_existing(const char *name, Oid caller, const char *action)
+{
+	AmMigration *m = am_catalog_lock(name);
+
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration \"%s\" does not exist", name)));
+	am_check_member(caller, m, action);
+	return m;
+}
+
+/*
  * am_warn_if_not_preloaded
  *		Without shared_preload_libraries nothing will run what was queued.
  */
@@ -326,28 +346,24 @@ Datum
 asyncmig_schedule(PG_FUNCTION_ARGS)
 {
 	char	   *name = am_text_arg(fcinfo, 0, "migration name");
-	char	   *forwards_sql;
-	char	   *backwards_sql = NULL;
 	bool		execute_immediately = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
-	Datum		depends_on = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
-	Datum		not_before = PG_ARGISNULL(5) ? (Datum) 0 : PG_GETARG_DATUM(5);
-	Datum		timeout = PG_ARGISNULL(6) ? (Datum) 0 : PG_GETARG_DATUM(6);
-	Oid			caller = GetUserId();
-	char	   *search_path;
-	const char *new_status;
+	AmScheduleArgs a;
 	char	   *status;
 	AmCatalogContext cxt;
 	bool		queued = false;
 
 	am_check_name(name);
-	forwards_sql = am_text_arg(fcinfo, 1, "forwards SQL");
-	am_check_sql(forwards_sql, "forwards SQL", name);
+	memset(&a, 0, sizeof(a));
+	a.name = name;
+	a.forwards_sql = am_text_arg(fcinfo, 1, "forwards SQL");
+	am_check_sql(a.forwards_sql, "forwards SQL", name);
 	if (!PG_ARGISNULL(2))
 	{
-		backwards_sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
-		am_check_sql(backwards_sql, "backwards SQL", name);
+		a.backwards_sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
+		am_check_sql(a.backwards_sql, "backwards SQL", name);
 	}
-	if (!PG_ARGISNULL(4))
+	a.depends_on_null = PG_ARGISNULL(4);
+	if (!a.depends_on_null)
 	{
 		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(4);
 
@@ -355,8 +371,13 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("depends_on must not contain nulls")));
+		a.depends_on = PointerGetDatum(arr);
 	}
-	if (!PG_ARGISNULL(6))
+	a.not_before_null = PG_ARGISNULL(5);
+	if (!a.not_before_null)
+		a.not_before = PG_GETARG_DATUM(5);
+	a.timeout_null = PG_ARGISNULL(6);
+	if (!a.timeout_null)
 	{
 		Interval   *iv = PG_GETARG_INTERVAL_P(6);
 		Interval	zero;
@@ -368,24 +389,21 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must be positive")));
+		a.timeout = IntervalPGetDatum(iv);
 	}
-
-	search_path = pstrdup(GetConfigOption("search_path", false, false));
-	new_status = (asyncmig_allow_scheduled && !execute_immediately) ?
+	a.owner = GetUserId();
+	a.search_path = pstrdup(GetConfigOption("search_path", false, false));
+	a.status = (asyncmig_allow_scheduled && !execute_immediately) ?
 		AM_STATUS_SCHEDULED : AM_STATUS_STARTED;
 
 	am_catalog_enter(&cxt);
-	if (!PG_ARGISNULL(4) && am_catalog_depends_cycle(name, depends_on))
+	if (!a.depends_on_null && am_catalog_depends_cycle(name, a.depends_on))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("dependencies of migration \"%s\" form a cycle", name),
 				 errdetail("Following depends_on from it leads back to it.")));
 
-	status = am_catalog_insert(name, new_status, forwards_sql, backwards_sql,
-							   depends_on, PG_ARGISNULL(4),
-							   not_before, PG_ARGISNULL(5),
-							   timeout, PG_ARGISNULL(6),
-							   caller, search_path);
+	status = am_catalog_insert(&a);
 	if (status != NULL)
 	{
 		am_catalog_notify(name, status);
@@ -403,15 +421,10 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 			(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
 			 strcmp(m->direction, "backwards") == 0))
 		{
-			am_check_member(caller, m, "schedule");
-			am_catalog_requeue_forwards(m->id, new_status, forwards_sql,
-										backwards_sql,
-										depends_on, PG_ARGISNULL(4),
-										not_before, PG_ARGISNULL(5),
-										timeout, PG_ARGISNULL(6),
-										caller, search_path);
-			am_catalog_notify(name, new_status);
-			status = pstrdup(new_status);
+			am_check_member(a.owner, m, "schedule");
+			am_catalog_requeue_forwards(m->id, &a);
+			am_catalog_notify(name, a.status);
+			status = pstrdup(a.status);
 			queued = true;
 		}
 		else
@@ -442,12 +455,7 @@ asyncmig_run(PG_FUNCTION_ARGS)
 	AmMigration *m;
 
 	am_catalog_enter(&cxt);
-	m = am_catalog_lock(name);
-	if (m == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("migration \"%s\" does not exist", name)));
-	am_check_member(caller, m, "run");
+	m = am_lock_existing(name, caller, "run");
 	if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
 		strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
 		ereport(ERROR,
@@ -485,12 +493,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 	char	   *status;
 
 	am_catalog_enter(&cxt);
-	m = am_catalog_lock(name);
-	if (m == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("migration \"%s\" does not exist", name)));
-	am_check_member(caller, m, "cancel");
+	m = am_lock_existing(name, caller, "cancel");
 	status = m->status;
 	if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0 ||
 		strcmp(m->status, AM_STATUS_STARTED) == 0)

@@ -37,6 +37,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "asyncmig.h"
@@ -245,6 +246,8 @@ launcher_reap_workers(void)
 	bool		busy = false;
 	bool		ended = false;
 	int			i;
+	List	   *failed = NIL;
+	ListCell   *lc;
 
 	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
 	for (i = 0; i < AsyncmigState->nslots; i++)
@@ -291,6 +294,14 @@ launcher_reap_workers(void)
 			strlcpy(ob->message, slot->last_fatal, AM_OBITUARY_LEN);
 			wake = 0;
 		}
+		else
+		{
+			/*
+			 * Failed before it claimed anything (its database may have been
+			 * dropped): look again later if the database still exists.
+			 */
+			failed = lappend_oid(failed, dboid);
+		}
 
 		memset(slot, 0, sizeof(AsyncmigWorkerSlot));
 		if (worker_handles[i])
@@ -301,32 +312,27 @@ launcher_reap_workers(void)
 		ended = true;
 
 		if (wake >= 0)
-		{
-			/* asyncmig_request_database takes the lock: do it inline */
-			int			j;
-
-			for (j = 0; j < AsyncmigState->npending; j++)
-				if (AsyncmigState->pending[j].dboid == dboid)
-					break;
-			if (j == AsyncmigState->npending)
-			{
-				if (j < AM_MAX_PENDING_DBS)
-				{
-					AsyncmigState->pending[j].dboid = dboid;
-					AsyncmigState->pending[j].wake_at = wake;
-					AsyncmigState->npending++;
-				}
-				else
-					AsyncmigState->rescan_all = true;
-			}
-			else if (wake < AsyncmigState->pending[j].wake_at)
-				AsyncmigState->pending[j].wake_at = wake;
-		}
+			asyncmig_add_pending(dboid, wake);
 	}
 	LWLockRelease(AsyncmigState->lock);
 
 	if (ended)
 		ConditionVariableBroadcast(&AsyncmigState->status_cv);
+
+	foreach(lc, failed)
+	{
+		Oid			dboid = lfirst_oid(lc);
+		bool		exists;
+
+		StartTransactionCommand();
+		exists = SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid));
+		CommitTransactionCommand();
+		if (exists)
+			asyncmig_request_database(dboid,
+									  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+																  AM_RETRY_FAILED_MS));
+	}
+	list_free(failed);
 
 	return busy;
 }

@@ -254,6 +254,8 @@ am_run_claimed(AmMigration *m)
 			enable_timeout_after(am_timeout_id, (int) Min(m->timeout_ms, INT_MAX));
 		ok = am_execute(m, sql, &res);
 		disable_timeout(am_timeout_id, false);
+		/* the run is decided: a late cancel must not hit our bookkeeping */
+		QueryCancelPending = false;
 	}
 
 	/* the migration's SETs must not steer our own bookkeeping */
@@ -406,7 +408,22 @@ am_sweep(void)
 		if (m->guard && owner_exists)
 		{
 			am_become_owner(m->owner);
-			am_cleanup_guard(m, m->guard);
+			PG_TRY();
+			{
+				am_cleanup_guard(m, m->guard);
+			}
+			PG_CATCH();
+			{
+				/* the row must end anyway; the log says what was left */
+				MemoryContextSwitchTo(sweep_cxt);
+				EmitErrorReport();
+				FlushErrorState();
+				AbortCurrentTransaction();
+				ereport(LOG,
+						(errmsg("asyncmig migration \"%s\": could not clean up after its interrupted run",
+								m->name)));
+			}
+			PG_END_TRY();
 			SetUserIdAndSecContext(am_superuser, 0);
 		}
 
