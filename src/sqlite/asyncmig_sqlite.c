@@ -41,7 +41,7 @@
 ** The functions are registered SQLITE_DIRECTONLY: they write to the
 ** database, so they cannot be called from the triggers or views of a
 ** schema that might not be trusted.  Call them from a top-level SELECT,
-** best one without a FROM clause (see src/sqlite/README.md for why).
+** best one without a FROM clause (see "SQLite module" in README.md for why).
 **
 ** Build (it must not link libsqlite3, it uses the host's SQLite):
 **
