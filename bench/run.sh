@@ -55,6 +55,28 @@ for r in $(seq 1 "$ROUNDS"); do
 	rows_out+="| $r | $psql_ms | $call_ms | $build_ms | $total_ms | $valid |"$'\n'
 done
 
+# writers during a build: single-row INSERTs from pgbench while the index is
+# built by a plain CREATE INDEX from psql, and by asyncmig's CREATE INDEX
+# CONCURRENTLY; the slowest INSERT tells how long writers were held up
+echo "INSERT INTO bench (id, account_id, payload) VALUES (0, 0, 'x');" > "$dir/insert.sql"
+chown postgres "$dir/insert.sql"
+writers() {    # $1: label; runs pgbench for $2 seconds, prints "count max_ms"
+	(cd "$dir" && runuser -u postgres -- "$AM_PGBIN/pgbench" -n -h "$dir" -p "$port" -c 1 -T "$2" \
+		-f "$dir/insert.sql" -l --log-prefix="$dir/$1" postgres >/dev/null 2>&1)
+	awk '{ n++; if ($3 > max) max = $3 } END { printf "%d %.0f\n", n, max / 1000 }' "$dir/$1".*
+}
+sql -c "SELECT 1" >/dev/null
+( sleep 1; sql -c "CREATE INDEX bench_plain_idx $idx" ) &
+plain=$(writers plain 8); wait
+sql -c "DROP INDEX bench_plain_idx"
+( sleep 1; sql -c "SELECT asyncmig.schedule('bench_writers', 'CREATE INDEX CONCURRENTLY bench_idx $idx')" >/dev/null ) &
+conc=$(writers conc 8); wait
+sql -c "CALL asyncmig.wait('bench_writers')"
+read -r plain_n plain_max <<<"$plain"
+read -r conc_n conc_max <<<"$conc"
+echo "writers during a plain CREATE INDEX: $plain_n inserts in 8 s, slowest $plain_max ms"
+echo "writers during asyncmig's CREATE INDEX CONCURRENTLY: $conc_n inserts in 8 s, slowest $conc_max ms"
+
 # start latency: commit of schedule() to the worker's started_at
 for i in $(seq 1 20); do
 	sql -c "SELECT asyncmig.schedule('lat_$i', 'SELECT 1')" >/dev/null
@@ -85,6 +107,14 @@ Start latency, from the commit of \`schedule()\` to the worker's
 \`started_at\`, over 20 migrations: avg $lat_avg ms, min $lat_min ms, max
 $lat_max ms (\`created_at\` is the scheduling transaction's start, so this
 includes that transaction).
+
+Writers while the index is built (pgbench, one client, single-row INSERTs
+for 8 s, the build starting after 1 s):
+
+| build | INSERTs in 8 s | slowest INSERT (ms) |
+|---|---|---|
+| plain \`CREATE INDEX\` from psql | $plain_n | $plain_max |
+| \`CREATE INDEX CONCURRENTLY\` through asyncmig | $conc_n | $conc_max |
 
 Launcher CPU while idle for 5 s: $((cpu1 - cpu0)) clock ticks.
 
