@@ -35,6 +35,20 @@ SELECT enum_range(NULL::mood);
 SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indrelid = 't1'::regclass;
 SELECT * FROM m2_settings;
 
+-- the migration's own settings do not steer asyncmig's bookkeeping
+SELECT asyncmig.schedule('m_settings', $$
+    SET default_transaction_read_only = on;
+    SET default_transaction_isolation = serializable;
+    SELECT 1;
+$$);
+SELECT asyncmig.schedule('m_read_only', $$
+    SET default_transaction_read_only = on;
+    CREATE INDEX CONCURRENTLY t1_ro_idx ON t1 (a);
+$$);
+CALL asyncmig.wait('m_settings');
+CALL asyncmig.wait('m_read_only');
+SELECT name, status, error FROM asyncmig.status WHERE name IN ('m_settings', 'm_read_only') ORDER BY name;
+
 -- a rolled-back schedule leaves no row and runs nothing
 BEGIN;
 SELECT asyncmig.schedule('rolled_back', 'CREATE TABLE never_created (a int)');

@@ -23,6 +23,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -133,13 +134,53 @@ am_catalog_leave(AmCatalogContext *cxt)
 }
 
 /*
+ * am_own_settings_push
+ *		Make asyncmig's own statements immune to what a migration SET for its
+ *		session (default_transaction_read_only, a serializable default
+ *		isolation, statement_timeout, lock_timeout), until
+ *		am_own_settings_pop().  The variables are set directly, not through
+ *		the GUC machinery, so the migration's settings are back unchanged
+ *		for its next statement.
+ */
+void
+am_own_settings_push(AmOwnSettings *saved)
+{
+	saved->statement_timeout = StatementTimeout;
+	saved->lock_timeout = LockTimeout;
+	saved->read_only = DefaultXactReadOnly;
+	saved->isolation = DefaultXactIsoLevel;
+	StatementTimeout = 0;
+	LockTimeout = 0;
+	DefaultXactReadOnly = false;
+	DefaultXactIsoLevel = XACT_READ_COMMITTED;
+}
+
+/*
+ * am_own_settings_pop
+ *		Undo am_own_settings_push().
+ */
+void
+am_own_settings_pop(AmOwnSettings *saved)
+{
+	StatementTimeout = saved->statement_timeout;
+	LockTimeout = saved->lock_timeout;
+	DefaultXactReadOnly = saved->read_only;
+	DefaultXactIsoLevel = saved->isolation;
+}
+
+/*
  * am_catalog_begin
- *		Start a transaction of our own bookkeeping: snapshot, table owner,
- *		pinned search_path.  For workers and wait(), between statements.
+ *		Start a transaction of a worker's own bookkeeping: snapshot, table
+ *		owner, pinned search_path, none of the migration's settings, and
+ *		no cancel (only the migration's statements may be canceled).  Ends
+ *		with am_catalog_commit(), or with an error that ends the worker.
  */
 void
 am_catalog_begin(AmCatalogContext *cxt)
 {
+	cxt->save_mcxt = CurrentMemoryContext;
+	HOLD_CANCEL_INTERRUPTS();
+	am_own_settings_push(&cxt->save_settings);
 	/* a background worker must move now() on by itself */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -149,18 +190,18 @@ am_catalog_begin(AmCatalogContext *cxt)
 
 /*
  * am_catalog_commit
- *		Commit a transaction begun by am_catalog_begin(); the caller's
- *		memory context is kept.
+ *		Commit a transaction begun by am_catalog_begin() and return to the
+ *		caller's memory context (the transaction's is gone).
  */
 void
 am_catalog_commit(AmCatalogContext *cxt)
 {
-	MemoryContext mcxt = CurrentMemoryContext;
-
 	am_catalog_leave(cxt);
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	MemoryContextSwitchTo(mcxt);
+	MemoryContextSwitchTo(cxt->save_mcxt);
+	am_own_settings_pop(&cxt->save_settings);
+	RESUME_CANCEL_INTERRUPTS();
 }
 
 /*
@@ -482,23 +523,26 @@ am_catalog_request_cancel(int64 id)
 
 /*
  * am_catalog_names_in
- *		Names of the rows in one of two statuses, oldest first.
+ *		Names of the rows in one of two statuses whose owner the role member
+ *		is a member of, oldest first.
  */
 List *
-am_catalog_names_in(const char *status1, const char *status2)
+am_catalog_names_in(const char *status1, const char *status2, Oid member)
 {
-	Oid			types[2] = {TEXTOID, TEXTOID};
-	Datum		values[2];
+	Oid			types[3] = {TEXTOID, TEXTOID, OIDOID};
+	Datum		values[3];
 	MemoryContext cxt = CurrentMemoryContext;
 	List	   *result = NIL;
 	uint64		i;
 
 	values[0] = CStringGetTextDatum(status1);
 	values[1] = CStringGetTextDatum(status2);
+	values[2] = ObjectIdGetDatum(member);
 	SPI_connect();
 	am_spi("SELECT name FROM asyncmig.migration WHERE status IN ($1, $2) "
+		   "AND pg_catalog.pg_has_role($3, owner::pg_catalog.oid, 'MEMBER') "
 		   "ORDER BY id",
-		   2, types, values, NULL, true, SPI_OK_SELECT);
+		   3, types, values, NULL, true, SPI_OK_SELECT);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		char	   *name = am_strdup_value(SPI_tuptable->vals[i],

@@ -10,6 +10,7 @@
 #define ASYNCMIG_CATALOG_H
 
 #include "utils/elog.h"
+#include "utils/palloc.h"
 
 /* one row of asyncmig.migration, as the C code needs it */
 typedef struct AmMigration
@@ -30,13 +31,30 @@ typedef struct AmMigration
 	int			pid;			/* meta->'pid', 0 if none */
 } AmMigration;
 
-/* saved state of am_catalog_enter() */
+/*
+ * Settings a migration may have SET for its session that must not steer
+ * asyncmig's own statements (bookkeeping, cleanup); see am_own_settings().
+ */
+typedef struct AmOwnSettings
+{
+	int			statement_timeout;
+	int			lock_timeout;
+	bool		read_only;
+	int			isolation;
+} AmOwnSettings;
+
+/* saved state of am_catalog_enter() and am_catalog_begin() */
 typedef struct AmCatalogContext
 {
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
+	MemoryContext save_mcxt;	/* am_catalog_begin()'s caller's context */
+	AmOwnSettings save_settings;	/* the migration's, under ours */
 } AmCatalogContext;
+
+extern void am_own_settings_push(AmOwnSettings *saved);
+extern void am_own_settings_pop(AmOwnSettings *saved);
 
 extern Oid	am_migration_relid(bool missing_ok);
 extern void am_catalog_enter(AmCatalogContext *cxt);
@@ -68,7 +86,8 @@ extern void am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a);
 extern void am_catalog_queue_run(int64 id, bool backwards);
 extern void am_catalog_cancel_queued(int64 id);
 extern void am_catalog_request_cancel(int64 id);
-extern List *am_catalog_names_in(const char *status1, const char *status2);
+extern List *am_catalog_names_in(const char *status1, const char *status2,
+								 Oid member);
 extern AmMigration *am_catalog_get(const char *name);
 extern char *am_catalog_error_message(const char *name, char **sqlstate);
 extern bool am_catalog_depends_cycle(const char *name, Datum depends_on);

@@ -75,7 +75,6 @@ static bool am_is_concurrent(Node *stmt);
 static void am_run_statement(RawStmt *raw, const char *sql,
 							 const char *stmt_text);
 static void am_run_text(const char *text);
-static void am_recover_from_error(void);
 static AmGuard *am_prepare_guard(AmMigration *m, Node *stmt);
 static char *am_guard_to_json(AmGuard *g);
 static void am_verify_guard(AmGuard *g);
@@ -325,10 +324,19 @@ static void
 am_run_text(const char *text)
 {
 	List	   *stmts = pg_parse_query(text);
+	AmOwnSettings saved;
 
-	(void) set_config_option("lock_timeout", "0", PGC_SUSET, PGC_S_CLIENT,
-							 GUC_ACTION_SET, true, 0, false);
-	am_run_statement(linitial_node(RawStmt, stmts), text, text);
+	/* not steered by what the migration SET (lock_timeout, read only ...) */
+	am_own_settings_push(&saved);
+	PG_TRY();
+	{
+		am_run_statement(linitial_node(RawStmt, stmts), text, text);
+	}
+	PG_FINALLY();
+	{
+		am_own_settings_pop(&saved);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -336,7 +344,7 @@ am_run_text(const char *text)
  *		After an error was caught and copied: what PostgresMain() does to
  *		get back to idle, short of telling a client.
  */
-static void
+void
 am_recover_from_error(void)
 {
 	HOLD_INTERRUPTS();
@@ -523,6 +531,8 @@ am_cleanup_guard(AmMigration *m, const char *guard_json)
 	uint64		i;
 	int			save_nestlevel;
 
+	/* cleanup is not canceled: the INVALID index must go */
+	HOLD_CANCEL_INTERRUPTS();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	save_nestlevel = NewGUCNestLevel();
@@ -580,12 +590,17 @@ am_cleanup_guard(AmMigration *m, const char *guard_json)
 			EmitErrorReport();
 			FlushErrorState();
 			am_recover_from_error();
+			/* the error reset the hold-off count */
+			HOLD_CANCEL_INTERRUPTS();
 			ereport(LOG,
 					(errmsg("asyncmig migration \"%s\": could not drop INVALID index %s",
 							m->name, idx)));
 		}
 		PG_END_TRY();
 	}
+	RESUME_CANCEL_INTERRUPTS();
+	/* a cancel that came meanwhile is for a run that has failed already */
+	QueryCancelPending = false;
 }
 
 /*

@@ -28,6 +28,7 @@ extern void am_become_owner(Oid owner);
 extern void am_set_session(AmMigration *m);
 extern bool am_execute(AmMigration *m, const char *sql, AmExecResult *res);
 extern void am_cleanup_guard(AmMigration *m, const char *guard_json);
+extern void am_recover_from_error(void);
 
 /* set by the worker's signal and timeout handlers */
 extern volatile sig_atomic_t am_timed_out;

@@ -417,11 +417,12 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("migration \"%s\" was deleted while it was being scheduled", name)));
+		/* a row of another role is not even shown to the caller */
+		am_check_member(a.owner, m, "schedule");
 		if (strcmp(m->status, AM_STATUS_ERROR) == 0 ||
 			(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
 			 strcmp(m->direction, "backwards") == 0))
 		{
-			am_check_member(a.owner, m, "schedule");
 			am_catalog_requeue_forwards(m->id, &a);
 			am_catalog_notify(name, a.status);
 			status = pstrdup(a.status);
@@ -545,6 +546,7 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 	AmCatalogContext cxt;
 	ListCell   *lc;
 	char	   *first_sqlstate = NULL;
+	Oid			caller = GetUserId();
 
 	if (fcinfo->context && IsA(fcinfo->context, CallContext))
 		atomic = ((CallContext *) fcinfo->context)->atomic;
@@ -594,6 +596,7 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_OBJECT),
 						 errmsg("migration \"%s\" does not exist", name)));
+			am_check_member(caller, m, "wait for");
 			if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0)
 				ereport(NOTICE,
 						(errmsg("migration \"%s\" is SCHEDULED: nothing runs it until asyncmig.run() is called",
@@ -602,7 +605,8 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 				names = list_make1(name);
 		}
 		else
-			names = am_catalog_names_in(AM_STATUS_STARTED, AM_STATUS_IN_PROGRESS);
+			names = am_catalog_names_in(AM_STATUS_STARTED, AM_STATUS_IN_PROGRESS,
+										caller);
 		am_catalog_leave(&cxt);
 		PopActiveSnapshot();
 

@@ -89,14 +89,15 @@ am_timeout_handler(void)
 
 /*
  * am_worker_emit_log
- *		Keep the message of the FATAL error that ends this worker (a
- *		pg_terminate_backend(), a shutdown) in its slot, so that the sweep
- *		can say in the row what happened.
+ *		Keep the message of the last error this worker reported in its slot:
+ *		if the worker then ends (a pg_terminate_backend(), a shutdown, an
+ *		error in its own bookkeeping), the sweep says in the row what
+ *		happened.
  */
 static void
 am_worker_emit_log(ErrorData *edata)
 {
-	if (edata->elevel >= FATAL && MySlot != NULL && edata->message != NULL)
+	if (edata->elevel >= ERROR && MySlot != NULL && edata->message != NULL)
 		strlcpy(MySlot->last_fatal, edata->message, AM_OBITUARY_LEN);
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
@@ -418,7 +419,7 @@ am_sweep(void)
 				MemoryContextSwitchTo(sweep_cxt);
 				EmitErrorReport();
 				FlushErrorState();
-				AbortCurrentTransaction();
+				am_recover_from_error();
 				ereport(LOG,
 						(errmsg("asyncmig migration \"%s\": could not clean up after its interrupted run",
 								m->name)));

@@ -188,6 +188,34 @@ $holder->query_safe('COMMIT');
 is($node->safe_psql('postgres', "SELECT status || ' ' || attempts || ' ' || (meta->'error'->>'sqlstate') FROM asyncmig.migration WHERE name = 't_retry_out'"),
 	'ERROR 3 55P03', 'after max_attempts tries: ERROR 55P03');
 
+# a concurrent build that is retried keeps its guard: when it finally fails
+# (duplicates), its INVALID index is still dropped
+$node->safe_psql('postgres', 'CREATE TABLE dups AS SELECT g % 10 AS a FROM generate_series(1, 200000) g');
+$holder->query_safe('BEGIN; LOCK TABLE dups IN SHARE MODE');
+$node->safe_psql('postgres',
+	"SELECT asyncmig.schedule('t_retry_guard', \$\$SET lock_timeout = '200ms'; CREATE UNIQUE INDEX CONCURRENTLY dups_a_idx ON dups (a)\$\$)");
+$node->poll_query_until('postgres', "SELECT attempts >= 2 FROM asyncmig.migration WHERE name = 't_retry_guard'");
+$holder->query_safe('COMMIT');
+$node->psql('postgres', "CALL asyncmig.wait('t_retry_guard')");
+is($node->safe_psql('postgres', "SELECT status || ' ' || (meta->'error'->>'sqlstate') FROM asyncmig.migration WHERE name = 't_retry_guard'"),
+	'ERROR 23505', 'the retried build failed on the duplicates');
+no_invalid_index('retried build');
+
+# a cancel that arrives while the INVALID index is being dropped does not
+# stop the drop
+$holder->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM dups');
+$node->safe_psql('postgres',
+	"SELECT asyncmig.schedule('t_cancel_cleanup', 'CREATE INDEX CONCURRENTLY dups_a2_idx ON dups (a)', timeout => '500 ms')");
+$node->poll_query_until('postgres',
+	"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker' AND query LIKE 'DROP INDEX CONCURRENTLY%')")
+  or die 'cleanup never started';
+$node->safe_psql('postgres', "SELECT asyncmig.cancel('t_cancel_cleanup')");
+usleep(500_000);
+$holder->query_safe('COMMIT');
+$node->psql('postgres', "CALL asyncmig.wait('t_cancel_cleanup')");
+is(status_of('t_cancel_cleanup'), 'ERROR: timed out after 00:00:00.5', 'the run timed out');
+no_invalid_index('cancel during cleanup');
+
 # other errors are not retried
 $node->safe_psql('postgres', "SELECT asyncmig.schedule('t_noretry', 'SELECT 1/0')");
 $node->psql('postgres', "CALL asyncmig.wait('t_noretry')");
