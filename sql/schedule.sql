@@ -35,6 +35,21 @@ SELECT enum_range(NULL::mood);
 SELECT indexrelid::regclass, indisvalid FROM pg_index WHERE indrelid = 't1'::regclass;
 SELECT * FROM m2_settings;
 
+-- statements are split by PostgreSQL's parser: semicolons inside quotes,
+-- dollar quotes and comments do not split
+SELECT asyncmig.schedule('m_split', $sql$
+    CREATE FUNCTION m_split_f() RETURNS int LANGUAGE plpgsql AS $f$
+    BEGIN
+        PERFORM 1; PERFORM 2;   -- two statements; and a comment
+        RETURN 3;
+    END $f$;
+    /* a comment; with a semicolon */
+    CREATE TABLE m_split_t AS SELECT m_split_f() AS v, 'a;b' AS s, E'c\';d' AS e;
+    DO $$ BEGIN INSERT INTO m_split_t VALUES (4, ';', ';'); END $$
+$sql$);
+CALL asyncmig.wait('m_split');
+SELECT * FROM m_split_t ORDER BY v;
+
 -- the migration's own settings do not steer asyncmig's bookkeeping
 SELECT asyncmig.schedule('m_settings', $$
     SET default_transaction_read_only = on;
