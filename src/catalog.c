@@ -58,6 +58,7 @@ static List *am_fetch_migrations(const char *sql, int nargs, Oid *types,
 								 bool read_only);
 static char *am_strdup_value(HeapTuple tup, TupleDesc desc, int col,
 							 MemoryContext cxt);
+static void am_update_by_id(const char *sql, int64 id);
 
 /*
  * am_migration_relid
@@ -220,6 +221,22 @@ am_spi(const char *sql, int nargs, Oid *types, Datum *values,
 		elog(ERROR, "asyncmig: SPI_execute failed (%s): %s",
 			 SPI_result_code_string(rc), sql);
 	return (int) SPI_processed;
+}
+
+/*
+ * am_update_by_id
+ *		Run an UPDATE of one row whose id is its only parameter, $1.
+ */
+static void
+am_update_by_id(const char *sql, int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+
+	values[0] = Int64GetDatum(id);
+	SPI_connect();
+	am_spi(sql, 1, types, values, NULL, false, SPI_OK_UPDATE);
+	SPI_finish();
 }
 
 /*
@@ -485,19 +502,12 @@ am_catalog_queue_run(int64 id, bool backwards)
 void
 am_catalog_cancel_queued(int64 id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1];
-
-	values[0] = Int64GetDatum(id);
-	SPI_connect();
-	am_spi("UPDATE asyncmig.migration SET status = 'ERROR', "
-		   "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
-		   "meta = (meta - 'cancel_requested') || pg_catalog.jsonb_build_object("
-		   "'error', pg_catalog.jsonb_build_object('message', 'canceled before it ran', "
-		   "'sqlstate', '57014')) "
-		   "WHERE id = $1",
-		   1, types, values, NULL, false, SPI_OK_UPDATE);
-	SPI_finish();
+	am_update_by_id("UPDATE asyncmig.migration SET status = 'ERROR', "
+					"finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
+					"meta = (meta - 'cancel_requested') || pg_catalog.jsonb_build_object("
+					"'error', pg_catalog.jsonb_build_object('message', 'canceled before it ran', "
+					"'sqlstate', '57014')) "
+					"WHERE id = $1", id);
 }
 
 /*
@@ -509,16 +519,9 @@ am_catalog_cancel_queued(int64 id)
 void
 am_catalog_request_cancel(int64 id)
 {
-	Oid			types[1] = {INT8OID};
-	Datum		values[1];
-
-	values[0] = Int64GetDatum(id);
-	SPI_connect();
-	am_spi("UPDATE asyncmig.migration SET "
-		   "meta = meta || '{\"cancel_requested\": true}'::pg_catalog.jsonb "
-		   "WHERE id = $1",
-		   1, types, values, NULL, false, SPI_OK_UPDATE);
-	SPI_finish();
+	am_update_by_id("UPDATE asyncmig.migration SET "
+					"meta = meta || '{\"cancel_requested\": true}'::pg_catalog.jsonb "
+					"WHERE id = $1", id);
 }
 
 /*

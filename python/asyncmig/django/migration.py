@@ -93,18 +93,26 @@ def make_sql_migration(sql_forwards, sql_backwards=None, *, migration_name=None,
     name = migration_name
     del queue_name  # there is no queue: one worker per database runs them in order
 
-    def forwards(apps, schema_editor):
+    def _connection_to_use(schema_editor):
+        """schema_editor's connection, or None when this run does nothing:
+        under sqlmigrate, on SQLite without apply_on_sqlite, on other vendors."""
         if getattr(schema_editor, "collect_sql", False):
-            return  # sqlmigrate: nothing to show, nothing to do
+            return None  # sqlmigrate: nothing to show, nothing to do
         connection = schema_editor.connection
-        vendor = connection.vendor
-        if vendor == "sqlite" and not apply_on_sqlite:
+        if connection.vendor == "sqlite" and not apply_on_sqlite:
             logger.info("asyncmig: %s skipped on SQLite (apply_on_sqlite=False)", name)
-            return
-        if vendor not in ("postgresql", "sqlite"):
+            return None
+        if connection.vendor not in ("postgresql", "sqlite"):
             logger.warning("asyncmig: %s skipped: asyncmig supports PostgreSQL and SQLite, "
-                           "not %s", name, vendor)
+                           "not %s", name, connection.vendor)
+            return None
+        return connection
+
+    def forwards(apps, schema_editor):
+        connection = _connection_to_use(schema_editor)
+        if connection is None:
             return
+        vendor = connection.vendor
         fwd = resolve_sql(sql_forwards, apps, schema_editor, "sql_forwards of %s" % name)
         bwd = resolve_sql(sql_backwards, apps, schema_editor, "sql_backwards of %s" % name)
         if _is_blank(fwd):
@@ -180,17 +188,10 @@ def make_sql_migration(sql_forwards, sql_backwards=None, *, migration_name=None,
         backend.surface_warning(message)
 
     def backwards(apps, schema_editor):
-        if getattr(schema_editor, "collect_sql", False):
+        connection = _connection_to_use(schema_editor)
+        if connection is None:
             return
-        connection = schema_editor.connection
         vendor = connection.vendor
-        if vendor == "sqlite" and not apply_on_sqlite:
-            logger.info("asyncmig: %s skipped on SQLite (apply_on_sqlite=False)", name)
-            return
-        if vendor not in ("postgresql", "sqlite"):
-            logger.warning("asyncmig: %s skipped: asyncmig supports PostgreSQL and SQLite, "
-                           "not %s", name, vendor)
-            return
         bwd = resolve_sql(sql_backwards, apps, schema_editor, "sql_backwards of %s" % name)
         has_backwards = not _is_blank(bwd)
         if vendor == "postgresql":
