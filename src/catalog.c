@@ -59,6 +59,7 @@ static List *am_fetch_migrations(const char *sql, int nargs, Oid *types,
 static char *am_strdup_value(HeapTuple tup, TupleDesc desc, int col,
 							 MemoryContext cxt);
 static void am_update_by_id(const char *sql, int64 id);
+static AmMigration *am_fetch_by_name(const char *name, bool lock);
 
 /*
  * am_migration_relid
@@ -406,21 +407,34 @@ am_catalog_insert(const AmScheduleArgs *a)
 }
 
 /*
- * am_catalog_lock
- *		The row of that name, locked FOR UPDATE, or NULL if there is none.
+ * am_fetch_by_name
+ *		The row of that name, locked FOR UPDATE with lock, or NULL.
  */
-AmMigration *
-am_catalog_lock(const char *name)
+static AmMigration *
+am_fetch_by_name(const char *name, bool lock)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	List	   *rows;
 
 	values[0] = CStringGetTextDatum(name);
-	rows = am_fetch_migrations("SELECT " AM_COLUMNS " FROM asyncmig.migration "
-							   "WHERE name = $1 FOR UPDATE",
-							   1, types, values, NULL, false);
+	rows = am_fetch_migrations(lock ?
+							   "SELECT " AM_COLUMNS " FROM asyncmig.migration "
+							   "WHERE name = $1 FOR UPDATE" :
+							   "SELECT " AM_COLUMNS " FROM asyncmig.migration "
+							   "WHERE name = $1",
+							   1, types, values, NULL, !lock);
 	return rows ? linitial(rows) : NULL;
+}
+
+/*
+ * am_catalog_lock
+ *		The row of that name, locked FOR UPDATE, or NULL if there is none.
+ */
+AmMigration *
+am_catalog_lock(const char *name)
+{
+	return am_fetch_by_name(name, true);
 }
 
 /*
@@ -430,15 +444,7 @@ am_catalog_lock(const char *name)
 AmMigration *
 am_catalog_get(const char *name)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	List	   *rows;
-
-	values[0] = CStringGetTextDatum(name);
-	rows = am_fetch_migrations("SELECT " AM_COLUMNS " FROM asyncmig.migration "
-							   "WHERE name = $1",
-							   1, types, values, NULL, true);
-	return rows ? linitial(rows) : NULL;
+	return am_fetch_by_name(name, false);
 }
 
 /*

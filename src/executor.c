@@ -373,6 +373,7 @@ am_prepare_guard(AmMigration *m, Node *stmt)
 	AmGuard    *g = NULL;
 	Oid			relid = InvalidOid;
 	char	   *drop_first = NULL;
+	Oid			drop_first_oid = InvalidOid;
 	MemoryContext cxt = CurrentMemoryContext;
 
 	if (!am_is_concurrent(stmt) ||
@@ -401,9 +402,12 @@ am_prepare_guard(AmMigration *m, Node *stmt)
 			if (OidIsValid(idxoid) && get_rel_relkind(idxoid) == RELKIND_INDEX &&
 				IndexGetRelation(idxoid, true) == relid &&
 				!get_index_isvalid(idxoid))
+			{
+				drop_first_oid = idxoid;
 				drop_first = MemoryContextStrdup(cxt,
 												 quote_qualified_identifier(get_namespace_name(get_rel_namespace(idxoid)),
 																			get_rel_name(idxoid)));
+			}
 		}
 	}
 	else
@@ -459,25 +463,7 @@ am_prepare_guard(AmMigration *m, Node *stmt)
 		am_run_text(drop);
 		/* it is gone: do not count it among the indexes that were there */
 		if (g)
-		{
-			g->before = NIL;
-			StartTransactionCommand();
-			{
-				Relation	rel = try_relation_open(g->relid, AccessShareLock);
-
-				if (rel)
-				{
-					List	   *indexes = RelationGetIndexList(rel);
-					MemoryContext old = MemoryContextSwitchTo(cxt);
-
-					g->before = list_copy(indexes);
-					MemoryContextSwitchTo(old);
-					relation_close(rel, AccessShareLock);
-				}
-			}
-			CommitTransactionCommand();
-			MemoryContextSwitchTo(cxt);
-		}
+			g->before = list_delete_oid(g->before, drop_first_oid);
 	}
 	return g;
 }
