@@ -11,7 +11,8 @@
 # in directories that user owns.
 
 AM_PACKAGES="postgresql-15 postgresql-server-dev-15 libipc-run-perl libsqlite3-dev sqlite3 python3-django python3-psycopg2 make gcc"
-AM_PGBIN=/usr/lib/postgresql/15/bin
+# AM_PGBIN may be set to another installation (a private copy, another major)
+AM_PGBIN=${AM_PGBIN:-/usr/lib/postgresql/15/bin}
 
 am_sudo() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
