@@ -8,9 +8,14 @@ MODULE_big = asyncmig
 OBJS = \
 	src/asyncmig.o \
 	src/catalog.o \
+	src/catalog_functions.o \
+	src/catalog_worker.o \
 	src/executor.o \
 	src/functions.o \
 	src/launcher.o \
+	src/session.o \
+	src/settings.o \
+	src/shmem.o \
 	src/worker.o
 
 EXTENSION = asyncmig

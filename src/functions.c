@@ -39,7 +39,11 @@
 
 #include "asyncmig.h"
 #include "catalog.h"
+#include "catalog_functions.h"
 #include "executor.h"
+#include "functions.h"
+#include "settings.h"
+#include "shmem.h"
 
 PG_FUNCTION_INFO_V1(asyncmig_schedule);
 PG_FUNCTION_INFO_V1(asyncmig_run);
@@ -58,7 +62,6 @@ static bool am_wake_at_commit = false;
 static bool am_broadcast_at_commit = false;
 static List *am_cancels_at_commit = NIL;	/* in TopMemoryContext */
 
-void		asyncmig_functions_init(void);
 static void am_xact_callback(XactEvent event, void *arg);
 static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
@@ -74,12 +77,12 @@ static void am_warn_if_not_preloaded(const char *name, const char *status);
 static void am_sql_error_context(void *arg);
 
 /*
- * asyncmig_functions_init
+ * am_functions_init
  *		Register the transaction callbacks (from _PG_init, in every backend
  *		that loads the module).
  */
 void
-asyncmig_functions_init(void)
+am_functions_init(void)
 {
 	RegisterXactCallback(am_xact_callback, NULL);
 	RegisterSubXactCallback(am_subxact_callback, NULL);
@@ -100,11 +103,11 @@ am_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 			if (am_wake_at_commit)
-				asyncmig_request_database(MyDatabaseId, 0);
+				am_shmem_request_database(MyDatabaseId, 0);
 			foreach(lc, am_cancels_at_commit)
 				am_signal_cancel(((AmPendingCancel *) lfirst(lc))->migration_id);
-			if ((am_broadcast_at_commit || am_wake_at_commit) && AsyncmigState)
-				ConditionVariableBroadcast(&AsyncmigState->status_cv);
+			if ((am_broadcast_at_commit || am_wake_at_commit) && am_shmem_state)
+				ConditionVariableBroadcast(&am_shmem_state->status_cv);
 			am_forget_pending();
 			break;
 		case XACT_EVENT_ABORT:
@@ -177,12 +180,12 @@ am_signal_cancel(int64 migration_id)
 	pid_t		pid = 0;
 	int			i;
 
-	if (AsyncmigState == NULL)
+	if (am_shmem_state == NULL)
 		return;
-	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
-	for (i = 0; i < AsyncmigState->nslots; i++)
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	for (i = 0; i < am_shmem_state->nslots; i++)
 	{
-		AsyncmigWorkerSlot *slot = &AsyncmigState->slots[i];
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
 
 		if (slot->in_use && slot->dboid == MyDatabaseId &&
 			slot->migration_id == migration_id)
@@ -191,7 +194,7 @@ am_signal_cancel(int64 migration_id)
 			pid = slot->pid;
 		}
 	}
-	LWLockRelease(AsyncmigState->lock);
+	LWLockRelease(am_shmem_state->lock);
 	if (pid != 0)
 		kill(pid, SIGINT);
 }
@@ -272,7 +275,7 @@ am_check_sql(const char *sql, const char *what, const char *name)
 	errcallback.arg = psprintf("checking the %s of migration \"%s\"", what, name);
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-	(void) am_parse_sql(sql, what);
+	(void) am_exec_parse_sql(sql, what);
 	error_context_stack = errcallback.previous;
 }
 
@@ -322,7 +325,7 @@ am_lock_existing(const char *name, Oid caller, const char *action)
 static void
 am_warn_if_not_preloaded(const char *name, const char *status)
 {
-	if (!asyncmig_preloaded && strcmp(status, AM_STATUS_STARTED) == 0)
+	if (!am_shmem_preloaded && strcmp(status, AM_STATUS_STARTED) == 0)
 		ereport(WARNING,
 				(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run migration \"%s\"",
 						name),
@@ -421,7 +424,7 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 		am_check_member(a.owner, m, "schedule");
 		if (strcmp(m->status, AM_STATUS_ERROR) == 0 ||
 			(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
-			 strcmp(m->direction, "backwards") == 0))
+			 strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0))
 		{
 			am_catalog_requeue_forwards(m->id, &a);
 			am_catalog_notify(name, a.status);
@@ -599,7 +602,7 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 			am_check_member(caller, m, "wait for");
 			if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0)
 				ereport(NOTICE,
-						(errmsg("migration \"%s\" is SCHEDULED: nothing runs it until asyncmig.run() is called",
+						(errmsg("migration \"%s\" is " AM_STATUS_SCHEDULED ": nothing runs it until asyncmig.run() is called",
 								name)));
 			else
 				names = list_make1(name);
@@ -610,7 +613,7 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 		am_catalog_leave(&cxt);
 		PopActiveSnapshot();
 
-		if (names != NIL && !asyncmig_preloaded)
+		if (names != NIL && !am_shmem_preloaded)
 			ereport(WARNING,
 					(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run the migrations waited for"),
 					 errhint("Add asyncmig to shared_preload_libraries in postgresql.conf and restart the server.")));
@@ -619,8 +622,8 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 		{
 			List	   *still = NIL;
 
-			if (AsyncmigState)
-				ConditionVariablePrepareToSleep(&AsyncmigState->status_cv);
+			if (am_shmem_state)
+				ConditionVariablePrepareToSleep(&am_shmem_state->status_cv);
 
 			PushActiveSnapshot(GetTransactionSnapshot());
 			am_catalog_enter(&cxt);
@@ -648,7 +651,7 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 
 					MemoryContextSwitchTo(wait_cxt);
 					failed = lappend(failed,
-									 psprintf("\"%s\" ended in ERROR: %s", n,
+									 psprintf("\"%s\" ended in " AM_STATUS_ERROR ": %s", n,
 											  msg ? msg : "unknown error"));
 					if (first_sqlstate == NULL && sqlstate)
 						first_sqlstate = pstrdup(sqlstate);
@@ -677,8 +680,8 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 
 				if (timeout_ms >= 0)
 					ms = Min(ms, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline)));
-				if (AsyncmigState)
-					(void) ConditionVariableTimedSleep(&AsyncmigState->status_cv, ms,
+				if (am_shmem_state)
+					(void) ConditionVariableTimedSleep(&am_shmem_state->status_cv, ms,
 													   PG_WAIT_EXTENSION);
 				else
 				{
@@ -690,7 +693,7 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 			}
 			CHECK_FOR_INTERRUPTS();
 		}
-		if (AsyncmigState)
+		if (am_shmem_state)
 			ConditionVariableCancelSleep();
 		SPI_finish();
 	}
