@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.h
+ *		Which databases have work: the pending set in shared memory (whom
+ *		the launcher looks at now) and the durable registry file (whom it
+ *		looks at after a restart).  See registry.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ASYNCMIG_REGISTRY_H
+#define ASYNCMIG_REGISTRY_H
+
+#include "nodes/pg_list.h"
+#include "utils/timestamp.h"
+
+/* the registry file, relative to the data directory */
+#define AM_REGISTRY_DIR			"pg_asyncmig"
+#define AM_REGISTRY_FILE		AM_REGISTRY_DIR "/databases"
+
+/* asyncmig.max_databases */
+extern int	am_registry_max_databases;
+
+/* module load and shared memory (from asyncmig.c) */
+extern void am_registry_init(void);
+extern void am_registry_shmem_request(void);
+extern void am_registry_shmem_startup(void);
+
+/* the pending set (launcher, committing backends, workers' results) */
+extern void am_registry_request(Oid dboid, TimestampTz wake_at);
+extern bool am_registry_take(TimestampTz now, bool (*busy) (Oid dboid),
+							 Oid *dboid, TimestampTz *next);
+extern bool am_registry_scan_requested(void);
+
+/* the durable registry */
+extern void am_registry_note_queued(void);
+extern bool am_registry_load(List **dboids);
+extern List *am_registry_registered(void);
+extern void am_registry_scan_done(void);
+extern void am_registry_ensure(Oid dboid);
+extern bool am_registry_prune_begin(Oid dboid);
+extern void am_registry_prune_end(Oid dboid, bool has_work);
+extern void am_registry_forget(Oid dboid);
+
+#endif							/* ASYNCMIG_REGISTRY_H */
