@@ -13,6 +13,8 @@ OBJS = \
 	src/executor.o \
 	src/functions.o \
 	src/launcher.o \
+	src/preflight.o \
+	src/registry.o \
 	src/session.o \
 	src/settings.o \
 	src/shmem.o \

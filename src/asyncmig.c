@@ -21,6 +21,7 @@
 #include "asyncmig.h"
 #include "functions.h"
 #include "launcher.h"
+#include "registry.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -36,6 +37,7 @@ _PG_init(void)
 {
 	am_settings_define();
 	am_functions_init();
+	am_registry_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

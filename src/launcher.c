@@ -5,15 +5,23 @@
  *		have runnable migrations, at most asyncmig.max_workers at once and
  *		never two in one database.
  *
- * The launcher holds no database connection and no snapshot.  It learns of
- * work from shared memory: a committing schedule()/run() names its
- * database and sets the launcher's latch; a worker that ran a migration
- * asks for its database to be looked at again; a worker that found nothing
- * runnable but a not_before in the future leaves a wake-up time.  At its
- * start (after every server start and crash-restart) it looks at every
- * database once, so that queued work resumes and rows of workers that died
- * with the server are swept.  When idle it sleeps on its latch without a
- * timeout.
+ * The launcher holds no database connection and no snapshot, and its work
+ * grows with the databases that have work, not with the databases that
+ * exist.  It learns of work from src/registry.c: a committing
+ * schedule()/run() names its database and sets the launcher's latch; a
+ * worker that ran a migration asks for its database to be looked at again;
+ * a worker that found nothing runnable but a not_before, a cleanup to
+ * retry or a locked row leaves a wake-up time.  At its start it looks at
+ * the databases of the registry file (those with queued or running work),
+ * so that queued work resumes and rows of workers that died with the
+ * server are swept.  Without a valid registry (first start, promotion,
+ * lost file), or when a request did not fit in shared memory, it looks at
+ * every database once instead: at most asyncmig.max_workers at a time,
+ * each once, and then the scan is over.  When idle it sleeps on its latch
+ * without a timeout.
+ *
+ * With asyncmig.enabled off it starts no worker: requests wait in shared
+ * memory, queued rows stay STARTED, until a reload turns it on.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,6 +38,7 @@
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
+#include "replication/logicallauncher.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
@@ -42,21 +51,48 @@
 
 #include "asyncmig.h"
 #include "launcher.h"
+#include "registry.h"
 #include "settings.h"
 #include "shmem.h"
 
 /* a worker that failed before claiming anything: look again after */
 #define AM_RETRY_FAILED_MS		10000
 
+/* no free background worker slot: try again after, log at most every */
+#define AM_RETRY_NO_SLOT_MS		1000
+#define AM_LOG_NO_SLOT_MS		60000
+
 /* handles of the workers this launcher started, by slot */
 static BackgroundWorkerHandle **worker_handles = NULL;
 
+/* which slots run a worker of the scan of every database */
+static bool *worker_from_scan = NULL;
+
+/* has this launcher looked at the registry (or begun a scan) yet? */
+static bool started_up = false;
+
+/* the scan of every database: its list, how far it is, what follows */
+static List *scan_list = NIL;
+static int	scan_pos = 0;
+static bool scan_active = false;
+static bool scan_again = false;	/* a request did not fit during a scan */
+static bool scan_completes_registry = false;
+
+/* rate limit of "could not start a worker" */
+static TimestampTz no_slot_logged_at = 0;
+static int	no_slot_suppressed = 0;
+
 static void launcher_detach(int code, Datum arg);
 static bool launcher_worker_stopped(int slotno);
-static void launcher_scan_databases(void);
+static void launcher_start_up(void);
+static void launcher_scan_begin(bool completes_registry);
+static bool launcher_scan_next(Oid *dboid);
+static void launcher_scan_check_done(void);
 static bool launcher_reap_workers(void);
 static bool launcher_start_workers(long *timeout_ms);
+static bool launcher_database_servable(Oid dboid);
 static bool launcher_start_worker(int slotno, Oid dboid);
+static void launcher_log_no_slot(Oid dboid);
 static bool launcher_database_busy(Oid dboid);
 
 /*
@@ -109,21 +145,22 @@ asyncmig_launcher_main(Datum main_arg)
 	}
 	am_shmem_state->launcher_pid = MyProcPid;
 	am_shmem_state->launcher_latch = MyLatch;
-	am_shmem_state->rescan_all = true;	/* look at every database once */
 	LWLockRelease(am_shmem_state->lock);
 	before_shmem_exit(launcher_detach, (Datum) 0);
 
 	worker_handles = MemoryContextAllocZero(TopMemoryContext,
 											sizeof(BackgroundWorkerHandle *) *
 											am_shmem_state->nslots);
+	worker_from_scan = MemoryContextAllocZero(TopMemoryContext,
+											  sizeof(bool) * am_shmem_state->nslots);
 
 	ereport(LOG, (errmsg("asyncmig launcher started")));
+	(void) am_settings_check_worker_processes(WARNING);
 
 	for (;;)
 	{
 		long		timeout_ms = -1;
 		bool		busy;
-		bool		rescan;
 
 		CHECK_FOR_INTERRUPTS();
 
@@ -133,21 +170,22 @@ asyncmig_launcher_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-		rescan = am_shmem_state->rescan_all;
-		am_shmem_state->rescan_all = false;
-		LWLockRelease(am_shmem_state->lock);
-		if (rescan)
-			launcher_scan_databases();
-
 		busy = launcher_reap_workers();
-		busy |= launcher_start_workers(&timeout_ms);
+		if (asyncmig_enabled)
+		{
+			if (!started_up)
+				launcher_start_up();
+			if (am_registry_scan_requested())
+				launcher_scan_begin(false);
+			busy |= launcher_start_workers(&timeout_ms);
+			launcher_scan_check_done();
+		}
 
 		/*
 		 * While workers run we are woken by the postmaster when one exits
 		 * (bgw_notify_pid); a one-second timeout also covers workers that a
 		 * previous launcher started.  Idle, we sleep until woken or until
-		 * the earliest not_before.
+		 * the earliest wake-up time.
 		 */
 		if (busy && (timeout_ms < 0 || timeout_ms > 1000))
 			timeout_ms = 1000;
@@ -159,6 +197,34 @@ asyncmig_launcher_main(Datum main_arg)
 						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * launcher_start_up
+ *		Look at the databases that have work: those of the registry file,
+ *		or, if it is not valid for this cluster and timeline, every
+ *		database once.  Done once per launcher, when it first may start
+ *		workers (asyncmig.enabled); a restarted launcher gets the
+ *		registered databases from shared memory.
+ */
+static void
+launcher_start_up(void)
+{
+	List	   *dboids;
+	ListCell   *lc;
+
+	started_up = true;
+	if (!am_registry_load(&dboids))
+	{
+		launcher_scan_begin(true);
+		return;
+	}
+	foreach(lc, dboids)
+		am_registry_request(lfirst_oid(lc), 0);
+	ereport(LOG,
+			(errmsg("asyncmig launcher: %d database(s) with work in the registry",
+					list_length(dboids))));
+	list_free(dboids);
 }
 
 /*
@@ -178,21 +244,31 @@ launcher_detach(int code, Datum arg)
 }
 
 /*
- * launcher_scan_databases
- *		Ask for a look at every database that accepts connections and is
- *		not a template.  Templates are never served: a worker connected to
- *		template1 would make CREATE DATABASE fail.
+ * launcher_scan_begin
+ *		Begin looking at every database that accepts connections and is
+ *		not a template, at most max_workers at a time, each once.  With
+ *		completes_registry, the registry is complete when the scan is over
+ *		(it is the start-up's scan).  Asked for while a scan runs, another
+ *		one follows it: a request that did not fit may be for a database
+ *		the running scan has passed.
  */
 static void
-launcher_scan_databases(void)
+launcher_scan_begin(bool completes_registry)
 {
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
-	List	   *dboids = NIL;
-	ListCell   *lc;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
+	scan_completes_registry |= completes_registry;
+	if (scan_active)
+	{
+		scan_again = true;
+		return;
+	}
+
+	list_free(scan_list);
+	scan_list = NIL;
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 
@@ -207,8 +283,8 @@ launcher_scan_databases(void)
 			database_is_invalid_form(db))
 			continue;
 
-		txcxt = MemoryContextSwitchTo(oldcxt);
-		dboids = lappend_oid(dboids, db->oid);
+		txcxt = MemoryContextSwitchTo(TopMemoryContext);
+		scan_list = lappend_oid(scan_list, db->oid);
 		MemoryContextSwitchTo(txcxt);
 	}
 	table_endscan(scan);
@@ -217,9 +293,66 @@ launcher_scan_databases(void)
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(oldcxt);
 
-	foreach(lc, dboids)
-		am_shmem_request_database(lfirst_oid(lc), 0);
-	list_free(dboids);
+	scan_pos = 0;
+	scan_active = true;
+	ereport(LOG,
+			(errmsg("asyncmig launcher: looking at every database once (%d)",
+					list_length(scan_list))));
+}
+
+/*
+ * launcher_scan_next
+ *		The next database of the scan that has no worker now (one that has
+ *		one was looked at by it), or false when the scan has none left.
+ *		Caller holds the lock.
+ */
+static bool
+launcher_scan_next(Oid *dboid)
+{
+	while (scan_active && scan_pos < list_length(scan_list))
+	{
+		Oid			oid = list_nth_oid(scan_list, scan_pos++);
+
+		if (!launcher_database_busy(oid))
+		{
+			*dboid = oid;
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * launcher_scan_check_done
+ *		The scan is over when its list is through and its last worker has
+ *		exited (a worker registers its database when it finds work there):
+ *		then the registry is complete, if that was the scan's purpose.
+ */
+static void
+launcher_scan_check_done(void)
+{
+	int			i;
+
+	if (!scan_active || scan_pos < list_length(scan_list))
+		return;
+	for (i = 0; i < am_shmem_state->nslots; i++)
+		if (worker_from_scan[i])
+			return;
+
+	scan_active = false;
+	ereport(LOG,
+			(errmsg("asyncmig: looked at all %d databases",
+					list_length(scan_list))));
+	if (scan_completes_registry)
+	{
+		am_registry_scan_done();
+		scan_completes_registry = false;
+	}
+	if (scan_again)
+	{
+		scan_again = false;
+		launcher_scan_begin(false);
+	}
 }
 
 /*
@@ -310,6 +443,7 @@ launcher_reap_workers(void)
 		}
 
 		memset(slot, 0, sizeof(AmWorkerSlot));
+		worker_from_scan[i] = false;
 		if (worker_handles[i])
 		{
 			pfree(worker_handles[i]);
@@ -337,6 +471,8 @@ launcher_reap_workers(void)
 			am_shmem_request_database(dboid,
 									  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 																  AM_RETRY_FAILED_MS));
+		else
+			am_registry_forget(dboid);
 	}
 	list_free(failed);
 
@@ -361,10 +497,11 @@ launcher_database_busy(Oid dboid)
 
 /*
  * launcher_start_workers
- *		Start a worker for each pending database that is due, has no worker
- *		and finds a free slot, in the order they were asked for.  Sets
- *		*timeout_ms to the time until the next one is due (-1: none).
- *		Returns true if it started a worker.
+ *		While a slot is free: start a worker for the pending database that
+ *		is due, has no worker and was asked for first, or else for the next
+ *		database of a running scan.  Sets *timeout_ms to the time until the
+ *		next pending one is due (-1: none).  Returns true if it started a
+ *		worker.
  */
 static bool
 launcher_start_workers(long *timeout_ms)
@@ -372,47 +509,51 @@ launcher_start_workers(long *timeout_ms)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz next = 0;
 	bool		started = false;
-	int			i = 0;
 
-	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	while (i < am_shmem_state->npending)
+	for (;;)
 	{
-		AmPendingDb *p = &am_shmem_state->pending[i];
 		int			slotno;
+		Oid			dboid = InvalidOid;
+		bool		from_scan = false;
+		bool		ok;
 
-		if (p->wake_at > now)
-		{
-			if (next == 0 || p->wake_at < next)
-				next = p->wake_at;
-			i++;
-			continue;
-		}
-		if (launcher_database_busy(p->dboid))
-		{
-			/* the running worker's exit brings it back; keep it anyway */
-			i++;
-			continue;
-		}
+		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 		for (slotno = 0; slotno < am_shmem_state->nslots; slotno++)
 			if (!am_shmem_state->slots[slotno].in_use)
 				break;
 		if (slotno == am_shmem_state->nslots)
-			break;				/* all slots busy: wait for an exit */
-
-		if (!launcher_start_worker(slotno, p->dboid))
 		{
-			/* out of bgworker slots: retry in a second */
-			next = TimestampTzPlusMilliseconds(now, 1000);
+			LWLockRelease(am_shmem_state->lock);
+			break;				/* all slots busy: wait for an exit */
+		}
+		if (!am_registry_take(now, launcher_database_busy, &dboid, &next))
+			from_scan = launcher_scan_next(&dboid);
+		LWLockRelease(am_shmem_state->lock);
+		if (!OidIsValid(dboid))
+			break;
+
+		/* slots are only given out here: slotno is still free */
+		if (!launcher_database_servable(dboid))
+			continue;
+		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+		ok = launcher_start_worker(slotno, dboid);
+		am_shmem_state->no_bgworker_slot = !ok;
+		LWLockRelease(am_shmem_state->lock);
+		if (!ok)
+		{
+			/* out of background worker slots: again in a second */
+			launcher_log_no_slot(dboid);
+			if (from_scan)
+				scan_pos--;
+			else
+				am_registry_request(dboid,
+									TimestampTzPlusMilliseconds(now, AM_RETRY_NO_SLOT_MS));
+			next = TimestampTzPlusMilliseconds(now, AM_RETRY_NO_SLOT_MS);
 			break;
 		}
+		worker_from_scan[slotno] = from_scan;
 		started = true;
-
-		/* remove entry i, keeping the order of the others */
-		memmove(&am_shmem_state->pending[i], &am_shmem_state->pending[i + 1],
-				sizeof(AmPendingDb) * (am_shmem_state->npending - i - 1));
-		am_shmem_state->npending--;
 	}
-	LWLockRelease(am_shmem_state->lock);
 
 	if (next != 0)
 	{
@@ -424,10 +565,49 @@ launcher_start_workers(long *timeout_ms)
 }
 
 /*
+ * launcher_database_servable
+ *		May a worker connect to dboid?  A dropped database is forgotten; a
+ *		template (a worker there would make CREATE DATABASE fail) or one
+ *		that refuses connections is not served, and stays registered for
+ *		the next start-up.
+ */
+static bool
+launcher_database_servable(Oid dboid)
+{
+	HeapTuple	tup;
+	bool		exists = false;
+	bool		servable = false;
+	char	   *name = NULL;
+
+	StartTransactionCommand();
+	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		exists = true;
+		servable = !db->datistemplate && db->datallowconn &&
+			!database_is_invalid_form(db);
+		if (!servable)
+			name = pstrdup(NameStr(db->datname));
+		ReleaseSysCache(tup);
+	}
+	CommitTransactionCommand();
+
+	if (!exists)
+		am_registry_forget(dboid);
+	else if (!servable)
+		ereport(LOG,
+				(errmsg("asyncmig: not starting a worker in database \"%s\": it is a template or does not allow connections",
+						name)));
+	return servable;
+}
+
+/*
  * launcher_start_worker
  *		Register a worker for dboid in slot slotno.  Caller holds the lock
- *		exclusively.  Returns false (and logs) when the postmaster has no
- *		free background worker slot; the database stays pending.
+ *		exclusively.  Returns false when the postmaster has no free
+ *		background worker slot.
  */
 static bool
 launcher_start_worker(int slotno, Oid dboid)
@@ -455,11 +635,37 @@ launcher_start_worker(int slotno, Oid dboid)
 	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
 	{
 		slot->in_use = false;
-		ereport(LOG,
-				(errmsg("asyncmig could not start a worker for database %u", dboid),
-				 errhint("Raise max_worker_processes: it must leave room for asyncmig.max_workers plus the launcher.")));
 		return false;
 	}
 	worker_handles[slotno] = handle;
 	return true;
+}
+
+/*
+ * launcher_log_no_slot
+ *		Say that no background worker slot was free, at most once a minute
+ *		(the launcher tries again every second), with how often since.
+ */
+static void
+launcher_log_no_slot(Oid dboid)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (no_slot_logged_at != 0 &&
+		!TimestampDifferenceExceeds(no_slot_logged_at, now, AM_LOG_NO_SLOT_MS))
+	{
+		no_slot_suppressed++;
+		return;
+	}
+	ereport(WARNING,
+			(errmsg("asyncmig could not start a worker for database %u: no free background worker slot",
+					dboid),
+			 no_slot_suppressed > 0 ?
+			 errdetail("It failed %d more times since the last message; it is tried again every second.",
+					   no_slot_suppressed) :
+			 errdetail("It is tried again every second; this message is repeated at most once a minute."),
+			 errhint("Raise max_worker_processes to at least %d (asyncmig.max_workers, the asyncmig launcher, the logical replication launcher, plus the workers of other extensions and parallel queries) and restart the server.",
+					 am_settings_worker_processes_needed())));
+	no_slot_logged_at = now;
+	no_slot_suppressed = 0;
 }

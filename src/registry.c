@@ -54,6 +54,7 @@
 #include "utils/hsearch.h"
 
 #include "registry.h"
+#include "settings.h"
 
 /* the header line of the file; the format's version is its last word */
 #define AM_REGISTRY_MAGIC		"asyncmig registry 1"
@@ -87,8 +88,6 @@ typedef struct AmRegisteredEntry
 	bool		pruning;		/* a worker is checking that it is idle */
 } AmRegisteredEntry;
 
-int			am_registry_max_databases = 1024;
-
 static AmRegistryShared *registry = NULL;
 static HTAB *pending_hash = NULL;
 static HTAB *registered_hash = NULL;
@@ -105,24 +104,13 @@ static bool am_registry_add(Oid dboid, bool inflight);
 
 /*
  * am_registry_init
- *		From _PG_init: the setting (only while preloading: it sizes shared
- *		memory) and, in every backend, the transaction callback that
+ *		From _PG_init, in every backend: the transaction callback that
  *		registers a database before a transaction that queued work there
  *		commits.
  */
 void
 am_registry_init(void)
 {
-	if (process_shared_preload_libraries_in_progress)
-		DefineCustomIntVariable("asyncmig.max_databases",
-								"Databases with work that shared memory keeps track of at once.",
-								"More still work: the launcher then looks at every database once.",
-								&am_registry_max_databases,
-								1024,
-								16, 1000000,
-								PGC_POSTMASTER,
-								0,
-								NULL, NULL, NULL);
 	RegisterXactCallback(am_registry_xact_callback, NULL);
 }
 
@@ -135,9 +123,9 @@ am_registry_shmem_size(void)
 {
 	Size		size = MAXALIGN(sizeof(AmRegistryShared));
 
-	size = add_size(size, hash_estimate_size(am_registry_max_databases,
+	size = add_size(size, hash_estimate_size(asyncmig_max_databases,
 											 sizeof(AmPendingEntry)));
-	size = add_size(size, hash_estimate_size(am_registry_max_databases,
+	size = add_size(size, hash_estimate_size(asyncmig_max_databases,
 											 sizeof(AmRegisteredEntry)));
 	return size;
 }
@@ -181,13 +169,13 @@ am_registry_shmem_startup(void)
 	info.keysize = sizeof(Oid);
 	info.entrysize = sizeof(AmPendingEntry);
 	pending_hash = ShmemInitHash("asyncmig pending databases",
-								 am_registry_max_databases,
-								 am_registry_max_databases,
+								 asyncmig_max_databases,
+								 asyncmig_max_databases,
 								 &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	info.entrysize = sizeof(AmRegisteredEntry);
 	registered_hash = ShmemInitHash("asyncmig registered databases",
-									am_registry_max_databases,
-									am_registry_max_databases,
+									asyncmig_max_databases,
+									asyncmig_max_databases,
 									&info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 }
 
@@ -358,7 +346,7 @@ am_registry_add(Oid dboid, bool inflight)
 			am_registry_write();
 			ereport(LOG,
 					(errmsg("asyncmig: more than asyncmig.max_databases (%d) databases have work",
-							am_registry_max_databases),
+							asyncmig_max_databases),
 					 errdetail("The next start-up looks at every database."),
 					 errhint("Raise asyncmig.max_databases.")));
 		}

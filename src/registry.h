@@ -17,10 +17,7 @@
 #define AM_REGISTRY_DIR			"pg_asyncmig"
 #define AM_REGISTRY_FILE		AM_REGISTRY_DIR "/databases"
 
-/* asyncmig.max_databases */
-extern int	am_registry_max_databases;
-
-/* module load and shared memory (from asyncmig.c) */
+/* module load (asyncmig.c) and shared memory (shmem.c) */
 extern void am_registry_init(void);
 extern void am_registry_shmem_request(void);
 extern void am_registry_shmem_startup(void);

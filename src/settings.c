@@ -13,6 +13,7 @@
 #include <limits.h>
 
 #include "miscadmin.h"
+#include "replication/logicallauncher.h"
 #include "utils/guc.h"
 
 #include "asyncmig.h"
@@ -23,6 +24,8 @@ int			asyncmig_max_workers = 2;
 int			asyncmig_max_attempts = 3;
 int			asyncmig_lock_timeout = 5000;
 int			asyncmig_statement_timeout = 0;
+bool		asyncmig_enabled = true;
+int			asyncmig_max_databases = 1024;
 
 /*
  * am_settings_define
@@ -86,5 +89,68 @@ am_settings_define(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
+	/*
+	 * A copy of a primary (pg_basebackup, a PITR restore, a staging clone)
+	 * has its queued work and cannot tell itself from a promoted standby:
+	 * the operator decides, before starting it, with this switch.
+	 */
+	DefineCustomBoolVariable("asyncmig.enabled",
+							 "Runs queued migrations on this server.",
+							 "Off: the launcher starts no worker; queued migrations stay "
+							 AM_STATUS_STARTED " until it is turned on (a reload is enough).",
+							 &asyncmig_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("asyncmig.max_databases",
+								"Databases with work that shared memory keeps track of at once.",
+								"More still work: the launcher then looks at every database once.",
+								&asyncmig_max_databases,
+								1024,
+								16, 1000000,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
 	MarkGUCPrefixReserved("asyncmig");
+}
+
+/*
+ * am_settings_worker_processes_needed
+ *		The background worker slots that asyncmig and the server itself
+ *		take for sure: asyncmig.max_workers, the asyncmig launcher, and the
+ *		logical replication launcher (registered unless
+ *		max_logical_replication_workers is 0).  Other extensions, parallel
+ *		queries and subscriptions need more.
+ */
+int
+am_settings_worker_processes_needed(void)
+{
+	return asyncmig_max_workers + 1 + (max_logical_replication_workers > 0 ? 1 : 0);
+}
+
+/*
+ * am_settings_check_worker_processes
+ *		Is max_worker_processes too small for asyncmig to ever start a
+ *		worker?  If so, say so at elevel (the launcher's start, schedule())
+ *		and return true.
+ */
+bool
+am_settings_check_worker_processes(int elevel)
+{
+	int			needed = am_settings_worker_processes_needed();
+
+	if (max_worker_processes >= needed)
+		return false;
+	ereport(elevel,
+			(errmsg("max_worker_processes (%d) is too small for asyncmig: migrations may never run",
+					max_worker_processes),
+			 errdetail("asyncmig.max_workers (%d), the asyncmig launcher and the logical replication launcher need %d background worker slots.",
+					   asyncmig_max_workers, needed),
+			 errhint("Set max_worker_processes to at least %d, plus the workers of other extensions and parallel queries, and restart the server.",
+					 needed)));
+	return true;
 }

@@ -14,7 +14,11 @@ extern int	asyncmig_max_workers;
 extern int	asyncmig_max_attempts;
 extern int	asyncmig_lock_timeout;
 extern int	asyncmig_statement_timeout;
+extern bool asyncmig_enabled;
+extern int	asyncmig_max_databases;
 
 extern void am_settings_define(void);
+extern int	am_settings_worker_processes_needed(void);
+extern bool am_settings_check_worker_processes(int elevel);
 
 #endif							/* ASYNCMIG_SETTINGS_H */

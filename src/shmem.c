@@ -7,8 +7,9 @@
  *
  * Only a server that preloads asyncmig has it; elsewhere am_shmem_state is
  * NULL and every function here is a no-op.  Nothing in it is durable: the
- * table is the only truth, and after a restart every database is looked at
- * again (rescan_all).
+ * table is the only truth.  The requests for a database to be looked at
+ * live in src/registry.c (a shared hash, and the registry file that says
+ * which databases to look at after a restart).
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +20,7 @@
 #include "storage/shmem.h"
 
 #include "asyncmig.h"
+#include "registry.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -77,12 +79,13 @@ am_shmem_request(void)
 
 	RequestAddinShmemSpace(am_shmem_size());
 	RequestNamedLWLockTranche("asyncmig", 1);
+	am_registry_shmem_request();
 }
 
 /*
  * am_shmem_startup
- *		Create or attach to AmShared.  After a crash-restart it is
- *		created anew: every database is then looked at again.
+ *		Create or attach to AmShared and the registry's state.  After a
+ *		crash-restart they are created anew.
  */
 static void
 am_shmem_startup(void)
@@ -98,10 +101,10 @@ am_shmem_startup(void)
 	{
 		memset(am_shmem_state, 0, am_shmem_size());
 		am_shmem_state->lock = &(GetNamedLWLockTranche("asyncmig"))->lock;
-		am_shmem_state->rescan_all = true;
 		am_shmem_state->nslots = asyncmig_max_workers;
 		ConditionVariableInit(&am_shmem_state->status_cv);
 	}
+	am_registry_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -126,31 +129,13 @@ am_shmem_request_database(Oid dboid, TimestampTz wake_at)
 /*
  * am_shmem_add_pending
  *		Remember that dboid may have work from wake_at on (an earlier time
- *		wins).  When the list is full, every database will be looked at.
- *		Caller holds am_shmem_state->lock exclusively.
+ *		wins); src/registry.c keeps it, and never loses it.  The caller may
+ *		hold am_shmem_state->lock and wakes the launcher.
  */
 void
 am_shmem_add_pending(Oid dboid, TimestampTz wake_at)
 {
-	int			i;
-
-	for (i = 0; i < am_shmem_state->npending; i++)
-	{
-		if (am_shmem_state->pending[i].dboid == dboid)
-		{
-			if (wake_at < am_shmem_state->pending[i].wake_at)
-				am_shmem_state->pending[i].wake_at = wake_at;
-			return;
-		}
-	}
-	if (i < AM_MAX_PENDING_DBS)
-	{
-		am_shmem_state->pending[i].dboid = dboid;
-		am_shmem_state->pending[i].wake_at = wake_at;
-		am_shmem_state->npending++;
-	}
-	else
-		am_shmem_state->rescan_all = true;
+	am_registry_request(dboid, wake_at);
 }
 
 /*

@@ -15,9 +15,6 @@
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
-/* databases that may be waiting for a worker, remembered at once */
-#define AM_MAX_PENDING_DBS		256
-
 /* exits of workers that left a migration behind, remembered at once */
 #define AM_MAX_OBITUARIES		32
 #define AM_OBITUARY_LEN			256
@@ -49,13 +46,6 @@ typedef struct AmWorkerSlot
 	char		last_fatal[AM_OBITUARY_LEN];	/* FATAL that ended it */
 } AmWorkerSlot;
 
-/* a database that may have runnable work, from wake_at on */
-typedef struct AmPendingDb
-{
-	Oid			dboid;
-	TimestampTz wake_at;
-} AmPendingDb;
-
 /* what the launcher knows of a worker that ended inside a migration */
 typedef struct AmObituary
 {
@@ -70,9 +60,7 @@ typedef struct AmShared
 	LWLock	   *lock;
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
-	bool		rescan_all;		/* every database must be looked at */
-	int			npending;
-	AmPendingDb pending[AM_MAX_PENDING_DBS];
+	bool		no_bgworker_slot;	/* the last worker start found none */
 	int			nobituaries;
 	AmObituary obituaries[AM_MAX_OBITUARIES];
 	ConditionVariable status_cv;	/* broadcast when a migration ends */

@@ -21,7 +21,7 @@ shared_preload_libraries = 'asyncmig'
 asyncmig.max_workers = 2
 max_worker_processes = 16
 max_connections = 40
-log_min_messages = debug1
+log_min_messages = info
 });
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE tmpl');
@@ -55,7 +55,9 @@ sub settle
 	  or die 'workers never settled';
 }
 
-# 1. restart: workers only for the two registered databases
+# 1. restart: workers only for the two registered databases (the
+# postmaster logs each worker start at DEBUG1)
+$node->append_conf('postgresql.conf', 'log_min_messages = debug1');
 my $offset = -s $node->logfile;
 $node->restart;
 $node->poll_query_until('postgres', "SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'asyncmig launcher'");
