@@ -39,14 +39,167 @@
 
 /*
  * am_catalog_in_progress
- *		Every IN PROGRESS row of this database.
+ *		Every IN PROGRESS row of this database, not locked: the sweep locks
+ *		each dead one with am_catalog_lock_dead() and skips those a user
+ *		holds.
  */
 List *
 am_catalog_in_progress(void)
 {
 	return am_catalog_fetch("SELECT " AM_COLUMNS " FROM asyncmig.migration "
-							   "WHERE status = '" AM_STATUS_IN_PROGRESS "' ORDER BY id FOR UPDATE",
+							   "WHERE status = '" AM_STATUS_IN_PROGRESS "' ORDER BY id",
 							   0, NULL, NULL, NULL, false);
+}
+
+/*
+ * am_catalog_lock_dead
+ *		Lock the row of a dead run, still IN PROGRESS under the same pid,
+ *		without waiting: false if it ended meanwhile or someone holds it
+ *		(the sweep comes back later; it never waits on a user's lock).
+ */
+bool
+am_catalog_lock_dead(int64 id, int pid)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		locked;
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(pid);
+	SPI_connect();
+	am_catalog_spi("SELECT 1 FROM asyncmig.migration WHERE id = $1 "
+				   "  AND status = '" AM_STATUS_IN_PROGRESS "' "
+				   "  AND coalesce((meta ->> 'pid')::pg_catalog.int4, 0) = $2 "
+				   "FOR UPDATE SKIP LOCKED",
+				   2, types, values, NULL, false, SPI_OK_SELECT);
+	locked = SPI_processed == 1;
+	SPI_finish();
+	return locked;
+}
+
+/*
+ * am_catalog_cleanups_due
+ *		Ended runs whose INVALID indexes are still to be dropped and whose
+ *		next try is due (meta->'cleanup', see am_catalog_finish()).
+ */
+List *
+am_catalog_cleanups_due(void)
+{
+	List	   *result = NIL;
+	uint64		i;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	SPI_connect();
+	am_catalog_spi("SELECT id, name, owner::pg_catalog.oid, "
+				   "  (meta -> 'cleanup' -> 'guard')::pg_catalog.text "
+				   "FROM asyncmig.migration WHERE meta ? 'cleanup' "
+				   "  AND coalesce((meta -> 'cleanup' ->> 'next_try')::pg_catalog.timestamptz, "
+				   "    '-infinity') <= pg_catalog.now() "
+				   "ORDER BY id",
+				   0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		AmCleanup  *c = palloc0(sizeof(AmCleanup));
+		bool		isnull;
+
+		c->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		c->name = SPI_getvalue(tup, desc, 2);
+		c->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 3, &isnull));
+		c->guard = SPI_getvalue(tup, desc, 4);
+		result = lappend(result, c);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return result;
+}
+
+/*
+ * am_catalog_cleanup_begin
+ *		Say in the row that this worker (pid) is dropping its INVALID
+ *		indexes now, for the status view.  False if a user holds the row:
+ *		try later.
+ */
+bool
+am_catalog_cleanup_begin(int64 id, int pid)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		done;
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(pid);
+	SPI_connect();
+	am_catalog_spi("UPDATE asyncmig.migration SET meta = pg_catalog.jsonb_set(meta, "
+				   "  '{cleanup,pid}', pg_catalog.to_jsonb($2)) "
+				   "WHERE id = (SELECT id FROM asyncmig.migration "
+				   "  WHERE id = $1 AND meta ? 'cleanup' FOR UPDATE SKIP LOCKED)",
+				   2, types, values, NULL, false, SPI_OK_UPDATE);
+	done = SPI_processed == 1;
+	SPI_finish();
+	return done;
+}
+
+/*
+ * am_catalog_cleanup_end
+ *		After a try: with error NULL the INVALID indexes are gone and so is
+ *		the cleanup; else count the try, say why, and set the next one
+ *		(1 s, 2 s, 4 s ... up to a minute later).  False if a user holds the
+ *		row: the next sweep tries again.
+ */
+bool
+am_catalog_cleanup_end(int64 id, const char *error)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		values[2];
+	char		nulls[2] = "  ";
+	bool		done;
+
+	values[0] = Int64GetDatum(id);
+	if (error)
+		values[1] = CStringGetTextDatum(error);
+	else
+		nulls[1] = 'n';
+	SPI_connect();
+	am_catalog_spi("UPDATE asyncmig.migration SET meta = CASE WHEN $2 IS NULL "
+				   "  THEN meta - 'cleanup' "
+				   "  ELSE pg_catalog.jsonb_set(meta, '{cleanup}', "
+				   "    ((meta -> 'cleanup') - 'pid') || pg_catalog.jsonb_build_object("
+				   "      'tries', coalesce((meta -> 'cleanup' ->> 'tries')::pg_catalog.int4, 0) + 1, "
+				   "      'last_error', $2::pg_catalog.text, "
+				   "      'next_try', pg_catalog.now() + pg_catalog.make_interval(secs => "
+				   "        LEAST(60.0, 2.0 ^ coalesce((meta -> 'cleanup' ->> 'tries')::pg_catalog.int4, 0))))) "
+				   "  END "
+				   "WHERE id = (SELECT id FROM asyncmig.migration "
+				   "  WHERE id = $1 AND meta ? 'cleanup' FOR UPDATE SKIP LOCKED)",
+				   2, types, values, nulls, false, SPI_OK_UPDATE);
+	done = SPI_processed == 1;
+	SPI_finish();
+	return done;
+}
+
+/*
+ * am_catalog_has_work
+ *		Does this database have queued or running migrations, or a cleanup
+ *		left?  (Then it must stay in the registry.)
+ */
+bool
+am_catalog_has_work(void)
+{
+	bool		result;
+	bool		isnull;
+
+	SPI_connect();
+	am_catalog_spi("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
+				   "  WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
+				   "    OR meta ? 'cleanup')",
+				   0, NULL, NULL, NULL, true, SPI_OK_SELECT);
+	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return result;
 }
 
 /*
@@ -72,7 +225,8 @@ am_catalog_fail_broken_dependencies(void)
 				   "    WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "') AS deps "
 				   "  FROM asyncmig.migration m "
 				   "  WHERE m.status = '" AM_STATUS_STARTED "' AND m.direction = '" AM_DIRECTION_FORWARDS "' "
-				   "    AND m.depends_on IS NOT NULL) "
+				   "    AND m.depends_on IS NOT NULL "
+				   "  FOR UPDATE OF m SKIP LOCKED) "
 				   "UPDATE asyncmig.migration m SET status = '" AM_STATUS_ERROR "', "
 				   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
 				   "  meta = m.meta || pg_catalog.jsonb_build_object('error', "
@@ -123,8 +277,10 @@ am_catalog_fail_foreign(void)
 			   "    pg_catalog.jsonb_build_object('message', "
 			   "      'not run: it was queued in another database or cluster and restored or copied here', "
 			   "      'hint', 'asyncmig.run() runs it here.', 'sqlstate', '55000')) "
-			   "WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
-			   "  AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb "
+			   "WHERE id IN (SELECT id FROM asyncmig.migration "
+			   "  WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
+			   "    AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb "
+			   "  FOR UPDATE SKIP LOCKED) "
 			   "RETURNING name",
 			   1, types, values, NULL, false, SPI_OK_UPDATE_RETURNING);
 	for (i = 0; i < SPI_processed; i++)
@@ -168,6 +324,7 @@ am_catalog_claim(int pid)
 							   "  SELECT m.id FROM asyncmig.migration m "
 							   "  WHERE m.status = '" AM_STATUS_STARTED "' "
 							   "    AND m.meta -> 'origin' = $2::pg_catalog.jsonb "
+							   "    AND NOT m.meta ? 'cleanup' "
 							   "    AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) "
 							   "    AND (m.direction = '" AM_DIRECTION_BACKWARDS "' OR "
 							   "      NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn "
@@ -186,7 +343,8 @@ am_catalog_claim(int pid)
 
 /*
  * am_catalog_next_wakeup
- *		The earliest not_before of a queued row still in the future, or 0.
+ *		The earliest not_before of a queued row still in the future or
+ *		next try of a cleanup, or 0.
  */
 TimestampTz
 am_catalog_next_wakeup(void)
@@ -196,8 +354,12 @@ am_catalog_next_wakeup(void)
 	Datum		d;
 
 	SPI_connect();
-	am_catalog_spi("SELECT pg_catalog.min(not_before) FROM asyncmig.migration "
-		   "WHERE status = '" AM_STATUS_STARTED "' AND not_before > pg_catalog.now()",
+	am_catalog_spi("SELECT pg_catalog.min(t) FROM ("
+		   "  SELECT not_before AS t FROM asyncmig.migration "
+		   "  WHERE status = '" AM_STATUS_STARTED "' AND not_before > pg_catalog.now() "
+		   "  UNION ALL "
+		   "  SELECT coalesce((meta -> 'cleanup' ->> 'next_try')::pg_catalog.timestamptz, "
+		   "    pg_catalog.now()) FROM asyncmig.migration WHERE meta ? 'cleanup') s",
 		   0, NULL, NULL, NULL, true, SPI_OK_SELECT);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
@@ -259,7 +421,10 @@ am_catalog_count_attempt(int64 id, ErrorData *edata)
  * am_catalog_finish
  *		End a run: FINISHED when edata is NULL, else ERROR with the error's
  *		fields (message_override replaces its message) and the statement
- *		that failed in meta->'error'.
+ *		that failed in meta->'error'.  A guard still recorded (its INVALID
+ *		index was not dropped yet: the worker died, or the drop waited too
+ *		long) becomes meta->'cleanup', which the database's workers retry
+ *		(worker.c) until the index is gone.
  */
 void
 am_catalog_finish(int64 id, ErrorData *edata, const char *statement,
@@ -306,6 +471,9 @@ am_catalog_finish(int64 id, ErrorData *edata, const char *statement,
 		am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_ERROR "', "
 			   "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
 			   "meta = (meta - 'guard' - 'cancel_requested') || "
+			   "  CASE WHEN meta ? 'guard' THEN pg_catalog.jsonb_build_object('cleanup', "
+			   "    pg_catalog.jsonb_build_object('guard', meta -> 'guard', 'tries', 0)) "
+			   "  ELSE '{}'::pg_catalog.jsonb END || "
 			   "  pg_catalog.jsonb_build_object('error', "
 			   "    pg_catalog.jsonb_strip_nulls(" AM_ERROR_JSON ")) "
 			   "WHERE id = $1 RETURNING name",

@@ -15,7 +15,21 @@
 
 #include "catalog.h"
 
+/* an ended run whose INVALID indexes are still to be dropped */
+typedef struct AmCleanup
+{
+	int64		id;
+	char	   *name;
+	Oid			owner;
+	char	   *guard;			/* meta->'cleanup'->'guard' as text */
+} AmCleanup;
+
 extern List *am_catalog_in_progress(void);
+extern bool am_catalog_lock_dead(int64 id, int pid);
+extern List *am_catalog_cleanups_due(void);
+extern bool am_catalog_cleanup_begin(int64 id, int pid);
+extern bool am_catalog_cleanup_end(int64 id, const char *error);
+extern bool am_catalog_has_work(void);
 extern int	am_catalog_fail_broken_dependencies(void);
 extern int	am_catalog_fail_foreign(void);
 extern AmMigration *am_catalog_claim(int pid);

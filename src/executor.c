@@ -83,7 +83,7 @@ static void am_timeout_handler(void);
 static bool am_is_concurrent(Node *stmt);
 static void am_run_statement(RawStmt *raw, const char *sql,
 							 const char *stmt_text);
-static void am_run_text(const char *text);
+static void am_run_text(const char *text, int lock_timeout_ms);
 static AmGuard *am_prepare_guard(AmMigration *m, Node *stmt);
 static char *am_guard_to_json(AmGuard *g);
 static void am_verify_guard(AmGuard *g);
@@ -312,16 +312,18 @@ am_run_statement(RawStmt *raw, const char *sql, const char *stmt_text)
 
 /*
  * am_run_text
- *		Run a statement we wrote ourselves (a DROP INDEX CONCURRENTLY).
+ *		Run a statement we wrote ourselves (a DROP INDEX CONCURRENTLY), its
+ *		waits for locks bounded by lock_timeout_ms (0: unbounded).
  */
 static void
-am_run_text(const char *text)
+am_run_text(const char *text, int lock_timeout_ms)
 {
 	List	   *stmts = pg_parse_query(text);
 	AmOwnSettings saved;
 
 	/* not steered by what the migration SET (lock_timeout, read only ...) */
 	am_session_own_settings_push(&saved);
+	LockTimeout = lock_timeout_ms;
 	PG_TRY();
 	{
 		am_run_statement(linitial_node(RawStmt, stmts), text, text);
@@ -454,7 +456,7 @@ am_prepare_guard(AmMigration *m, Node *stmt)
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\": dropping INVALID index %s before building it again",
 						m->name, drop_first)));
-		am_run_text(drop);
+		am_run_text(drop, 0);
 		/* it is gone: do not count it among the indexes that were there */
 		if (g)
 			g->before = list_delete_oid(g->before, drop_first_oid);
@@ -499,10 +501,17 @@ am_guard_to_json(AmGuard *g)
  *		indexes of the table.  Used after an error and by the sweep after a
  *		worker died.  Failures to drop are logged, not raised: the run has
  *		failed already and its own error is what the row must say.
+ *
+ *		Each drop waits for readers of the table at most AM_CLEANUP_WAIT_MS
+ *		(or asyncmig.lock_timeout if longer): a report that keeps the table
+ *		open must not hold the database's queue.  Returns true if nothing
+ *		INVALID is left; else *error (if given) says why, and the caller
+ *		keeps the guard to try again later.
  */
-void
-am_exec_cleanup_guard(AmMigration *m, const char *guard_json)
+bool
+am_exec_cleanup_guard(AmMigration *m, const char *guard_json, char **error)
 {
+	bool		all_dropped = true;
 	List	   *drops = NIL;
 	ListCell   *lc;
 	MemoryContext cxt = CurrentMemoryContext;
@@ -511,7 +520,7 @@ am_exec_cleanup_guard(AmMigration *m, const char *guard_json)
 	uint64		i;
 	int			save_nestlevel;
 
-	/* cleanup is not canceled: the INVALID index must go */
+	/* finding them is not canceled */
 	HOLD_CANCEL_INTERRUPTS();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -551,36 +560,55 @@ am_exec_cleanup_guard(AmMigration *m, const char *guard_json)
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	MemoryContextSwitchTo(cxt);
+	RESUME_CANCEL_INTERRUPTS();
 
+	/*
+	 * A cancel (asyncmig.cancel(), the run's timeout) is for the run, which
+	 * has failed already: the drop is tried again.  Its lock timeout ends
+	 * the try.  (Holding cancel interrupts would hold the lock timeout too.)
+	 */
 	foreach(lc, drops)
 	{
 		char	   *idx = lfirst(lc);
 		char	   *drop = psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", idx);
+		ErrorData  *edata = NULL;
+		int			try;
 
-		PG_TRY();
+		for (try = 0; try < 5; try++)
 		{
-			am_run_text(drop);
+			QueryCancelPending = false;
+			edata = NULL;
+			PG_TRY();
+			{
+				am_run_text(drop, Max(asyncmig_lock_timeout, AM_CLEANUP_WAIT_MS));
+			}
+			PG_CATCH();
+			{
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				FlushErrorState();
+				am_exec_recover_from_error();
+			}
+			PG_END_TRY();
+			if (edata == NULL || edata->sqlerrcode != ERRCODE_QUERY_CANCELED)
+				break;
+		}
+		if (edata == NULL)
 			ereport(LOG,
 					(errmsg("asyncmig migration \"%s\": dropped INVALID index %s left by its failed run",
 							m->name, idx)));
-		}
-		PG_CATCH();
+		else
 		{
-			MemoryContextSwitchTo(cxt);
-			EmitErrorReport();
-			FlushErrorState();
-			am_exec_recover_from_error();
-			/* the error reset the hold-off count */
-			HOLD_CANCEL_INTERRUPTS();
 			ereport(LOG,
-					(errmsg("asyncmig migration \"%s\": could not drop INVALID index %s",
-							m->name, idx)));
+					(errmsg("asyncmig migration \"%s\": could not drop INVALID index %s, will try again: %s",
+							m->name, idx, edata->message)));
+			all_dropped = false;
+			if (error)
+				*error = psprintf("DROP INDEX CONCURRENTLY %s: %s", idx, edata->message);
 		}
-		PG_END_TRY();
 	}
-	RESUME_CANCEL_INTERRUPTS();
-	/* a cancel that came meanwhile is for a run that has failed already */
 	QueryCancelPending = false;
+	return all_dropped;
 }
 
 /*
@@ -680,6 +708,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 		{
 			AmGuard    *volatile guard = NULL;
 			ErrorData  *edata = NULL;
+			bool		cleanup_left = false;
 
 			PG_TRY();
 			{
@@ -727,14 +756,18 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 			if (edata == NULL)
 				break;			/* next statement */
 
+			/* an index not dropped yet keeps the guard: see am_catalog_finish */
 			if (guard)
 			{
 				char	   *json = am_guard_to_json(guard);
 
-				am_exec_cleanup_guard(m, json);
-				am_catalog_begin(&ccxt);
-				am_catalog_set_guard(m->id, NULL);
-				am_catalog_commit(&ccxt);
+				cleanup_left = !am_exec_cleanup_guard(m, json, NULL);
+				if (!cleanup_left)
+				{
+					am_catalog_begin(&ccxt);
+					am_catalog_set_guard(m->id, NULL);
+					am_catalog_commit(&ccxt);
+				}
 			}
 
 			if (am_timed_out)
@@ -745,7 +778,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 			else if ((edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 					  edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
 					  edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE) &&
-					 attempt < asyncmig_max_attempts)
+					 attempt < asyncmig_max_attempts && !cleanup_left)
 			{
 				ereport(LOG,
 						(errmsg("asyncmig migration \"%s\": try %d failed, trying again: %s",

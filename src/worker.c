@@ -42,16 +42,29 @@
 #include "catalog_worker.h"
 #include "executor.h"
 #include "session.h"
+#include "registry.h"
 #include "shmem.h"
 #include "worker.h"
 
+/* a row skipped because a user holds it: come back after */
+#define AM_SKIPPED_RETRY_MS		5000
+
+/* the earliest a worker asks to be started again, when it has a reason */
+#define AM_MIN_WAKEUP_MS		1000
+
 static AmWorkerSlot *MySlot = NULL;
 static Oid	am_superuser = InvalidOid;
+
+/* something was skipped and must be looked at again from then on (or 0) */
+static TimestampTz am_retry_at = 0;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
 static void am_worker_emit_log(ErrorData *edata);
 static void am_worker_exit(AmWorkerResult result, TimestampTz wakeup);
 static void am_sweep(void);
+static void am_sweep_cleanups(MemoryContext sweep_cxt);
+static void am_retry_later(void);
+static void am_settle_registry(void);
 static bool am_slot_runs(int64 migration_id);
 static char *am_obituary(int64 migration_id, int pid, int *sqlstate);
 static void am_run_claimed(AmMigration *m);
@@ -124,6 +137,8 @@ asyncmig_worker_main(Datum main_arg)
 		!OidIsValid(am_catalog_relid(true)))
 	{
 		CommitTransactionCommand();
+		if (am_registry_prune_begin(MyDatabaseId))
+			am_registry_prune_end(MyDatabaseId, false);
 		am_worker_exit(AM_RESULT_IDLE, 0);
 	}
 	CommitTransactionCommand();
@@ -147,6 +162,8 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	if (m)
 	{
+		/* before the launcher may count this database as looked at */
+		am_registry_ensure(MyDatabaseId);
 		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 		MySlot->migration_id = m->id;
 		LWLockRelease(am_shmem_state->lock);
@@ -157,7 +174,18 @@ asyncmig_worker_main(Datum main_arg)
 	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 
 	if (m == NULL)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+		TimestampTz earliest = TimestampTzPlusMilliseconds(now, AM_MIN_WAKEUP_MS);
+
+		if (am_retry_at != 0 && (wakeup == 0 || am_retry_at < wakeup))
+			wakeup = am_retry_at;
+		/* a due cleanup we could not lock must not make a busy loop */
+		if (wakeup != 0 && wakeup < earliest)
+			wakeup = earliest;
+		am_settle_registry();
 		am_worker_exit(AM_RESULT_IDLE, wakeup);
+	}
 
 	am_run_claimed(m);
 	am_worker_exit(AM_RESULT_RAN, 0);
@@ -311,11 +339,52 @@ am_obituary(int64 migration_id, int pid, int *sqlstate)
 }
 
 /*
+ * am_retry_later
+ *		A row was skipped because someone holds it: this database must be
+ *		looked at again in a few seconds, never waited for.
+ */
+static void
+am_retry_later(void)
+{
+	TimestampTz t = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+												AM_SKIPPED_RETRY_MS);
+
+	if (am_retry_at == 0 || t < am_retry_at)
+		am_retry_at = t;
+}
+
+/*
+ * am_settle_registry
+ *		Before an idle exit: a database without queued or running work (or
+ *		cleanup) leaves the registry; one with work is in it.  The check
+ *		runs in a snapshot taken after am_registry_prune_begin(), so a
+ *		transaction that queues work meanwhile keeps its database there.
+ */
+static void
+am_settle_registry(void)
+{
+	bool		pruning = am_registry_prune_begin(MyDatabaseId);
+	bool		has_work;
+	AmCatalogContext cxt;
+
+	am_catalog_begin(&cxt);
+	has_work = am_catalog_has_work();
+	am_catalog_commit(&cxt);
+	if (pruning)
+		am_registry_prune_end(MyDatabaseId, has_work);
+	else if (has_work)
+		am_registry_ensure(MyDatabaseId);
+}
+
+/*
  * am_sweep
- *		End in ERROR every IN PROGRESS row whose worker is gone (terminated,
- *		crashed, cut off by a shutdown), after dropping the INVALID indexes
- *		its interrupted statement left.  Rows of live workers are not
- *		touched: a worker's slot says which migration it runs.
+ *		End in ERROR, at once, every IN PROGRESS row whose worker is gone
+ *		(terminated, crashed, cut off by a shutdown); the INVALID indexes
+ *		its interrupted statement left become a cleanup in the row, which
+ *		am_sweep_cleanups() then tries, with a bounded wait.  Rows of live
+ *		workers are not touched: a worker's slot says which migration it
+ *		runs.  A row that a user holds locked is skipped and looked at
+ *		again a few seconds later.
  */
 static void
 am_sweep(void)
@@ -347,8 +416,15 @@ am_sweep(void)
 		AmMigration *m = lfirst(lc);
 		ErrorData  *edata;
 		int			sqlstate;
-		bool		owner_exists;
 
+		am_catalog_begin(&cxt);
+		if (!am_catalog_lock_dead(m->id, m->pid))
+		{
+			/* ended meanwhile, or a user holds it: not now */
+			am_catalog_commit(&cxt);
+			am_retry_later();
+			continue;
+		}
 		MemoryContextSwitchTo(sweep_cxt);
 		edata = palloc0(sizeof(ErrorData));
 		if (m->cancel_requested)
@@ -361,35 +437,6 @@ am_sweep(void)
 			edata->message = am_obituary(m->id, m->pid, &sqlstate);
 			edata->sqlerrcode = sqlstate;
 		}
-
-		/* drop what its interrupted statement left, as its owner */
-		StartTransactionCommand();
-		owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(m->owner));
-		CommitTransactionCommand();
-		MemoryContextSwitchTo(sweep_cxt);
-		if (m->guard && owner_exists)
-		{
-			am_session_become_owner(m->owner);
-			PG_TRY();
-			{
-				am_exec_cleanup_guard(m, m->guard);
-			}
-			PG_CATCH();
-			{
-				/* the row must end anyway; the log says what was left */
-				MemoryContextSwitchTo(sweep_cxt);
-				EmitErrorReport();
-				FlushErrorState();
-				am_exec_recover_from_error();
-				ereport(LOG,
-						(errmsg("asyncmig migration \"%s\": could not clean up after its interrupted run",
-								m->name)));
-			}
-			PG_END_TRY();
-			SetUserIdAndSecContext(am_superuser, 0);
-		}
-
-		am_catalog_begin(&cxt);
 		am_catalog_finish(m->id, edata, NULL, NULL);
 		am_catalog_commit(&cxt);
 
@@ -397,6 +444,97 @@ am_sweep(void)
 				(errmsg("asyncmig migration \"%s\" failed: %s",
 						m->name, edata->message)));
 	}
+
+	am_sweep_cleanups(sweep_cxt);
 	MemoryContextSwitchTo(TopMemoryContext);
 	MemoryContextDelete(sweep_cxt);
+}
+
+/*
+ * am_sweep_cleanups
+ *		Drop, as each row's owner, the INVALID indexes that ended runs left
+ *		(meta->'cleanup') and whose next try is due.  Each drop waits for
+ *		readers of the table only a bounded time (am_exec_cleanup_guard());
+ *		a cleanup that could not finish says why in the row and is tried
+ *		again later, so the database's queue never waits behind it.
+ */
+static void
+am_sweep_cleanups(MemoryContext sweep_cxt)
+{
+	List	   *cleanups;
+	ListCell   *lc;
+	AmCatalogContext cxt;
+
+	am_catalog_begin(&cxt);
+	MemoryContextSwitchTo(sweep_cxt);
+	cleanups = am_catalog_cleanups_due();
+	am_catalog_commit(&cxt);
+
+	foreach(lc, cleanups)
+	{
+		AmCleanup  *c = lfirst(lc);
+		AmMigration m;
+		char	   *error = NULL;
+		bool		done = false;
+		bool		owner_exists;
+		bool		begun;
+
+		StartTransactionCommand();
+		owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(c->owner));
+		CommitTransactionCommand();
+
+		am_catalog_begin(&cxt);
+		begun = am_catalog_cleanup_begin(c->id, MyProcPid);
+		am_catalog_commit(&cxt);
+		if (!begun)
+		{
+			am_retry_later();
+			continue;
+		}
+
+		MemoryContextSwitchTo(sweep_cxt);
+		memset(&m, 0, sizeof(m));
+		m.id = c->id;
+		m.name = c->name;
+		m.owner = c->owner;
+		if (!owner_exists)
+		{
+			/* nobody's rights to drop it with: say so once and stop */
+			ereport(LOG,
+					(errmsg("asyncmig migration \"%s\": its owner was dropped; the INVALID index its run left must be dropped by hand",
+							c->name)));
+			done = true;
+		}
+		else
+		{
+			am_session_become_owner(c->owner);
+			PG_TRY();
+			{
+				done = am_exec_cleanup_guard(&m, c->guard, &error);
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(sweep_cxt);
+				edata = CopyErrorData();
+				EmitErrorReport();
+				FlushErrorState();
+				am_exec_recover_from_error();
+				error = edata->message;
+				done = false;
+			}
+			PG_END_TRY();
+			SetUserIdAndSecContext(am_superuser, 0);
+		}
+
+		am_catalog_begin(&cxt);
+		if (!am_catalog_cleanup_end(c->id, done ? NULL : (error ? error : "failed")))
+			am_retry_later();
+		am_catalog_commit(&cxt);
+		if (done && owner_exists)
+			ereport(LOG,
+					(errmsg("asyncmig migration \"%s\": cleanup after its interrupted run done",
+							c->name)));
+	}
 }
