@@ -9,3 +9,75 @@
  * rules as asyncmig--1.0.sql: every reference schema-qualified, no
  * IF NOT EXISTS, grants revoked from PUBLIC.
  */
+
+/* ---- field: standbys and cleanups in the status view (issue 12) ---- */
+
+/*
+ * progress: on a hot standby a running migration runs on the primary (the
+ * standby has no worker to look up, and a pid of the primary could name an
+ * unrelated process here): say so, and how far the standby has replayed.
+ * An ended run whose INVALID index is still to be dropped (meta->'cleanup',
+ * retried by the database's workers with a bounded wait) shows the cleanup:
+ * the DROP running now, or the next try and why the last one failed.
+ * CREATE OR REPLACE keeps the grants on the view; PostgreSQL's rules for
+ * extension scripts allow it for an object known to be a member already,
+ * as this view is.  Same columns as in 1.0.
+ */
+CREATE OR REPLACE VIEW asyncmig.status WITH (security_barrier) AS
+SELECT m.name,
+	m.status,
+	m.direction,
+	m.owner,
+	m.attempts,
+	m.started_at,
+	m.finished_at,
+	CASE
+		WHEN m.started_at IS NULL THEN NULL
+		WHEN m.status = 'IN PROGRESS' THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at
+		ELSE m.finished_at OPERATOR(pg_catalog.-) m.started_at
+	END AS duration,
+	CASE
+	WHEN m.status = 'IN PROGRESS' AND pg_catalog.pg_is_in_recovery() THEN
+		'runs on the primary (this standby has replayed up to '
+			OPERATOR(pg_catalog.||) COALESCE(pg_catalog.pg_last_xact_replay_timestamp()::text, 'an unknown time')
+			OPERATOR(pg_catalog.||) ')'
+	WHEN m.status = 'IN PROGRESS' THEN
+		COALESCE(
+			(SELECT p.phase
+				OPERATOR(pg_catalog.||) COALESCE(
+					CASE
+						WHEN p.blocks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							(100 OPERATOR(pg_catalog.*) p.blocks_done OPERATOR(pg_catalog./) p.blocks_total)::text OPERATOR(pg_catalog.||) '%'
+						WHEN p.tuples_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							(100 OPERATOR(pg_catalog.*) p.tuples_done OPERATOR(pg_catalog./) p.tuples_total)::text OPERATOR(pg_catalog.||) '%'
+						WHEN p.lockers_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							p.lockers_done::text OPERATOR(pg_catalog.||) ' of ' OPERATOR(pg_catalog.||) p.lockers_total::text
+					END, '')
+			 FROM pg_catalog.pg_stat_progress_create_index p
+			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
+			(SELECT 'vacuuming: ' OPERATOR(pg_catalog.||) p.phase
+				OPERATOR(pg_catalog.||) COALESCE(
+					CASE WHEN p.heap_blks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+						(100 OPERATOR(pg_catalog.*) p.heap_blks_scanned OPERATOR(pg_catalog./) p.heap_blks_total)::text OPERATOR(pg_catalog.||) '%'
+					END, '')
+			 FROM pg_catalog.pg_stat_progress_vacuum p
+			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
+			(SELECT 'running: ' OPERATOR(pg_catalog.||) pg_catalog.left(a.query, 200)
+			 FROM pg_catalog.pg_stat_activity a
+			 WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
+			   AND a.state OPERATOR(pg_catalog.=) 'active'))
+	WHEN m.meta OPERATOR(pg_catalog.?) 'cleanup' THEN
+		'cleaning up after the interrupted run: ' OPERATOR(pg_catalog.||) COALESCE(
+			(SELECT 'running ' OPERATOR(pg_catalog.||) pg_catalog.left(a.query, 200)
+			 FROM pg_catalog.pg_stat_activity a
+			 WHERE NOT pg_catalog.pg_is_in_recovery()
+			   AND a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.#>>) '{cleanup,pid}')::integer
+			   AND a.state OPERATOR(pg_catalog.=) 'active'),
+			'INVALID index to drop, try '
+				OPERATOR(pg_catalog.||) (COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{cleanup,tries}')::integer, 0) OPERATOR(pg_catalog.+) 1)::text
+				OPERATOR(pg_catalog.||) COALESCE(' at ' OPERATOR(pg_catalog.||) (m.meta OPERATOR(pg_catalog.#>>) '{cleanup,next_try}'), '')
+				OPERATOR(pg_catalog.||) COALESCE(' (last try: ' OPERATOR(pg_catalog.||) (m.meta OPERATOR(pg_catalog.#>>) '{cleanup,last_error}') OPERATOR(pg_catalog.||) ')', ''))
+	END AS progress,
+	m.meta OPERATOR(pg_catalog.#>>) '{error,message}' AS error
+FROM asyncmig.migration m
+WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');

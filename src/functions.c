@@ -42,6 +42,8 @@
 #include "catalog_functions.h"
 #include "executor.h"
 #include "functions.h"
+#include "preflight.h"
+#include "registry.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -331,6 +333,8 @@ am_warn_if_not_preloaded(const char *name, const char *status)
 						name),
 				 errdetail("The migration is recorded as %s.", status),
 				 errhint("Add asyncmig to shared_preload_libraries in postgresql.conf and restart the server.")));
+	else if (strcmp(status, AM_STATUS_STARTED) == 0)
+		am_preflight_warn_queued(name);
 }
 
 /*
@@ -355,6 +359,8 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 	AmCatalogContext cxt;
 	bool		queued = false;
 
+	am_preflight_check_writable("schedule");
+	am_preflight_check_database("schedule");
 	am_check_name(name);
 	memset(&a, 0, sizeof(a));
 	a.name = name;
@@ -439,6 +445,7 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 	if (queued)
 	{
 		am_wake_at_commit = true;
+		am_registry_note_queued();
 		am_warn_if_not_preloaded(name, status);
 	}
 	PG_RETURN_TEXT_P(cstring_to_text(status));
@@ -458,6 +465,8 @@ asyncmig_run(PG_FUNCTION_ARGS)
 	AmCatalogContext cxt;
 	AmMigration *m;
 
+	am_preflight_check_writable("run");
+	am_preflight_check_database("run");
 	am_catalog_enter(&cxt);
 	m = am_lock_existing(name, caller, "run");
 	if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
@@ -475,6 +484,7 @@ asyncmig_run(PG_FUNCTION_ARGS)
 	am_catalog_leave(&cxt);
 
 	am_wake_at_commit = true;
+	am_registry_note_queued();
 	am_warn_if_not_preloaded(name, AM_STATUS_STARTED);
 	PG_RETURN_TEXT_P(cstring_to_text(AM_STATUS_STARTED));
 }
@@ -496,6 +506,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 	AmMigration *m;
 	char	   *status;
 
+	am_preflight_check_writable("cancel");
 	am_catalog_enter(&cxt);
 	m = am_lock_existing(name, caller, "cancel");
 	status = m->status;
