@@ -81,3 +81,21 @@ SELECT m.name,
 	m.meta OPERATOR(pg_catalog.#>>) '{error,message}' AS error
 FROM asyncmig.migration m
 WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
+
+/*
+ * Rows inserted other than by schedule() - pg_restore's COPY of the
+ * history - may be queued runs restored from elsewhere: the trigger
+ * registers the database with work (pg_asyncmig/databases) and wakes the
+ * launcher at commit, so that a worker ends them in ERROR ("not run: it was
+ * queued in another database or cluster") without the launcher having to
+ * look at every database.
+ */
+CREATE FUNCTION asyncmig.note_inserted_rows()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'asyncmig_note_inserted_rows'
+LANGUAGE C;
+
+REVOKE ALL ON FUNCTION asyncmig.note_inserted_rows() FROM PUBLIC;
+
+CREATE TRIGGER note_inserted_rows AFTER INSERT ON asyncmig.migration
+	FOR EACH STATEMENT EXECUTE FUNCTION asyncmig.note_inserted_rows();

@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -51,6 +52,7 @@ PG_FUNCTION_INFO_V1(asyncmig_schedule);
 PG_FUNCTION_INFO_V1(asyncmig_run);
 PG_FUNCTION_INFO_V1(asyncmig_cancel);
 PG_FUNCTION_INFO_V1(asyncmig_wait);
+PG_FUNCTION_INFO_V1(asyncmig_note_inserted_rows);
 
 /* a running migration to interrupt when the transaction commits */
 typedef struct AmPendingCancel
@@ -737,4 +739,25 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 	}
 	MemoryContextDelete(wait_cxt);
 	PG_RETURN_VOID();
+}
+
+/*
+ * asyncmig_note_inserted_rows
+ *		Statement trigger after INSERT on asyncmig.migration: rows that did
+ *		not come from schedule() (pg_restore's COPY of the history) may be
+ *		queued runs, restored from elsewhere.  Register the database and
+ *		wake the launcher at commit, as schedule() does, so that a worker
+ *		ends them (they never run on their own) without a scan of every
+ *		database.
+ */
+Datum
+asyncmig_note_inserted_rows(PG_FUNCTION_ARGS)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("asyncmig.note_inserted_rows() must be called as a trigger")));
+	am_wake_at_commit = true;
+	am_registry_note_queued();
+	return PointerGetDatum(NULL);
 }

@@ -83,6 +83,11 @@ $node->safe_psql("d$ndb", "SELECT asyncmig.schedule('last', 'CREATE TABLE served
 $node->safe_psql("d$ndb", "CALL asyncmig.wait('last', '60 s')");
 is($node->safe_psql("d$ndb", "SELECT status FROM asyncmig.migration WHERE name = 'last'"), 'FINISHED',
 	"a migration in the ${ndb}th database runs");
+my $last_oid = $node->safe_psql('postgres', "SELECT oid FROM pg_database WHERE datname = 'd$ndb'");
+ok($node->poll_query_until('postgres', "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker')")
+	  && slurp_file($registry) !~ /^$last_oid$/m,
+	'once its work is done the database leaves the registry');
+ok(slurp_file($registry) =~ /^$oids[0]$/m, 'a database with queued work stays in it');
 
 # 4. a lost registry: one paced look at every database, then quiet
 settle();
