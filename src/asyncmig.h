@@ -6,12 +6,16 @@
  * asyncmig runs migrations (SQL texts recorded in asyncmig.migration) in
  * background workers.  The table is the only durable truth; shared memory
  * only says which databases may have work and which worker runs what, and
- * is rebuilt from the table after every restart.
+ * the registry file only which databases to look at after a restart.
  *
  * src/asyncmig.c		_PG_init: calls the others, nothing depends on it
  * src/settings.c		the asyncmig.* settings
- * src/shmem.c			shared memory: requests, the launcher's latch, slots
+ * src/shmem.c			shared memory: the launcher's latch, worker slots
+ * src/registry.c		which databases have work: pending requests (shared
+ *						hash) and the registry file pg_asyncmig/databases
  * src/launcher.c		the launcher: starts one worker per runnable database
+ * src/preflight.c		standby, template and worker-slot checks and
+ *						warnings of schedule(), run(), cancel()
  * src/worker.c			a worker: sweeps, claims and runs one migration
  * src/executor.c		runs SQL text statement by statement, top-level;
  *						the migration's timeout
@@ -33,9 +37,9 @@
  *	6  asyncmig.c
  *	5  functions.c, worker.c
  *	4  executor.c
- *	3  catalog_functions.c, catalog_worker.c
- *	2  catalog.c, launcher.c
- *	1  shmem.c, session.c
+ *	3  catalog_functions.c, catalog_worker.c, launcher.c, preflight.c
+ *	2  catalog.c, shmem.c
+ *	1  session.c, registry.c
  *	0  settings.c
  *
  * Names: asyncmig_* only for what PostgreSQL looks up by name (the
@@ -44,7 +48,8 @@
  * (asyncmig_max_workers ... , named as the operator sets them).  Every
  * other exported function or variable carries its file's prefix:
  * am_shmem_*, am_settings_*, am_launcher_*, am_functions_*, am_exec_*
- * (executor.c), am_session_*, am_catalog_* (catalog*.c).  Types are Am*.
+ * (executor.c), am_session_*, am_catalog_* (catalog*.c), am_registry_*,
+ * am_preflight_*.  Types are Am*.
  * Statics may use any am_ name.
  *
  *-------------------------------------------------------------------------

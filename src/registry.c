@@ -101,6 +101,7 @@ static void am_registry_xact_callback(XactEvent event, void *arg);
 static Size am_registry_shmem_size(void);
 static void am_registry_write(void);
 static bool am_registry_add(Oid dboid, bool inflight);
+static void am_registry_load_locked(void);
 
 /*
  * am_registry_init
@@ -336,6 +337,7 @@ am_registry_add(Oid dboid, bool inflight)
 	bool		found;
 
 	LWLockAcquire(registry->file_lock, LW_EXCLUSIVE);
+	am_registry_load_locked();	/* never overwrite a file not read yet */
 	e = hash_search(registered_hash, &dboid, HASH_ENTER_NULL, &found);
 	if (e == NULL)
 	{
@@ -437,16 +439,38 @@ am_registry_write(void)
 
 /*
  * am_registry_load
- *		Read the file once per shared-memory lifetime (the launcher, at its
- *		first start).  Returns true, with the registered databases in
- *		*dboids, if it is complete for this cluster and timeline; false if
- *		it is missing, unreadable, incomplete, from another cluster or from
- *		before a promotion: then every database must be looked at once, and
- *		am_registry_scan_done() says when that is over.  A second call (a
- *		restarted launcher) answers from shared memory.
+ *		Whether the registry is complete for this cluster and timeline;
+ *		then *dboids lists the registered databases.  If not (the file is
+ *		missing, unreadable, incomplete, from another cluster or from
+ *		before a promotion), every database must be looked at once, and
+ *		am_registry_scan_done() says when that is over.  The file is read
+ *		once per shared-memory lifetime, by the first process that needs it
+ *		(the launcher at its start, or a transaction that queues work
+ *		earlier); a restarted launcher gets the answer from shared memory.
  */
 bool
 am_registry_load(List **dboids)
+{
+	bool		complete;
+
+	*dboids = NIL;
+	LWLockAcquire(registry->file_lock, LW_EXCLUSIVE);
+	am_registry_load_locked();
+	complete = registry->complete;
+	LWLockRelease(registry->file_lock);
+	if (complete)
+		*dboids = am_registry_registered();
+	return complete;
+}
+
+/*
+ * am_registry_load_locked
+ *		Read the file into the registered set, if nobody has since the
+ *		shared state was created.  Caller holds file_lock exclusively and
+ *		is not in recovery.
+ */
+static void
+am_registry_load_locked(void)
 {
 	FILE	   *f;
 	char		line[128];
@@ -458,17 +482,8 @@ am_registry_load(List **dboids)
 	List	   *oids = NIL;
 	ListCell   *lc;
 
-	*dboids = NIL;
-	LWLockAcquire(registry->file_lock, LW_EXCLUSIVE);
 	if (registry->loaded)
-	{
-		bool		complete = registry->complete;
-
-		LWLockRelease(registry->file_lock);
-		if (complete)
-			*dboids = am_registry_registered();
-		return complete;
-	}
+		return;
 	registry->loaded = true;
 	registry->timeline = GetWALInsertionTimeLine();
 
@@ -532,10 +547,7 @@ am_registry_load(List **dboids)
 		}
 	}
 	if (valid)
-	{
 		registry->complete = true;
-		*dboids = oids;
-	}
 	else
 	{
 		/* start from nothing: the scan registers what it finds */
@@ -545,16 +557,14 @@ am_registry_load(List **dboids)
 		hash_seq_init(&status, registered_hash);
 		while ((e = hash_seq_search(&status)) != NULL)
 			hash_search(registered_hash, &e->dboid, HASH_REMOVE, NULL);
-		list_free(oids);
 		registry->complete = false;
 	}
-	LWLockRelease(registry->file_lock);
+	list_free(oids);
 
 	if (!valid)
 		ereport(LOG,
 				(errmsg("asyncmig: \"%s\" is missing, incomplete or from another timeline: looking at every database once",
 						AM_REGISTRY_FILE)));
-	return valid;
 }
 
 /*
@@ -586,6 +596,7 @@ void
 am_registry_scan_done(void)
 {
 	LWLockAcquire(registry->file_lock, LW_EXCLUSIVE);
+	am_registry_load_locked();
 	if (!registry->complete && !registry->overflowed)
 	{
 		registry->complete = true;
@@ -669,6 +680,7 @@ am_registry_forget(Oid dboid)
 	LWLockRelease(registry->lock);
 
 	LWLockAcquire(registry->file_lock, LW_EXCLUSIVE);
+	am_registry_load_locked();
 	hash_search(registered_hash, &dboid, HASH_REMOVE, &found);
 	if (found)
 		am_registry_write();
