@@ -11,10 +11,11 @@ import unittest
 
 import projects
 
-PY = "/usr/bin/python3"
+PY = os.environ.get("ASYNCMIG_TEST_PYTHON", sys.executable)
 REPO = os.environ.get("ASYNCMIG_TEST_REPO", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 WORK = os.environ.get("ASYNCMIG_TEST_WORK")
 SOCK = os.environ.get("ASYNCMIG_TEST_SOCKDIR")
+SOCK_NOPRELOAD = os.environ.get("ASYNCMIG_TEST_SOCKDIR_NOPRELOAD")
 PORT = os.environ.get("ASYNCMIG_TEST_PORT")
 PORT_NOPRELOAD = os.environ.get("ASYNCMIG_TEST_PORT_NOPRELOAD")
 PKGLIBDIR = os.environ.get("ASYNCMIG_TEST_PKGLIBDIR", "/usr/lib/postgresql/15/lib")
@@ -34,10 +35,18 @@ SHOP_INDEXES = {NAME2: "shop_item_ab_idx", NAME3: "shop_item_b_idx",
 # helpers
 
 def pg_connect(dbname="postgres", port=None, user="django"):
-    import psycopg2
-    conn = psycopg2.connect(host=SOCK, port=port or PORT, user=user, dbname=dbname)
+    try:
+        import psycopg2 as driver
+    except ImportError:
+        import psycopg as driver
+    conn = driver.connect(host=host_for(port), port=port or PORT, user=user, dbname=dbname)
     conn.autocommit = True
     return conn
+
+
+def host_for(port):
+    """The socket directory of the cluster on that port."""
+    return SOCK_NOPRELOAD if port and str(port) == str(PORT_NOPRELOAD) else SOCK
 
 
 def pg_query(dbname, sql, params=(), port=None):
@@ -113,7 +122,7 @@ class Project:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("ASYNCMIG_", "ALLOW_SCHEDULED", "DJANGO_", "DB_"))}
         env.update({
-            "PYTHONPATH": os.path.join(REPO, "python") + os.pathsep + self.root,
+            "PYTHONPATH": self.root,  # asyncmig itself is pip-installed
             "PYTHONDONTWRITEBYTECODE": "1",
             "DJANGO_SETTINGS_MODULE": "proj.settings",
             "DB_ENGINE": engine,
@@ -121,7 +130,7 @@ class Project:
             "EXTRA_APPS": ",".join(extra_apps),
         })
         if engine == "postgresql":
-            env.update({"DB_HOST": SOCK, "DB_PORT": str(port or PORT)})
+            env.update({"DB_HOST": host_for(port), "DB_PORT": str(port or PORT)})
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
@@ -169,7 +178,7 @@ class PurePythonTests(unittest.TestCase):
 
     def test_migration_name_required(self):
         from asyncmig.django import make_sql_migration
-        with self.assertRaises(TypeError) as cm:
+        with self.assertRaises(ValueError) as cm:  # as Label Studio's helper
             make_sql_migration("SELECT 1", "SELECT 2")
         self.assertIn("migration_name", str(cm.exception))
         with self.assertRaises(ValueError):

@@ -11,10 +11,13 @@ from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_duration
 
-from . import backend, conf
+from .. import vocabulary as v
+from . import conf
 
 
 def _status_table():
+    """The status view of the database ASYNCMIG_DATABASE (known before any
+    connection: from its ENGINE)."""
     alias = conf.database_alias()
     engine = settings.DATABASES.get(alias, {}).get("ENGINE", "")
     if "sqlite" in engine:
@@ -57,12 +60,14 @@ class _LenientDurationField(models.DurationField):
 
 
 class AsyncMigration(models.Model):
-    STATUS_SCHEDULED = backend.SCHEDULED
-    STATUS_STARTED = backend.STARTED
-    STATUS_IN_PROGRESS = backend.IN_PROGRESS
-    STATUS_FINISHED = backend.FINISHED
-    STATUS_ERROR = backend.ERROR
-    STATUS_CHOICES = [(s, s) for s in backend.STATUSES]
+    """A row of the status view (read-only)."""
+
+    STATUS_SCHEDULED = v.SCHEDULED
+    STATUS_STARTED = v.STARTED
+    STATUS_IN_PROGRESS = v.IN_PROGRESS
+    STATUS_FINISHED = v.FINISHED
+    STATUS_ERROR = v.ERROR
+    STATUS_CHOICES = [(s, s) for s in v.STATUSES]
 
     name = models.TextField(primary_key=True)
     status = models.TextField(choices=STATUS_CHOICES)
