@@ -23,7 +23,7 @@ from .util import after_commit, surface_warning, to_interval
 logger = logging.getLogger("asyncmig")
 
 _VENDOR_KWARG = re.compile(r"^sql_[a-z0-9]+_(forwards|backwards)$")
-WAIT_SLICE = 5.0  # seconds: how often a wait looks at what blocks it
+WAIT_SLICE = 2.0  # seconds: how often a wait looks at what blocks it
 
 
 def _call_sql(sql, apps, schema_editor):
