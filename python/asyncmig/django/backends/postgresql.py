@@ -93,12 +93,24 @@ class PostgresBackend(Backend):
                 "and CREATE EXTENSION asyncmig failed: %s\n%s" % (db, message, hint)) from exc
         logger.info("asyncmig: created extension asyncmig in database %r", db)
 
-    # -- notices (psycopg2 keeps them on the connection; psycopg 3 has none there)
+    # -- notices: psycopg2 keeps them on the connection, psycopg 3 hands them
+    # to a handler, which collects them here
     def _notices(self, take=True):
         raw = self.connection.connection
-        notices = list(getattr(raw, "notices", None) or [])
-        if notices and take:
-            del raw.notices[:]
+        if hasattr(raw, "add_notice_handler"):
+            if getattr(self, "_notice_raw", None) is not raw:
+                buffer = self._notice_buffer = []
+                self._notice_raw = raw
+                # a Diagnostic is readable only inside the handler
+                raw.add_notice_handler(
+                    lambda d: buffer.append("%s:  %s" % (d.severity, d.message_primary)))
+            notices = list(self._notice_buffer)
+            if take:
+                del self._notice_buffer[:]
+        else:
+            notices = list(getattr(raw, "notices", None) or [])
+            if notices and take:
+                del raw.notices[:]
         return [n.strip() for n in notices]
 
     def worker_missing(self, warnings):
