@@ -6,7 +6,8 @@
 # preloads asyncmig, a second one that does not, and SQLite files.
 #
 # Run as root after asyncmig is built and installed into $AM_PGBIN's
-# installation (test/run.sh does both):
+# installation (test/run.sh does both; without asyncmig.so only the SQLite
+# and pure-Python tests run, ASYNCMIG_TEST_SQLITE_MODULE may name the module):
 #     test/django/run.sh [unittest test names, e.g. test_django.SQLiteTests]
 # The package is installed the way users install it - pip, from python/,
 # offline, into a virtual environment made by AM_PYTHON (default
@@ -27,8 +28,13 @@ die() { echo "test/django/run.sh: $*" >&2; exit 2; }
 	|| die "$PY lacks psycopg2 and psycopg (apt-get install python3-psycopg2)"
 "$PY" -c 'import venv, ensurepip' 2>/dev/null || die "$PY lacks venv (apt-get install python3-venv)"
 pkglibdir=$("$AM_PGBIN/pg_config" --pkglibdir)
-[ -f "$pkglibdir/asyncmig.so" ] || die "$pkglibdir/asyncmig.so is missing: build and install asyncmig first"
-[ -f "$pkglibdir/asyncmig_sqlite.so" ] || echo "warning: $pkglibdir/asyncmig_sqlite.so is missing: the SQLite tests are skipped" >&2
+have_pg=yes
+if [ ! -f "$pkglibdir/asyncmig.so" ]; then
+	echo "warning: $pkglibdir/asyncmig.so is missing: the PostgreSQL tests are skipped" >&2
+	have_pg=
+fi
+sqlite_module=${ASYNCMIG_TEST_SQLITE_MODULE:-$pkglibdir/asyncmig_sqlite.so}
+[ -f "$sqlite_module" ] || echo "warning: $sqlite_module is missing: the SQLite tests are skipped" >&2
 
 work=$(mktemp -d /tmp/asyncmig-django.XXXXXX)
 chmod 755 "$work"
@@ -65,16 +71,13 @@ start() { # start NAME [postgresql.conf lines...]: a cluster in $work/NAME on a 
 	runuser -u postgres -- "$AM_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" \
 		-U postgres -d postgres -c 'CREATE ROLE django LOGIN SUPERUSER' -c 'CREATE ROLE app LOGIN CREATEDB'
 }
-start main
-port1=$port
-start nopreload "shared_preload_libraries = ''"
-port2=$port
-
 export ASYNCMIG_TEST_WORK="$work"
-export ASYNCMIG_TEST_SOCKDIR="$work/main"
-export ASYNCMIG_TEST_SOCKDIR_NOPRELOAD="$work/nopreload"
-export ASYNCMIG_TEST_PORT="$port1"
-export ASYNCMIG_TEST_PORT_NOPRELOAD="$port2"
+if [ -n "$have_pg" ]; then
+	start main
+	export ASYNCMIG_TEST_SOCKDIR="$work/main" ASYNCMIG_TEST_PORT="$port"
+	start nopreload "shared_preload_libraries = ''"
+	export ASYNCMIG_TEST_SOCKDIR_NOPRELOAD="$work/nopreload" ASYNCMIG_TEST_PORT_NOPRELOAD="$port"
+fi
 export ASYNCMIG_TEST_PKGLIBDIR="$pkglibdir"
 export ASYNCMIG_TEST_PYTHON="$work/venv/bin/python"
 export PATH="$AM_PGBIN:$PATH"
