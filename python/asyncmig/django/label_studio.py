@@ -46,7 +46,7 @@ from .. import vocabulary as v
 from . import conf
 from .backends import backend_for
 from .exceptions import AsyncmigError
-from .migration import SqlMigration, check_name, resolve_sql
+from .migration import SqlMigration, check_name
 
 try:
     from rq import Retry
@@ -378,6 +378,7 @@ def make_sql_migration(sql_forwards, sql_backwards, *, apply_on_sqlite=False,
     _SQL[migration_name] = (sql_forwards, sql_backwards)
 
     def job_kwargs(**extra):
+        """Label Studio's optional job keywords, only when given."""
         if queue_name is not None:
             extra["queue_name"] = queue_name
         if job_timeout is not None:
@@ -385,6 +386,7 @@ def make_sql_migration(sql_forwards, sql_backwards, *, apply_on_sqlite=False,
         return extra
 
     def forwards(apps, schema_editor):
+        """Queue, run now, or record SCHEDULED (see make_sql_migration)."""
         if getattr(schema_editor, "collect_sql", False) is True:
             return
         if schema_editor.connection.vendor == "sqlite" and not apply_on_sqlite:
@@ -407,6 +409,7 @@ def make_sql_migration(sql_forwards, sql_backwards, *, apply_on_sqlite=False,
                                            "meta": {"dependencies": list(dep_names)}})
 
     def backwards(apps, schema_editor):
+        """Queue the reverse SQL."""
         if getattr(schema_editor, "collect_sql", False) is True:
             return
         start_job_async_or_sync(
@@ -421,7 +424,7 @@ def make_sql_migration(sql_forwards, sql_backwards, *, apply_on_sqlite=False,
 __all__ = [
     "DEPENDENCY_WAIT_ATTEMPTS_META", "DEPENDENCY_WAIT_LAST_STATUSES_META",
     "MigrationDependencyFailed", "MigrationDependencyNotReady", "Retry",
-    "dependency_retry_policy", "execute_sql_job", "make_sql_migration", "resolve_sql",
+    "dependency_retry_policy", "execute_sql_job", "make_sql_migration",
     "run_migration_job", "start_job_async_or_sync", "start_migration_job",
     "wait_for_async_migration_dependencies",
 ]

@@ -17,7 +17,7 @@ import time
 from .. import vocabulary as v
 from . import conf
 from .backends import backend_for, supported_vendors
-from .exceptions import AsyncmigError, MigrationFailed, WorkerNotRunning
+from .exceptions import MigrationFailed, WorkerNotRunning
 from .util import after_commit, surface_warning, to_interval
 
 logger = logging.getLogger("asyncmig")
@@ -112,9 +112,11 @@ class SqlMigration:
     def pair(self):
         """(forwards, backwards) functions for migrations.RunPython."""
         def forwards(apps, schema_editor):
+            """RunPython's code: SqlMigration.forwards."""
             self.forwards(apps, schema_editor)
 
         def backwards(apps, schema_editor):
+            """RunPython's reverse_code: SqlMigration.backwards."""
             self.backwards(apps, schema_editor)
 
         forwards.asyncmig_name = backwards.asyncmig_name = self.name
@@ -382,4 +384,4 @@ def make_batched_migration(table, batch_sql, backwards_sql=None, *, migration_na
 
 
 __all__ = ["make_sql_migration", "make_batched_migration", "resolve_sql", "wait_for",
-           "SqlMigration", "BatchedMigration", "AsyncmigError"]
+           "SqlMigration", "BatchedMigration"]

@@ -29,9 +29,11 @@ class _LenientDateTimeField(models.DateTimeField):
     """timestamptz on PostgreSQL; text or a number on SQLite."""
 
     def get_internal_type(self):
-        return "TextField"  # no backend converter: from_db_value does it all
+        """No backend converter: from_db_value does it all."""
+        return "TextField"
 
     def from_db_value(self, value, expression, connection):
+        """A datetime from timestamptz, text or a Unix time."""
         if value is None or isinstance(value, datetime.datetime):
             return value
         if isinstance(value, (int, float)):
@@ -48,9 +50,11 @@ class _LenientDurationField(models.DurationField):
     """interval on PostgreSQL; seconds or text on SQLite."""
 
     def get_internal_type(self):
+        """No backend converter: from_db_value does it all."""
         return "TextField"
 
     def from_db_value(self, value, expression, connection):
+        """A timedelta from interval, seconds or text."""
         if value is None or isinstance(value, datetime.timedelta):
             return value
         if isinstance(value, (int, float)):
@@ -81,6 +85,8 @@ class AsyncMigration(models.Model):
     error = models.TextField(null=True)
 
     class Meta:
+        """Unmanaged: the view belongs to the extension (or the module)."""
+
         managed = False
         db_table = _status_table()
         ordering = ["-started_at", "name"]

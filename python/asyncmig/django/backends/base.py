@@ -26,6 +26,11 @@ class Backend:
         """True when the database can answer status queries."""
         raise NotImplementedError
 
+    def missing(self):
+        """What an administrator must do before the commands can work here
+        (None: nothing)."""
+        return None
+
     # -- the calls
     def schedule(self, name, forwards_sql, backwards_sql=None, *, execute_immediately=False,
                  depends_on=None, timeout=None, not_before=None, allow_scheduled=None):

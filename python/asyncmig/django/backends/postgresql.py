@@ -59,6 +59,14 @@ class PostgresBackend(Backend):
             cur.execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'asyncmig'")
             return cur.fetchone() is not None
 
+    def missing(self):
+        """How to install the extension, when the database lacks it."""
+        if self.installed():
+            return None
+        return ("The PostgreSQL extension asyncmig is not installed in database %r: run, as a "
+                "superuser, CREATE EXTENSION asyncmig; (migrations made with make_sql_migration "
+                "create it when ASYNCMIG_CREATE_EXTENSION allows)" % self._dbname())
+
     def prepare(self):
         """Create the extension when the database lacks it and
         ASYNCMIG_CREATE_EXTENSION allows it, else raise ExtensionMissing."""

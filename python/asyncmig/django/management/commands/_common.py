@@ -26,12 +26,9 @@ def get_backend(options):
     backend = backend_for(connection)
     if backend is None:
         raise CommandError("asyncmig supports %s, not %s" % (supported_vendors(), connection.vendor))
-    if backend.vendor == "postgresql" and not backend.installed():
-        raise CommandError(
-            "The PostgreSQL extension asyncmig is not installed in database %r: run, as a "
-            "superuser, CREATE EXTENSION asyncmig; (migrations made with make_sql_migration "
-            "create it when ASYNCMIG_CREATE_EXTENSION allows)"
-            % connection.settings_dict.get("NAME"))
+    missing = backend.missing()
+    if missing:
+        raise CommandError(missing)
     return backend
 
 
