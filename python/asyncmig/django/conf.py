@@ -124,9 +124,13 @@ def database_alias():
 
 
 def ci():
-    """Label Studio's ``settings.CI`` (else the environment variable CI):
-    every migration runs to its end inside ``migrate``."""
-    return get_bool("CI", False)
+    """Label Studio's ``settings.CI`` (else the environment variable CI,
+    which CI services set, some to their own name): every migration runs
+    to its end inside ``migrate``."""
+    try:
+        return get_bool("CI", False)
+    except ValueError:
+        return True  # CI=woodpecker and the like: set, so on
 
 
 def _seconds(name, default):
