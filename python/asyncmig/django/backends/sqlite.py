@@ -132,11 +132,12 @@ class SQLiteBackend(Backend):
                          pause=None, key=None, execute_immediately=False, depends_on=None,
                          not_before=None, timeout=None, allow_scheduled=None):
         """asyncmig_schedule_batches(name, table, batch_sql, backwards_sql,
-        batch_size, pause_seconds, key, execute_immediately) -> (status, [])."""
+        batch_size, pause_seconds, key, 1, execute_immediately) -> (status,
+        []); NULL is the module's default."""
         pause = to_interval(pause, "pause", allow_zero=True)
-        status = self._call(name, "SELECT asyncmig_schedule_batches(%s, %s, %s, %s, %s, %s, %s, %s)",
-                            [name, table, batch_sql, backwards_sql or None, batch_size or 10000,
-                             pause.total_seconds() if pause is not None else 0, key,
+        status = self._call(name, "SELECT asyncmig_schedule_batches(%s, %s, %s, %s, %s, %s, %s, 1, %s)",
+                            [name, table, batch_sql, backwards_sql or None, batch_size,
+                             pause.total_seconds() if pause is not None else None, key,
                              1 if execute_immediately else 0], allow_scheduled)
         return status, []
 
