@@ -16,6 +16,7 @@ OBJS = \
 	src/session.o \
 	src/settings.o \
 	src/shmem.o \
+	src/wait.o \
 	src/worker.o
 
 EXTENSION = asyncmig

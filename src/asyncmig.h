@@ -21,7 +21,8 @@
  * src/catalog_functions.c	... the statements of schedule(), run(),
  *						cancel(), wait()
  * src/catalog_worker.c	... the statements of a worker
- * src/functions.c		schedule(), run(), cancel(), wait()
+ * src/functions.c		schedule(), run(), cancel()
+ * src/wait.c			wait(), across transactions
  * src/vocabulary.h		statuses, directions, SQLSTATEs: spelled once
  *						(plain C, shared with src/sqlite/)
  *
@@ -30,7 +31,8 @@
  * there is no cycle (check: make, then
  * "python3 ../shared/tools/cycles.py ." prints "0 cycles"):
  *
- *	6  asyncmig.c
+ *	7  asyncmig.c
+ *	6  wait.c
  *	5  functions.c, worker.c
  *	4  executor.c
  *	3  catalog_functions.c, catalog_worker.c
