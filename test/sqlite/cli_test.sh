@@ -254,7 +254,7 @@ expect_error "too few arguments" "SELECT asyncmig_schedule('n', 'SELECT 1');" \
 expect_error "too many arguments" "SELECT asyncmig_schedule('n', 'SELECT 1', NULL, 1, 0, 0);" \
   "asyncmig: asyncmig_schedule() takes 3 to 5 arguments"
 expect_error "asyncmig_run without arguments" "SELECT asyncmig_run();" \
-  "asyncmig: asyncmig_run() takes 1 or 2 arguments"
+  "asyncmig: asyncmig_run() takes 1 to 3 arguments"
 expect_error "a non-boolean apply_on_sqlite" "SELECT asyncmig_schedule('n', 'SELECT 1', NULL, 'maybe');" \
   "asyncmig: apply_on_sqlite must be a boolean"
 expect_error "transaction control is refused" \

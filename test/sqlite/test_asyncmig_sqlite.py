@@ -137,7 +137,7 @@ class TestBasics(Base):
             ("SELECT asyncmig_schedule('n', ' \n ', NULL, 1)", "forwards SQL must not be empty"),
             ("SELECT asyncmig_schedule('n')", "takes 3 to 5 arguments"),
             ("SELECT asyncmig_run('nope')", 'there is no migration named "nope"'),
-            ("SELECT asyncmig_run()", "takes 1 or 2 arguments"),
+            ("SELECT asyncmig_run()", "takes 1 to 3 arguments"),
             ("SELECT asyncmig_schedule('n', 'SAVEPOINT a; SELECT 1', NULL, 1)",
              "transaction control statement (SAVEPOINT)"),
             ("SELECT asyncmig_schedule('n', 'SELECT 1; rollback', NULL, 1)",

@@ -1,0 +1,606 @@
+/*
+** 2025-11-25
+**
+** batch.c - batched data migrations of the asyncmig SQLite module.
+**
+** Usage:
+**
+**   SELECT asyncmig_schedule_batches(NAME, RELATION, BATCH_SQL
+**            [, BACKWARDS_SQL [, BATCH_SIZE [, PAUSE [, KEY
+**            [, APPLY_ON_SQLITE [, EXECUTE_IMMEDIATELY]]]]]]);
+**
+** The SQLite side of PostgreSQL's asyncmig.schedule_batches(): BATCH_SQL is
+** one DML statement whose parameters $1 and $2 (or ?1 and ?2) are the first
+** and the last key of a batch, both inclusive, e.g.
+**
+**   UPDATE task SET is_labeled = (total_annotations > 0)
+**    WHERE id BETWEEN $1 AND $2
+**
+** The run walks the key of RELATION by keyset (key > last ORDER BY key
+** LIMIT BATCH_SIZE; never OFFSET, never assuming dense integers) and runs
+** BATCH_SQL once per batch.  In autocommit mode every batch commits on its
+** own, together with the progress in the row (meta's "batches": relation,
+** key, batch_size, pause, last_key, rows, batches), and PAUSE seconds pass
+** between two batches; so an error, an interrupt or a crash loses at most
+** the batch that was running, and the next asyncmig_run(NAME) resumes
+** after the last batch done: no row is updated twice.  Inside a transaction
+** of the caller the batches are savepoints of it (committed or rolled back
+** with it) and there is no pause.
+**
+** KEY defaults to the table's single-column primary key (an INTEGER
+** PRIMARY KEY is its rowid), else its rowid; a named column must be the
+** first column of an index that is not partial.  Rows whose key is NULL are
+** never in a batch.  Arguments as for asyncmig_schedule(): with
+** APPLY_ON_SQLITE false (the default) only the arguments are checked,
+** nothing runs and nothing is recorded (NULL).
+*/
+#include "asyncmig_sqlite.h"
+#include <string.h>
+
+#define AM_BATCH_SIZE_DEFAULT 10000     /* as PostgreSQL's default */
+
+/* The configuration and progress of a batched run (meta's "batches") */
+typedef struct AmBatches AmBatches;
+struct AmBatches {
+  char *zRelation;             /* Table, as named in sqlite_schema */
+  char *zKey;                  /* Key column, or "rowid" */
+  sqlite3_int64 nSize;         /* Rows per batch */
+  double rPause;               /* Seconds between batches */
+  sqlite3_value *pLast;        /* Last key done (NULL: none yet) */
+  sqlite3_int64 nRows;         /* Rows written so far */
+  sqlite3_int64 nBatches;      /* Batches done so far */
+};
+
+/* Free what an AmBatches holds */
+static void amBatchesFree(AmBatches *b){
+  sqlite3_free(b->zRelation);
+  sqlite3_free(b->zKey);
+  sqlite3_value_free(b->pLast);
+  memset(b, 0, sizeof(*b));
+}
+
+/*
+** Read meta's "batches" object zJson into b.  bReset: forget the progress
+** (a restart, or a forwards run after a backwards one).
+*/
+static int amBatchesRead(sqlite3 *db, const char *zJson, int bReset,
+                         AmBatches *b, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int rc = amPrepare(db, "SELECT json_extract(?1,'$.relation'),"
+      " json_extract(?1,'$.key'), json_extract(?1,'$.batch_size'),"
+      " json_extract(?1,'$.pause'), json_extract(?1,'$.last_key'),"
+      " json_extract(?1,'$.rows'), json_extract(?1,'$.batches')",
+      &pStmt, pzErr);
+  memset(b, 0, sizeof(*b));
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
+  rc = sqlite3_step(pStmt)==SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db);
+  if( rc==SQLITE_OK ){
+    b->zRelation = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+    b->zKey = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 1));
+    b->nSize = sqlite3_column_int64(pStmt, 2);
+    b->rPause = sqlite3_column_double(pStmt, 3);
+    if( !bReset ){
+      if( sqlite3_column_type(pStmt, 4)!=SQLITE_NULL ){
+        b->pLast = sqlite3_value_dup(sqlite3_column_value(pStmt, 4));
+        if( b->pLast==0 ) rc = SQLITE_NOMEM;
+      }
+      b->nRows = sqlite3_column_int64(pStmt, 5);
+      b->nBatches = sqlite3_column_int64(pStmt, 6);
+    }
+    if( b->zRelation==0 || b->zKey==0 ) rc = SQLITE_NOMEM;
+    if( b->nSize<=0 ) b->nSize = AM_BATCH_SIZE_DEFAULT;
+  }
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+    *pzErr = sqlite3_mprintf("asyncmig: %s", sqlite3_errmsg(db));
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/* b as meta's "batches" object (JSON text from sqlite3_malloc), or NULL */
+static char *amBatchesJson(sqlite3 *db, const AmBatches *b){
+  sqlite3_stmt *pStmt = 0;
+  char *zJson = 0;
+  if( sqlite3_prepare_v2(db, "SELECT json_object('relation', ?1, 'key', ?2,"
+        " 'batch_size', ?3, 'pause', ?4, 'last_key', ?5, 'rows', ?6,"
+        " 'batches', ?7)", -1, &pStmt, 0)!=SQLITE_OK ){
+    return 0;
+  }
+  sqlite3_bind_text(pStmt, 1, b->zRelation, -1, SQLITE_STATIC);
+  sqlite3_bind_text(pStmt, 2, b->zKey, -1, SQLITE_STATIC);
+  sqlite3_bind_int64(pStmt, 3, b->nSize);
+  sqlite3_bind_double(pStmt, 4, b->rPause);
+  if( b->pLast ) sqlite3_bind_value(pStmt, 5, b->pLast);
+  sqlite3_bind_int64(pStmt, 6, b->nRows);
+  sqlite3_bind_int64(pStmt, 7, b->nBatches);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    zJson = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+  }
+  sqlite3_finalize(pStmt);
+  return zJson;
+}
+
+/**************************************************************************
+** Checks: the table, its key, the batch statement.
+*/
+
+/* The first of rowid, _rowid_, oid that is not a column of zRel, or 0 */
+static const char *amRowidName(sqlite3 *db, const char *zRel){
+  static const char *azRowid[] = { "rowid", "_rowid_", "oid" };
+  int i;
+  for(i=0; i<AM_COUNT(azRowid); i++){
+    sqlite3_stmt *pStmt = 0;
+    int bColumn = 1;
+    if( sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1, 'main')"
+                           " WHERE name=?2 COLLATE NOCASE", -1, &pStmt, 0)
+        ==SQLITE_OK ){
+      sqlite3_bind_text(pStmt, 1, zRel, -1, SQLITE_STATIC);
+      sqlite3_bind_text(pStmt, 2, azRowid[i], -1, SQLITE_STATIC);
+      bColumn = sqlite3_step(pStmt)==SQLITE_ROW;
+    }
+    sqlite3_finalize(pStmt);
+    if( !bColumn ) return azRowid[i];
+  }
+  return 0;
+}
+
+/*
+** One row of SQL zSql with text parameters z1 and z2 (z2 may be NULL):
+** its first two columns as *pz1 and *pz2 (copies, NULL if none), and 1 if
+** there was a row.  Used for the catalog lookups below.
+*/
+static int amLookup(sqlite3 *db, const char *zSql, const char *z1,
+                    const char *z2, char **pz1, char **pz2, int *pbFound){
+  sqlite3_stmt *pStmt = 0;
+  int rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
+  *pz1 = *pz2 = 0;
+  *pbFound = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_text(pStmt, 1, z1, -1, SQLITE_STATIC);
+  if( z2 ) sqlite3_bind_text(pStmt, 2, z2, -1, SQLITE_STATIC);
+  rc = sqlite3_step(pStmt);
+  if( rc==SQLITE_ROW ){
+    *pbFound = 1;
+    if( sqlite3_column_type(pStmt, 0)!=SQLITE_NULL ){
+      *pz1 = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
+    }
+    if( sqlite3_column_type(pStmt, 1)!=SQLITE_NULL ){
+      *pz2 = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 1));
+    }
+    rc = SQLITE_OK;
+  }else if( rc==SQLITE_DONE ){
+    rc = SQLITE_OK;
+  }
+  sqlite3_finalize(pStmt);
+  return rc;
+}
+
+/*
+** Check that zRel is a table of the main database with a usable key, and
+** set b->zRelation (its name as created) and b->zKey (the key column as
+** declared, or a name of the rowid).  zKey: the key asked for, or NULL for
+** the default (see the file header).
+*/
+static int amBatchKey(sqlite3 *db, const char *zRel, const char *zKey,
+                      AmBatches *b, char **pzErr){
+  char *zType = 0, *zName = 0, *zCol = 0, *zPk = 0;
+  int bFound = 0;
+  int bRowid = 0;              /* The table has a rowid */
+  int rc = amLookup(db, "SELECT name, type || ',' || wr FROM"
+                    " pragma_table_list WHERE schema='main'"
+                    " AND name=?1 COLLATE NOCASE", zRel, 0,
+                    &zName, &zType, &bFound);
+  if( rc==SQLITE_OK && !bFound ){
+    *pzErr = sqlite3_mprintf("asyncmig: there is no table \"%s\" in the main "
+                             "database", zRel);
+    rc = SQLITE_ERROR;
+  }else if( rc==SQLITE_OK && strncmp(zType ? zType : "", "table,", 6)!=0 ){
+    *pzErr = sqlite3_mprintf("asyncmig: \"%s\" is not an ordinary table "
+                             "(%s)", zRel, zType ? zType : "?");
+    rc = SQLITE_ERROR;
+  }
+  if( rc==SQLITE_OK ){
+    bRowid = strcmp(zType, "table,0")==0;
+    /* The single-column primary key, and the column zKey */
+    rc = amLookup(db, "SELECT (SELECT name FROM pragma_table_info(?1,'main')"
+                  "  WHERE pk=1 AND (SELECT count(*) FROM"
+                  "  pragma_table_info(?1,'main') WHERE pk>0)=1),"
+                  " (SELECT name FROM pragma_table_info(?1,'main')"
+                  "  WHERE name=?2 COLLATE NOCASE)", zName, zKey,
+                  &zPk, &zCol, &bFound);
+  }
+  if( rc==SQLITE_OK && zKey==0 ){
+    const char *zRowid = bRowid ? amRowidName(db, zName) : 0;
+    if( zPk ){
+      b->zKey = sqlite3_mprintf("%s", zPk);
+    }else if( zRowid ){
+      b->zKey = sqlite3_mprintf("%s", zRowid);
+    }else{
+      *pzErr = sqlite3_mprintf("asyncmig: table \"%s\" has no single-column "
+          "primary key and no rowid to walk; name the key column (one with "
+          "an index)", zName);
+      rc = SQLITE_ERROR;
+    }
+  }else if( rc==SQLITE_OK && zCol ){
+    char *zIdx = 0, *zUnused = 0;
+    if( !(zPk && sqlite3_stricmp(zPk, zCol)==0) ){
+      rc = amLookup(db, "SELECT il.name, NULL FROM"
+                    " pragma_index_list(?1,'main') AS il,"
+                    " pragma_index_info(il.name,'main') AS ii"
+                    " WHERE il.partial=0 AND ii.seqno=0"
+                    " AND ii.name=?2 COLLATE NOCASE", zName, zCol,
+                    &zIdx, &zUnused, &bFound);
+      if( rc==SQLITE_OK && !bFound ){
+        *pzErr = sqlite3_mprintf("asyncmig: key column \"%s\" of table "
+            "\"%s\" has no index; create one (CREATE INDEX ... ON %s(%s)) "
+            "or use the primary key", zCol, zName, zName, zCol);
+        rc = SQLITE_ERROR;
+      }
+    }
+    if( rc==SQLITE_OK ) b->zKey = sqlite3_mprintf("%s", zCol);
+    sqlite3_free(zIdx);
+    sqlite3_free(zUnused);
+  }else if( rc==SQLITE_OK ){
+    const char *zRowid = bRowid ? amRowidName(db, zName) : 0;
+    if( zRowid && sqlite3_stricmp(zRowid, zKey)==0 ){
+      b->zKey = sqlite3_mprintf("%s", zRowid);
+    }else{
+      *pzErr = sqlite3_mprintf("asyncmig: table \"%s\" has no column \"%s\" "
+                               "for the key", zName, zKey);
+      rc = SQLITE_ERROR;
+    }
+  }
+  if( rc==SQLITE_OK ){
+    b->zRelation = zName;
+    zName = 0;
+    if( b->zKey==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ){
+    *pzErr = sqlite3_mprintf("asyncmig: %s", sqlite3_errmsg(db));
+  }
+  sqlite3_free(zType);
+  sqlite3_free(zName);
+  sqlite3_free(zCol);
+  sqlite3_free(zPk);
+  return rc;
+}
+
+/*
+** Translate and prepare the batch statement zSql: one DML statement that
+** writes, whose parameters are exactly ?1 and ?2.  On success *ppStmt is
+** the prepared statement.
+*/
+static int amBatchStmt(sqlite3 *db, const char *zSql, sqlite3_stmt **ppStmt,
+                       char **pzErr){
+  char *zRun = 0;
+  const char *z1, *z2;
+  int rc = amTranslateBatch(zSql, &zRun, pzErr);
+  *ppStmt = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  if( sqlite3_prepare_v2(db, zRun, -1, ppStmt, 0)!=SQLITE_OK ){
+    *pzErr = sqlite3_mprintf("asyncmig: batch_sql: %s", sqlite3_errmsg(db));
+    rc = SQLITE_ERROR;
+  }else if( *ppStmt==0 || sqlite3_stmt_readonly(*ppStmt) ){
+    *pzErr = sqlite3_mprintf("asyncmig: batch_sql must be one DML statement "
+                             "that writes (INSERT, UPDATE, DELETE)");
+    rc = SQLITE_ERROR;
+  }else{
+    z1 = sqlite3_bind_parameter_name(*ppStmt, 1);
+    z2 = sqlite3_bind_parameter_name(*ppStmt, 2);
+    if( sqlite3_bind_parameter_count(*ppStmt)!=2 || z1==0 || z2==0
+     || strcmp(z1, "?1")!=0 || strcmp(z2, "?2")!=0
+    ){
+      *pzErr = sqlite3_mprintf("asyncmig: batch_sql must use exactly the "
+          "parameters $1 and $2 (the first and the last key of a batch), "
+          "and no others");
+      rc = SQLITE_ERROR;
+    }
+  }
+  if( rc!=SQLITE_OK ){
+    sqlite3_finalize(*ppStmt);
+    *ppStmt = 0;
+  }
+  sqlite3_free(zRun);
+  return rc;
+}
+
+/**************************************************************************
+** The run.
+*/
+
+/* The state of one run, for amBatchOne() */
+typedef struct AmBatchRun AmBatchRun;
+struct AmBatchRun {
+  AmCall *c;
+  const char *zName;
+  AmBatches b;
+  sqlite3_stmt *pFirst;        /* The first batch's keys */
+  sqlite3_stmt *pNext;         /* The keys after ?1 */
+  sqlite3_stmt *pBatch;        /* batch_sql */
+  char *zMsg;                  /* A failed batch: its message */
+  char *zDetail;               /* ... and its bounds */
+};
+
+/*
+** Run the next batch of r inside r->c's transaction: read its keys, run
+** the batch statement over them in a savepoint, and record the progress.
+** Set *pnKeys to the number of keys read (0: nothing was left).  A batch
+** that fails sets r->zMsg and r->zDetail and returns SQLITE_OK after
+** undoing it; an error return means nothing could be recorded.
+*/
+static int amBatchOne(AmBatchRun *r, int *pnKeys){
+  sqlite3 *db = r->c->db;
+  sqlite3_stmt *pKeys = r->b.pLast ? r->pNext : r->pFirst;
+  sqlite3_value *pFirst = 0, *pLast = 0;
+  char *zSp = 0;
+  int nKeys = 0;
+  int bLost = 0;
+  int rc;
+
+  if( r->b.pLast ) sqlite3_bind_value(pKeys, 1, r->b.pLast);
+  sqlite3_bind_int64(pKeys, 2, r->b.nSize);
+  while( (rc = sqlite3_step(pKeys))==SQLITE_ROW ){
+    sqlite3_value_free(pLast);
+    pLast = sqlite3_value_dup(sqlite3_column_value(pKeys, 0));
+    if( nKeys++==0 ) pFirst = sqlite3_value_dup(pLast);
+    if( pLast==0 || pFirst==0 ){ rc = SQLITE_NOMEM; break; }
+  }
+  if( rc==SQLITE_DONE ) rc = SQLITE_OK;
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+    r->c->zErr = sqlite3_mprintf("asyncmig: %s", sqlite3_errmsg(db));
+  }
+  sqlite3_reset(pKeys);
+  *pnKeys = nKeys;
+  if( rc!=SQLITE_OK || nKeys==0 ) goto one_out;
+  if( sqlite3_value_type(pLast)==SQLITE_BLOB ){
+    r->zMsg = sqlite3_mprintf("keys of type BLOB cannot be recorded as the "
+                              "progress of a batched migration");
+    goto one_out;
+  }
+
+  zSp = sqlite3_mprintf("asyncmig_run_%d", r->c->t.iLevel);
+  rc = zSp ? amExecf(db, &r->c->zErr, "SAVEPOINT %s", zSp) : SQLITE_NOMEM;
+  if( rc!=SQLITE_OK ) goto one_out;
+  sqlite3_bind_value(r->pBatch, 1, pFirst);
+  sqlite3_bind_value(r->pBatch, 2, pLast);
+  while( (rc = sqlite3_step(r->pBatch))==SQLITE_ROW ){}
+  if( rc==SQLITE_DONE ){
+    sqlite3_int64 nChanged = sqlite3_changes(db);
+    sqlite3_reset(r->pBatch);
+    rc = amExecf(db, &r->c->zErr, "RELEASE %s", zSp);
+    if( rc==SQLITE_OK ){
+      r->b.nRows += nChanged;
+      r->b.nBatches++;
+      sqlite3_value_free(r->b.pLast);
+      r->b.pLast = pLast;
+      pLast = 0;
+      rc = amRowProgress(db, r->zName, r->b.pLast, r->b.nRows, r->b.nBatches,
+                         &r->c->zErr);
+    }
+  }else{
+    r->zMsg = sqlite3_mprintf("%s", sqlite3_errmsg(db));
+    r->zDetail = sqlite3_mprintf("batch %lld: keys %s to %s",
+        r->b.nBatches+1, sqlite3_value_text(pFirst),
+        sqlite3_value_text(pLast));
+    sqlite3_reset(r->pBatch);
+    rc = amRunUndo(&r->c->t, zSp, r->zName, r->zMsg, &bLost, &r->c->zErr);
+    if( r->zMsg==0 || r->zDetail==0 ) rc = SQLITE_NOMEM;
+  }
+
+one_out:
+  sqlite3_free(zSp);
+  sqlite3_value_free(pFirst);
+  sqlite3_value_free(pLast);
+  return rc;
+}
+
+/*
+** Run batched migration zName now, forwards, inside the open transaction
+** of call c: record the start, then batch after batch (amBatchOne()) with
+** a checkpoint between two (amTxnCheckpoint()), then the end.  zSql and
+** zBwd are the texts as given, zBatches the "batches" object to start from.
+** *pzStatus is set to FINISHED or ERROR.
+*/
+static int amBatchExec(AmCall *c, const char *zName, const char *zSql,
+                       const char *zBwd, const char *zBatches, int bReset,
+                       const char **pzStatus){
+  sqlite3 *db = c->db;
+  AmBatchRun r;
+  int nKeys = 0;
+  int rc;
+
+  memset(&r, 0, sizeof(r));
+  r.c = c;
+  r.zName = zName;
+  rc = amBatchesRead(db, zBatches, bReset, &r.b, &c->zErr);
+  if( rc==SQLITE_OK ){
+    AmBatches b;
+    memset(&b, 0, sizeof(b));
+    rc = amBatchKey(db, r.b.zRelation, r.b.zKey, &b, &c->zErr);
+    amBatchesFree(&b);
+  }
+  if( rc==SQLITE_OK ) rc = amBatchStmt(db, zSql, &r.pBatch, &c->zErr);
+  if( rc==SQLITE_OK ){
+    char *zFirst = sqlite3_mprintf("SELECT \"%w\" FROM main.\"%w\" WHERE "
+        "\"%w\" IS NOT NULL ORDER BY 1 LIMIT ?2",
+        r.b.zKey, r.b.zRelation, r.b.zKey);
+    char *zNext = sqlite3_mprintf("SELECT \"%w\" FROM main.\"%w\" WHERE "
+        "\"%w\" > ?1 ORDER BY 1 LIMIT ?2",
+        r.b.zKey, r.b.zRelation, r.b.zKey);
+    rc = (zFirst && zNext) ? amPrepare(db, zFirst, &r.pFirst, &c->zErr)
+                           : SQLITE_NOMEM;
+    if( rc==SQLITE_OK ) rc = amPrepare(db, zNext, &r.pNext, &c->zErr);
+    sqlite3_free(zFirst);
+    sqlite3_free(zNext);
+  }
+  if( rc==SQLITE_OK ){
+    char *zJson = amBatchesJson(db, &r.b);
+    rc = zJson ? amRowStart(db, zName, AM_DIRECTION_FORWARDS, zSql, zBwd,
+                            zJson, &c->zErr)
+               : SQLITE_NOMEM;
+    sqlite3_free(zJson);
+  }
+  if( rc==SQLITE_OK ){
+    amProcessRunning(1);
+    rc = amTxnCheckpoint(&c->t, 0.0, &c->zErr);
+    while( rc==SQLITE_OK && r.zMsg==0 ){
+      rc = amBatchOne(&r, &nKeys);
+      if( rc!=SQLITE_OK || r.zMsg || nKeys<r.b.nSize ) break;
+      rc = amTxnCheckpoint(&c->t, r.b.rPause, &c->zErr);
+    }
+    amProcessRunning(-1);
+  }
+  if( rc==SQLITE_OK ){
+    *pzStatus = r.zMsg ? AM_STATUS_ERROR : AM_STATUS_FINISHED;
+    rc = amRowEnd(db, zName, *pzStatus, r.zMsg, r.zMsg ? zSql : 0,
+                  r.zDetail, &c->zErr);
+  }
+  sqlite3_finalize(r.pFirst);
+  sqlite3_finalize(r.pNext);
+  sqlite3_finalize(r.pBatch);
+  sqlite3_free(r.zMsg);
+  sqlite3_free(r.zDetail);
+  amBatchesFree(&r.b);
+  return rc;
+}
+
+/*
+** Run the batched migration of call c (its row read by amCallOpen())
+** forwards: resume after the last batch done, or start from the first key
+** when bRestart or when its last run was backwards.  For asyncmig_run().
+*/
+int amBatchRun(AmCall *c, const char *zName, int bRestart,
+               const char **pzStatus){
+  int bReset = bRestart || c->r.zDirection==0
+            || strcmp(c->r.zDirection, AM_DIRECTION_FORWARDS)!=0;
+  return amBatchExec(c, zName, c->r.zForwards, c->r.zBackwards,
+                     c->r.zBatches, bReset, pzStatus);
+}
+
+/**************************************************************************
+** The SQL function.
+*/
+
+/* Read the BATCH_SIZE argument: NULL is the default; an integer > 0 */
+static int amBatchSizeArg(AmCall *c, sqlite3_value *pVal, sqlite3_int64 *pn){
+  if( c->rc!=SQLITE_OK || sqlite3_value_type(pVal)==SQLITE_NULL ){
+    return c->rc;
+  }
+  if( sqlite3_value_numeric_type(pVal)!=SQLITE_INTEGER
+   || sqlite3_value_int64(pVal)<=0 || sqlite3_value_int64(pVal)>0x7fffffff
+  ){
+    return amCallFail(c, "asyncmig: batch_size must be an integer greater "
+                      "than 0, not %s", sqlite3_value_text(pVal));
+  }
+  *pn = sqlite3_value_int64(pVal);
+  return SQLITE_OK;
+}
+
+/* Read the PAUSE argument: NULL is 0; seconds, or a text amParsePause() reads */
+static int amPauseArg(AmCall *c, sqlite3_value *pVal, double *pr){
+  int eType = sqlite3_value_type(pVal);
+  if( c->rc!=SQLITE_OK || eType==SQLITE_NULL ) return c->rc;
+  if( eType==SQLITE_INTEGER || eType==SQLITE_FLOAT ){
+    *pr = sqlite3_value_double(pVal);
+    if( *pr>=0.0 && *pr<=1e9 ) return SQLITE_OK;
+  }else if( eType==SQLITE_TEXT
+         && amParsePause((const char*)sqlite3_value_text(pVal), pr)==0 ){
+    return SQLITE_OK;
+  }
+  return amCallFail(c, "asyncmig: pause must be a number of seconds of 0 or "
+                    "more (or a text such as '250ms', '2 seconds'), not %s",
+                    sqlite3_value_text(pVal));
+}
+
+/*
+** asyncmig_schedule_batches(NAME, RELATION, BATCH_SQL [, BACKWARDS_SQL
+**   [, BATCH_SIZE [, PAUSE [, KEY [, APPLY_ON_SQLITE
+**   [, EXECUTE_IMMEDIATELY]]]]]])
+**
+** See the file header.  Checked before anything is recorded: the name,
+** BATCH_SQL (one DML statement with exactly $1 and $2), BATCH_SIZE > 0,
+** PAUSE >= 0, and with APPLY_ON_SQLITE the table and its key.  Idempotent
+** by name as asyncmig_schedule(); a row in ERROR resumes after its last
+** batch done (same table and key).
+*/
+void amScheduleBatchesFunc(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv){
+  const char *zName = 0, *zRel = 0, *zSql = 0, *zBwd = 0, *zKey = 0;
+  const char *zResult = 0;
+  char *zRun = 0;
+  char *zBatches = 0;
+  int bApply = 0, bImmediate = 0;
+  AmBatches b;
+  AmCall c;
+
+  memset(&b, 0, sizeof(b));
+  b.nSize = AM_BATCH_SIZE_DEFAULT;
+  if( amCallStart(&c, ctx, "asyncmig_schedule_batches", argc, 3, 9, "name, "
+        "relation, batch_sql [, backwards_sql [, batch_size [, pause "
+        "[, key [, apply_on_sqlite [, execute_immediately]]]]]]")==0 ){
+    zName = amCallName(&c, argv[0]);
+    amCallText(&c, argv[1], "relation", &zRel);
+    if( c.rc==SQLITE_OK && amIsBlank(zRel) ){
+      amCallFail(&c, "asyncmig: relation must name a table");
+    }
+    amCallText(&c, argv[2], "batch_sql", &zSql);
+    if( argc>3 ) amCallText(&c, argv[3], "backwards SQL", &zBwd);
+    if( argc>4 ) amBatchSizeArg(&c, argv[4], &b.nSize);
+    if( argc>5 ) amPauseArg(&c, argv[5], &b.rPause);
+    if( argc>6 ) amCallText(&c, argv[6], "key", &zKey);
+    amCallBool(&c, argc, argv, 7, "apply_on_sqlite", &bApply);
+    amCallBool(&c, argc, argv, 8, "execute_immediately", &bImmediate);
+  }
+  if( c.rc==SQLITE_OK ) c.rc = amTranslateBatch(zSql, &zRun, &c.zErr);
+  sqlite3_free(zRun);
+  zRun = 0;
+  if( c.rc==SQLITE_OK ){
+    c.rc = amPrepareSql(c.db, zBwd, AM_DIRECTION_BACKWARDS, 0, bApply, &zRun,
+                        &c.zErr);
+    if( zRun==0 ) zBwd = 0;          /* Blank backwards SQL: none */
+  }
+  if( bApply && amCallOpen(&c, zName)==SQLITE_OK ){
+    sqlite3_stmt *pCheck = 0;
+    c.rc = amBatchKey(c.db, zRel, zKey, &b, &c.zErr);
+    if( c.rc==SQLITE_OK ) c.rc = amBatchStmt(c.db, zSql, &pCheck, &c.zErr);
+    sqlite3_finalize(pCheck);
+  }
+  if( bApply && c.rc==SQLITE_OK ){
+    int bResume = !amScheduleKeeps(&c.r) && c.r.zBatches
+               && c.r.zDirection
+               && strcmp(c.r.zDirection, AM_DIRECTION_FORWARDS)==0;
+    if( bResume ){
+      AmBatches old;
+      c.rc = amBatchesRead(c.db, c.r.zBatches, 0, &old, &c.zErr);
+      if( c.rc==SQLITE_OK && (strcmp(old.zRelation, b.zRelation)!=0
+                              || strcmp(old.zKey, b.zKey)!=0) ){
+        amCallFail(&c, "asyncmig: migration \"%s\" was batched over %s(%s); "
+            "it resumes over the same table and key only (use a new name, "
+            "or asyncmig_run(name, 0, 1) to start it again)",
+            zName, old.zRelation, old.zKey);
+      }
+      b.pLast = old.pLast;
+      old.pLast = 0;
+      b.nRows = old.nRows;
+      b.nBatches = old.nBatches;
+      amBatchesFree(&old);
+    }
+    zBatches = c.rc==SQLITE_OK ? amBatchesJson(c.db, &b) : 0;
+    if( c.rc==SQLITE_OK && zBatches==0 ) amCallNoMem(&c);
+  }
+  if( bApply && c.rc==SQLITE_OK ){
+    if( amScheduleKeeps(&c.r) ){
+      zResult = c.r.zStatus;
+    }else if( c.p->bAllowScheduled && !bImmediate ){
+      c.rc = amRowSchedule(c.db, zName, zSql, zBwd, zBatches, &c.zErr);
+      zResult = AM_STATUS_SCHEDULED;
+    }else{
+      c.rc = amBatchExec(&c, zName, zSql, zBwd, zBatches, 0, &zResult);
+    }
+  }
+  amCallClose(&c, zResult);
+  sqlite3_free(zRun);
+  sqlite3_free(zBatches);
+  amBatchesFree(&b);
+}
