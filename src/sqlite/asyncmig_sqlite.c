@@ -103,7 +103,8 @@ static void amScheduleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     if( amScheduleKeeps(&c.r) ){
       zResult = c.r.zStatus;          /* Nothing to do: the status as it is */
     }else if( c.p->bAllowScheduled && !bImmediate ){
-      c.rc = amRowSchedule(c.db, zName, zFwd, zBwd, 0, &c.zErr);
+      c.rc = amRowNewRun(c.db, zName, 0, AM_DIRECTION_FORWARDS, zFwd, zBwd, 0,
+                          &c.zErr);
       zResult = AM_STATUS_SCHEDULED;
     }else{
       c.rc = amRunMigration(&c.t, zName, 0, zFwd, zBwd, 0, zFwdRun,

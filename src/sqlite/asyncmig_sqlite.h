@@ -30,15 +30,7 @@
 
 #include "sqlite3ext.h"
 SQLITE_EXTENSION_INIT3
-/* vocabulary.h says "src/ *.c" in a comment without the space (-Wcomment) */
-#if defined(__GNUC__)
-# pragma GCC diagnostic push
-# pragma GCC diagnostic ignored "-Wcomment"
-#endif
 #include "vocabulary.h"
-#if defined(__GNUC__)
-# pragma GCC diagnostic pop
-#endif
 
 /* The current time, as stored in every *_at column (ISO 8601, UTC) */
 #define AM_NOW "strftime('%Y-%m-%d %H:%M:%f+00:00','now')"
@@ -151,11 +143,9 @@ int amTxnCheckpoint(AmTxn *t, double rPause, char **pzErr);
 
 void amRowFree(AmRow *r);
 int amRowLoad(sqlite3 *db, const char *zName, AmRow *r, char **pzErr);
-int amRowSchedule(sqlite3 *db, const char *zName, const char *zFwd,
-                  const char *zBwd, const char *zBatches, char **pzErr);
-int amRowStart(sqlite3 *db, const char *zName, const char *zDir,
-               const char *zFwd, const char *zBwd, const char *zBatches,
-               char **pzErr);
+int amRowNewRun(sqlite3 *db, const char *zName, int bStart, const char *zDir,
+                const char *zFwd, const char *zBwd, const char *zBatches,
+                char **pzErr);
 int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
              const char *zMsg, const char *zStmt, const char *zDetail,
              char **pzErr);

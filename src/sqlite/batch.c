@@ -187,6 +187,7 @@ static int amBatchKey(sqlite3 *db, const char *zRel, const char *zKey,
   char *zType = 0, *zName = 0, *zCol = 0, *zPk = 0;
   int bFound = 0;
   int bRowid = 0;              /* The table has a rowid */
+  const char *zRowid = 0;      /* Its name, if no column hides it */
   int rc = amLookup(db, "SELECT name, type || ',' || wr FROM"
                     " pragma_table_list WHERE schema='main'"
                     " AND name=?1 COLLATE NOCASE", zRel, 0,
@@ -210,8 +211,8 @@ static int amBatchKey(sqlite3 *db, const char *zRel, const char *zKey,
                   "  WHERE name=?2 COLLATE NOCASE)", zName, zKey,
                   &zPk, &zCol, &bFound);
   }
+  if( rc==SQLITE_OK && bRowid ) zRowid = amRowidName(db, zName);
   if( rc==SQLITE_OK && zKey==0 ){
-    const char *zRowid = bRowid ? amRowidName(db, zName) : 0;
     if( zPk ){
       b->zKey = sqlite3_mprintf("%s", zPk);
     }else if( zRowid ){
@@ -242,7 +243,6 @@ static int amBatchKey(sqlite3 *db, const char *zRel, const char *zKey,
     sqlite3_free(zIdx);
     sqlite3_free(zUnused);
   }else if( rc==SQLITE_OK ){
-    const char *zRowid = bRowid ? amRowidName(db, zName) : 0;
     if( zRowid && sqlite3_stricmp(zRowid, zKey)==0 ){
       b->zKey = sqlite3_mprintf("%s", zRowid);
     }else{
@@ -436,8 +436,8 @@ static int amBatchExec(AmCall *c, const char *zName, const char *zSql,
   }
   if( rc==SQLITE_OK ){
     char *zJson = amBatchesJson(db, &r.b);
-    rc = zJson ? amRowStart(db, zName, AM_DIRECTION_FORWARDS, zSql, zBwd,
-                            zJson, &c->zErr)
+    rc = zJson ? amRowNewRun(db, zName, 1, AM_DIRECTION_FORWARDS, zSql, zBwd,
+                             zJson, &c->zErr)
                : SQLITE_NOMEM;
     sqlite3_free(zJson);
   }
@@ -593,7 +593,8 @@ void amScheduleBatchesFunc(sqlite3_context *ctx, int argc,
     if( amScheduleKeeps(&c.r) ){
       zResult = c.r.zStatus;
     }else if( c.p->bAllowScheduled && !bImmediate ){
-      c.rc = amRowSchedule(c.db, zName, zSql, zBwd, zBatches, &c.zErr);
+      c.rc = amRowNewRun(c.db, zName, 0, AM_DIRECTION_FORWARDS, zSql, zBwd,
+                         zBatches, &c.zErr);
       zResult = AM_STATUS_SCHEDULED;
     }else{
       c.rc = amBatchExec(&c, zName, zSql, zBwd, zBatches, 0, &zResult);

@@ -194,7 +194,7 @@ int amRunMigration(
   int bLost = 0;
   int rc;
 
-  rc = amRowStart(db, zName, zDir, zFwd, zBwd, zBatches, pzErr);
+  rc = amRowNewRun(db, zName, 1, zDir, zFwd, zBwd, zBatches, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   zSp = sqlite3_mprintf("asyncmig_run_%d", t->iLevel);
   if( zSp==0 ) return SQLITE_NOMEM;
@@ -213,7 +213,7 @@ int amRunMigration(
   }else{
     rc = amRunUndo(t, zSp, zName, zMsg, &bLost, pzErr);
     if( rc==SQLITE_OK && bLost ){
-      rc = amRowStart(db, zName, zDir, zFwd, zBwd, zBatches, pzErr);
+      rc = amRowNewRun(db, zName, 1, zDir, zFwd, zBwd, zBatches, pzErr);
     }
     if( rc==SQLITE_OK ){
       rc = amRowEnd(db, zName, AM_STATUS_ERROR,

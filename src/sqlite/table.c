@@ -351,6 +351,20 @@ static int amRunMayBeAlive(sqlite3_int64 iPid){
 ** The rows.
 */
 
+/* meta as JSON, also if someone wrote something else into it */
+#define AM_META_OLD "(CASE WHEN json_valid(meta) THEN meta ELSE '{}' END)"
+/*
+** The new meta of a row that starts a run or is scheduled: without the
+** last error, with zBatches (JSON, parameter ?5) as "batches" or without.
+*/
+#define AM_META_RESET \
+  "CASE WHEN ?5 IS NULL THEN json_remove(" AM_META_OLD ",'$.error','$.batches')" \
+  " ELSE json_set(json_remove(" AM_META_OLD ",'$.error'),'$.batches',json(?5))" \
+  " END"
+/* The meta of a new row: zBatches as "batches", if given */
+#define AM_META_NEW \
+  "CASE WHEN ?5 IS NULL THEN '{}' ELSE json_object('batches', json(?5)) END"
+
 /* Free the strings of an AmRow */
 void amRowFree(AmRow *r){
   sqlite3_free(r->zStatus);
@@ -381,10 +395,8 @@ int amRowLoad(sqlite3 *db, const char *zName, AmRow *r, char **pzErr){
   int rc;
   memset(r, 0, sizeof(*r));
   rc = amPrepare(db, "SELECT status, direction, forwards_sql, backwards_sql,"
-                     " CASE WHEN json_valid(meta) THEN"
-                     "  json_extract(meta, '$.batches') END,"
-                     " CASE WHEN json_valid(meta) THEN"
-                     "  json_extract(meta, '$.pid') END"
+                     " json_extract(" AM_META_OLD ", '$.batches'),"
+                     " json_extract(" AM_META_OLD ", '$.pid')"
                      " FROM main.asyncmig_migration WHERE name=?1",
                  &pStmt, pzErr);
   if( rc!=SQLITE_OK ) return rc;
@@ -425,66 +437,27 @@ int amRowLoad(sqlite3 *db, const char *zName, AmRow *r, char **pzErr){
 }
 
 /*
-** The new meta of a row that starts a run or is scheduled: without the
-** last error, with zBatches (JSON) as "batches" or without batches.
+** Record a new run of migration zName, inserting its row if it has none:
+** with bStart 0, SCHEDULED (it waits for asyncmig_run()); with bStart 1,
+** IN PROGRESS (it starts now: one more attempt, the pid of this process).
+** zDir is its direction, zFwd and zBwd its SQL texts, zBatches the
+** "batches" object of a batched migration (batch.c) or NULL for others.
 */
-#define AM_META_OLD "(CASE WHEN json_valid(meta) THEN meta ELSE '{}' END)"
-#define AM_META_RESET \
-  "CASE WHEN ?5 IS NULL THEN json_remove(" AM_META_OLD ",'$.error','$.batches')" \
-  " ELSE json_set(json_remove(" AM_META_OLD ",'$.error'),'$.batches',json(?5))" \
-  " END"
-/* The meta of a new row: zBatches as "batches", if given */
-#define AM_META_NEW \
-  "CASE WHEN ?5 IS NULL THEN '{}' ELSE json_object('batches', json(?5)) END"
-
-/*
-** Record migration zName as SCHEDULED (a new forwards run waits for
-** asyncmig_run()), inserting its row if it has none.  zBatches: the
-** "batches" object of a batched migration (batch.c), NULL for others.
-*/
-int amRowSchedule(sqlite3 *db, const char *zName, const char *zFwd,
-                  const char *zBwd, const char *zBatches, char **pzErr){
-  sqlite3_stmt *pStmt = 0;
-  int rc = amPrepare(db,
-      "INSERT INTO main.asyncmig_migration(name, status, direction,"
-      " forwards_sql, backwards_sql, attempts, meta, created_at, updated_at)"
-      " VALUES(?1, '" AM_STATUS_SCHEDULED "', ?4, ?2, ?3, 0, " AM_META_NEW ", "
-      AM_NOW ", " AM_NOW ")"
-      " ON CONFLICT(name) DO UPDATE SET status='" AM_STATUS_SCHEDULED "',"
-      " direction=?4, forwards_sql=?2, backwards_sql=?3,"
-      " meta=" AM_META_RESET ","
-      " updated_at=" AM_NOW ", started_at=NULL, finished_at=NULL",
-      &pStmt, pzErr);
-  if( rc!=SQLITE_OK ) return rc;
-  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(pStmt, 2, zFwd, -1, SQLITE_TRANSIENT);
-  if( zBwd ) sqlite3_bind_text(pStmt, 3, zBwd, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(pStmt, 4, AM_DIRECTION_FORWARDS, -1, SQLITE_STATIC);
-  if( zBatches ) sqlite3_bind_text(pStmt, 5, zBatches, -1, SQLITE_TRANSIENT);
-  return amStepFinalize(db, pStmt, pzErr);
-}
-
-/*
-** Record that a run of migration zName starts now (IN PROGRESS, one more
-** attempt, direction zDir, SQL texts zFwd and zBwd, the pid of this
-** process, zBatches as for amRowSchedule()), inserting its row if it has
-** none.
-*/
-int amRowStart(sqlite3 *db, const char *zName, const char *zDir,
-               const char *zFwd, const char *zBwd, const char *zBatches,
-               char **pzErr){
+int amRowNewRun(sqlite3 *db, const char *zName, int bStart, const char *zDir,
+                const char *zFwd, const char *zBwd, const char *zBatches,
+                char **pzErr){
   sqlite3_stmt *pStmt = 0;
   int rc = amPrepare(db,
       "INSERT INTO main.asyncmig_migration(name, status, direction,"
       " forwards_sql, backwards_sql, attempts, meta, created_at, updated_at,"
       " started_at)"
-      " VALUES(?1, '" AM_STATUS_IN_PROGRESS "', ?2, ?3, ?4, 1,"
-      " json_set(" AM_META_NEW ", '$.pid', ?6), "
-      AM_NOW ", " AM_NOW ", " AM_NOW ")"
-      " ON CONFLICT(name) DO UPDATE SET status='" AM_STATUS_IN_PROGRESS "',"
+      " VALUES(?1, ?6, ?2, ?3, ?4, ?7, json_set(" AM_META_NEW ", '$.pid', ?8),"
+      " " AM_NOW ", " AM_NOW ", CASE WHEN ?7 THEN " AM_NOW " END)"
+      " ON CONFLICT(name) DO UPDATE SET status=?6,"
       " direction=?2, forwards_sql=?3, backwards_sql=?4,"
-      " attempts=attempts+1, meta=json_set(" AM_META_RESET ", '$.pid', ?6),"
-      " updated_at=" AM_NOW ", started_at=" AM_NOW ", finished_at=NULL",
+      " attempts=attempts+?7, meta=json_set(" AM_META_RESET ", '$.pid', ?8),"
+      " updated_at=" AM_NOW ", started_at=CASE WHEN ?7 THEN " AM_NOW " END,"
+      " finished_at=NULL",
       &pStmt, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_TRANSIENT);
@@ -492,8 +465,11 @@ int amRowStart(sqlite3 *db, const char *zName, const char *zDir,
   sqlite3_bind_text(pStmt, 3, zFwd, -1, SQLITE_TRANSIENT);
   if( zBwd ) sqlite3_bind_text(pStmt, 4, zBwd, -1, SQLITE_TRANSIENT);
   if( zBatches ) sqlite3_bind_text(pStmt, 5, zBatches, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(pStmt, 6, bStart ? AM_STATUS_IN_PROGRESS
+                                     : AM_STATUS_SCHEDULED, -1, SQLITE_STATIC);
+  sqlite3_bind_int(pStmt, 7, bStart);
 #ifndef _WIN32
-  sqlite3_bind_int64(pStmt, 6, (sqlite3_int64)getpid());
+  if( bStart ) sqlite3_bind_int64(pStmt, 8, (sqlite3_int64)getpid());
 #endif
   return amStepFinalize(db, pStmt, pzErr);
 }
