@@ -486,6 +486,17 @@ SELECT max(n) FROM t; SELECT count(*) FROM asyncmig_migration WHERE name='m2';" 
 1
 0"
 
+newdb oldview
+q "DROP VIEW asyncmig_status; CREATE VIEW asyncmig_status AS SELECT name, status, NULL AS progress FROM asyncmig_migration;"
+expect "the view of an older module is replaced on load (progress of batches)" \
+  "SELECT instr(sql, 'asyncmig view 2') > 0 FROM sqlite_master WHERE name='asyncmig_status';
+CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0); INSERT INTO t(id) VALUES(1), (2), (3);
+SELECT asyncmig_schedule_batches('ov', 't', '$BSQL', NULL, 2, 0, NULL, 1);
+SELECT progress FROM asyncmig_status;" \
+  "1
+FINISHED
+batch 2: 3 rows"
+
 newdb batches_input
 q "$BSETUP CREATE VIEW tv AS SELECT * FROM t; CREATE TABLE w(a, b, PRIMARY KEY(a, b)) WITHOUT ROWID; CREATE TABLE x(id INTEGER PRIMARY KEY, c);"
 # bad DESC ARGS MESSAGE: asyncmig_schedule_batches(ARGS) fails with MESSAGE
