@@ -152,7 +152,7 @@ static void amRunFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     amCallFail(&c, "asyncmig: migration \"%s\" has no backwards SQL", zName);
   }else if( c.r.zForwards==0 ){
     amCallFail(&c, "asyncmig: migration \"%s\" has no forwards SQL", zName);
-  }else if( !bBackwards && c.r.zBatches ){
+  }else if( !bBackwards && c.r.zBatchRelation ){
     c.rc = amBatchRun(&c, zName, bRestart, &zResult);
   }else{
     c.rc = amPrepareSql(c.db, bBackwards ? c.r.zBackwards : c.r.zForwards,
@@ -160,9 +160,10 @@ static void amRunFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                                    : AM_DIRECTION_FORWARDS,
                         1, 1, &zRun, &c.zErr);
     if( c.rc==SQLITE_OK ){
+      AmBatchCfg cfg;
       c.rc = amRunMigration(&c.t, zName, bBackwards, c.r.zForwards,
-                            c.r.zBackwards, c.r.zBatches, zRun, &zResult,
-                            &c.zErr);
+                            c.r.zBackwards, amRowBatchCfg(&c.r, &cfg), zRun,
+                            &zResult, &c.zErr);
     }
   }
   amCallClose(&c, zResult);

@@ -113,6 +113,20 @@ struct AmTxn {
   sqlite3_stmt *pAbort;  /* Prepared in advance, see amTxnRollback() */
 };
 
+/*
+** What makes a migration batched: the columns batch_relation, batch_key,
+** batch_size and batch_pause of its row, and its progress, meta's
+** "batches" (batch.c).
+*/
+typedef struct AmBatchCfg AmBatchCfg;
+struct AmBatchCfg {
+  const char *zRelation; /* The table whose key is walked */
+  const char *zKey;      /* Its key column (or a name of the rowid) */
+  sqlite3_int64 nSize;   /* Keys per batch */
+  double rPause;         /* Seconds between two batches */
+  const char *zProgress; /* meta's "batches" (JSON), NULL for none */
+};
+
 /* One row of asyncmig_migration, as far as the functions need it */
 typedef struct AmRow AmRow;
 struct AmRow {
@@ -121,7 +135,11 @@ struct AmRow {
   char *zDirection;
   char *zForwards;
   char *zBackwards;
-  char *zBatches;        /* meta's "batches" (JSON) of a batched migration */
+  char *zBatchRelation;  /* batch_relation: NULL unless batched */
+  char *zBatchKey;       /* batch_key */
+  sqlite3_int64 nBatchSize;  /* batch_size */
+  double rBatchPause;    /* batch_pause, in seconds */
+  char *zBatches;        /* meta's "batches" (JSON), the progress */
 };
 
 extern const char amSchemaSql[];
@@ -143,14 +161,15 @@ int amTxnCheckpoint(AmTxn *t, double rPause, char **pzErr);
 
 void amRowFree(AmRow *r);
 int amRowLoad(sqlite3 *db, const char *zName, AmRow *r, char **pzErr);
+const AmBatchCfg *amRowBatchCfg(const AmRow *r, AmBatchCfg *pCfg);
 int amRowNewRun(sqlite3 *db, const char *zName, int bStart, const char *zDir,
-                const char *zFwd, const char *zBwd, const char *zBatches,
+                const char *zFwd, const char *zBwd, const AmBatchCfg *pCfg,
                 char **pzErr);
 int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
              const char *zMsg, const char *zStmt, const char *zDetail,
              char **pzErr);
-int amRowProgress(sqlite3 *db, const char *zName, sqlite3_value *pLast,
-                  sqlite3_int64 nRows, sqlite3_int64 nBatches, char **pzErr);
+int amRowProgress(sqlite3 *db, const char *zName, const char *zProgress,
+                  char **pzErr);
 void amProcessRunning(int iDelta);
 
 /**************************************************************************
@@ -161,7 +180,7 @@ int amPrepareSql(sqlite3 *db, const char *zSql, const char *zWhich,
 int amRunUndo(AmTxn *t, const char *zSp, const char *zName, const char *zMsg,
               int *pbLost, char **pzErr);
 int amRunMigration(AmTxn *t, const char *zName, int bBackwards,
-                   const char *zFwd, const char *zBwd, const char *zBatches,
+                   const char *zFwd, const char *zBwd, const AmBatchCfg *pCfg,
                    const char *zRun, const char **pzStatus, char **pzErr);
 
 /**************************************************************************

@@ -18,9 +18,11 @@
 **
 ** The run walks the key of RELATION by keyset (key > last ORDER BY key
 ** LIMIT BATCH_SIZE; never OFFSET, never assuming dense integers) and runs
-** BATCH_SQL once per batch.  In autocommit mode every batch commits on its
-** own, together with the progress in the row (meta's "batches": relation,
-** key, batch_size, pause, last_key, rows, batches), and PAUSE seconds pass
+** BATCH_SQL once per batch.  The row keeps the configuration in the
+** columns batch_relation, batch_key, batch_size and batch_pause, and the
+** progress in meta's "batches" (see AmBatches), as PostgreSQL's asyncmig
+** 1.1 does.  In autocommit mode every batch commits on its own, together
+** with its progress, and PAUSE seconds pass
 ** between two batches; so an error, an interrupt or a crash loses at most
 ** the batch that was running, and the next asyncmig_run(NAME) resumes
 ** after the last batch done: no row is updated twice.  Inside a transaction
@@ -39,16 +41,25 @@
 
 #define AM_BATCH_SIZE_DEFAULT 10000     /* as PostgreSQL's default */
 
-/* The configuration and progress of a batched run (meta's "batches") */
+/*
+** A batched migration: its configuration (the batch_* columns of its row)
+** and its progress (meta's "batches", named as PostgreSQL's asyncmig 1.1
+** names them: last_key, batches, rows (keys walked), rows_affected,
+** estimate_rows, run_batches and run_rows; last_key keeps its SQLite type).
+*/
 typedef struct AmBatches AmBatches;
 struct AmBatches {
   char *zRelation;             /* Table, as named in sqlite_schema */
-  char *zKey;                  /* Key column, or "rowid" */
-  sqlite3_int64 nSize;         /* Rows per batch */
+  char *zKey;                  /* Key column, or a name of the rowid */
+  sqlite3_int64 nSize;         /* Keys per batch */
   double rPause;               /* Seconds between batches */
   sqlite3_value *pLast;        /* Last key done (NULL: none yet) */
-  sqlite3_int64 nRows;         /* Rows written so far */
-  sqlite3_int64 nBatches;      /* Batches done so far */
+  sqlite3_int64 nBatches;      /* Batches done, over every run */
+  sqlite3_int64 nRows;         /* Keys walked, over every run */
+  sqlite3_int64 nAffected;     /* Rows batch_sql changed, over every run */
+  sqlite3_int64 nEstimate;     /* Rows of the table when the run began */
+  sqlite3_int64 nRunBatches;   /* Batches done in the current run */
+  sqlite3_int64 nRunRows;      /* Keys walked in the current run */
 };
 
 /* Free what an AmBatches holds */
@@ -60,65 +71,91 @@ static void amBatchesFree(AmBatches *b){
 }
 
 /*
-** Read meta's "batches" object zJson into b.  bReset: forget the progress
-** (a restart, or a forwards run after a backwards one).
+** Read the batched migration of row r into b: its configuration, and its
+** progress unless bReset (a restart, or a forwards run after a backwards
+** one: start from the first key).
 */
-static int amBatchesRead(sqlite3 *db, const char *zJson, int bReset,
+static int amBatchesRead(sqlite3 *db, const AmRow *r, int bReset,
                          AmBatches *b, char **pzErr){
   sqlite3_stmt *pStmt = 0;
-  int rc = amPrepare(db, "SELECT json_extract(?1,'$.relation'),"
-      " json_extract(?1,'$.key'), json_extract(?1,'$.batch_size'),"
-      " json_extract(?1,'$.pause'), json_extract(?1,'$.last_key'),"
-      " json_extract(?1,'$.rows'), json_extract(?1,'$.batches')",
-      &pStmt, pzErr);
+  int rc;
   memset(b, 0, sizeof(*b));
+  b->zRelation = sqlite3_mprintf("%s", r->zBatchRelation);
+  b->zKey = sqlite3_mprintf("%s", r->zBatchKey);
+  b->nSize = r->nBatchSize>0 ? r->nBatchSize : AM_BATCH_SIZE_DEFAULT;
+  b->rPause = r->rBatchPause;
+  if( b->zRelation==0 || b->zKey==0 ) return SQLITE_NOMEM;
+  if( bReset || r->zBatches==0 ) return SQLITE_OK;
+  rc = amPrepare(db, "SELECT json_extract(?1,'$.last_key'),"
+      " json_extract(?1,'$.batches'), json_extract(?1,'$.rows'),"
+      " json_extract(?1,'$.rows_affected')", &pStmt, pzErr);
   if( rc!=SQLITE_OK ) return rc;
-  sqlite3_bind_text(pStmt, 1, zJson, -1, SQLITE_STATIC);
-  rc = sqlite3_step(pStmt)==SQLITE_ROW ? SQLITE_OK : sqlite3_errcode(db);
-  if( rc==SQLITE_OK ){
-    b->zRelation = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
-    b->zKey = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 1));
-    b->nSize = sqlite3_column_int64(pStmt, 2);
-    b->rPause = sqlite3_column_double(pStmt, 3);
-    if( !bReset ){
-      if( sqlite3_column_type(pStmt, 4)!=SQLITE_NULL ){
-        b->pLast = sqlite3_value_dup(sqlite3_column_value(pStmt, 4));
-        if( b->pLast==0 ) rc = SQLITE_NOMEM;
-      }
-      b->nRows = sqlite3_column_int64(pStmt, 5);
-      b->nBatches = sqlite3_column_int64(pStmt, 6);
+  sqlite3_bind_text(pStmt, 1, r->zBatches, -1, SQLITE_STATIC);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    if( sqlite3_column_type(pStmt, 0)!=SQLITE_NULL ){
+      b->pLast = sqlite3_value_dup(sqlite3_column_value(pStmt, 0));
+      if( b->pLast==0 ) rc = SQLITE_NOMEM;
     }
-    if( b->zRelation==0 || b->zKey==0 ) rc = SQLITE_NOMEM;
-    if( b->nSize<=0 ) b->nSize = AM_BATCH_SIZE_DEFAULT;
-  }
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+    b->nBatches = sqlite3_column_int64(pStmt, 1);
+    b->nRows = sqlite3_column_int64(pStmt, 2);
+    b->nAffected = sqlite3_column_int64(pStmt, 3);
+  }else{
+    rc = sqlite3_errcode(db);
     *pzErr = sqlite3_mprintf("asyncmig: %s", sqlite3_errmsg(db));
   }
   sqlite3_finalize(pStmt);
   return rc;
 }
 
-/* b as meta's "batches" object (JSON text from sqlite3_malloc), or NULL */
+/* The progress of b as meta's "batches" (JSON from sqlite3_malloc), or 0 */
 static char *amBatchesJson(sqlite3 *db, const AmBatches *b){
   sqlite3_stmt *pStmt = 0;
   char *zJson = 0;
-  if( sqlite3_prepare_v2(db, "SELECT json_object('relation', ?1, 'key', ?2,"
-        " 'batch_size', ?3, 'pause', ?4, 'last_key', ?5, 'rows', ?6,"
-        " 'batches', ?7)", -1, &pStmt, 0)!=SQLITE_OK ){
+  if( sqlite3_prepare_v2(db, "SELECT json_object('last_key', ?1,"
+        " 'batches', ?2, 'rows', ?3, 'rows_affected', ?4,"
+        " 'estimate_rows', ?5, 'run_batches', ?6, 'run_rows', ?7)",
+        -1, &pStmt, 0)!=SQLITE_OK ){
     return 0;
   }
-  sqlite3_bind_text(pStmt, 1, b->zRelation, -1, SQLITE_STATIC);
-  sqlite3_bind_text(pStmt, 2, b->zKey, -1, SQLITE_STATIC);
-  sqlite3_bind_int64(pStmt, 3, b->nSize);
-  sqlite3_bind_double(pStmt, 4, b->rPause);
-  if( b->pLast ) sqlite3_bind_value(pStmt, 5, b->pLast);
-  sqlite3_bind_int64(pStmt, 6, b->nRows);
-  sqlite3_bind_int64(pStmt, 7, b->nBatches);
+  if( b->pLast ) sqlite3_bind_value(pStmt, 1, b->pLast);
+  sqlite3_bind_int64(pStmt, 2, b->nBatches);
+  sqlite3_bind_int64(pStmt, 3, b->nRows);
+  sqlite3_bind_int64(pStmt, 4, b->nAffected);
+  sqlite3_bind_int64(pStmt, 5, b->nEstimate);
+  sqlite3_bind_int64(pStmt, 6, b->nRunBatches);
+  sqlite3_bind_int64(pStmt, 7, b->nRunRows);
   if( sqlite3_step(pStmt)==SQLITE_ROW ){
     zJson = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
   }
   sqlite3_finalize(pStmt);
   return zJson;
+}
+
+/*
+** Write b (configuration and progress) into the row of migration zName:
+** as a new run (bStart 1: IN PROGRESS; 0: SCHEDULED) with amRowNewRun(),
+** or as the progress after a batch (bNewRun<0) with amRowProgress().
+*/
+static int amBatchesWrite(sqlite3 *db, const char *zName, int bNewRun,
+                          const char *zSql, const char *zBwd,
+                          const AmBatches *b, char **pzErr){
+  char *zJson = amBatchesJson(db, b);
+  AmBatchCfg cfg;
+  int rc;
+  if( zJson==0 ) return SQLITE_NOMEM;
+  cfg.zRelation = b->zRelation;
+  cfg.zKey = b->zKey;
+  cfg.nSize = b->nSize;
+  cfg.rPause = b->rPause;
+  cfg.zProgress = zJson;
+  if( bNewRun<0 ){
+    rc = amRowProgress(db, zName, zJson, pzErr);
+  }else{
+    rc = amRowNewRun(db, zName, bNewRun, AM_DIRECTION_FORWARDS, zSql, zBwd,
+                     &cfg, pzErr);
+  }
+  sqlite3_free(zJson);
+  return rc;
 }
 
 /**************************************************************************
@@ -314,7 +351,7 @@ typedef struct AmBatchRun AmBatchRun;
 struct AmBatchRun {
   AmCall *c;
   const char *zName;
-  AmBatches b;
+  AmBatches *b;                /* Configuration and progress */
   sqlite3_stmt *pFirst;        /* The first batch's keys */
   sqlite3_stmt *pNext;         /* The keys after ?1 */
   sqlite3_stmt *pBatch;        /* batch_sql */
@@ -331,15 +368,15 @@ struct AmBatchRun {
 */
 static int amBatchOne(AmBatchRun *r, int *pnKeys){
   sqlite3 *db = r->c->db;
-  sqlite3_stmt *pKeys = r->b.pLast ? r->pNext : r->pFirst;
+  sqlite3_stmt *pKeys = r->b->pLast ? r->pNext : r->pFirst;
   sqlite3_value *pFirst = 0, *pLast = 0;
   char *zSp = 0;
   int nKeys = 0;
   int bLost = 0;
   int rc;
 
-  if( r->b.pLast ) sqlite3_bind_value(pKeys, 1, r->b.pLast);
-  sqlite3_bind_int64(pKeys, 2, r->b.nSize);
+  if( r->b->pLast ) sqlite3_bind_value(pKeys, 1, r->b->pLast);
+  sqlite3_bind_int64(pKeys, 2, r->b->nSize);
   while( (rc = sqlite3_step(pKeys))==SQLITE_ROW ){
     sqlite3_value_free(pLast);
     pLast = sqlite3_value_dup(sqlite3_column_value(pKeys, 0));
@@ -370,18 +407,20 @@ static int amBatchOne(AmBatchRun *r, int *pnKeys){
     sqlite3_reset(r->pBatch);
     rc = amExecf(db, &r->c->zErr, "RELEASE %s", zSp);
     if( rc==SQLITE_OK ){
-      r->b.nRows += nChanged;
-      r->b.nBatches++;
-      sqlite3_value_free(r->b.pLast);
-      r->b.pLast = pLast;
+      r->b->nBatches++;
+      r->b->nRows += nKeys;
+      r->b->nAffected += nChanged;
+      r->b->nRunBatches++;
+      r->b->nRunRows += nKeys;
+      sqlite3_value_free(r->b->pLast);
+      r->b->pLast = pLast;
       pLast = 0;
-      rc = amRowProgress(db, r->zName, r->b.pLast, r->b.nRows, r->b.nBatches,
-                         &r->c->zErr);
+      rc = amBatchesWrite(db, r->zName, -1, 0, 0, r->b, &r->c->zErr);
     }
   }else{
     r->zMsg = sqlite3_mprintf("%s", sqlite3_errmsg(db));
     r->zDetail = sqlite3_mprintf("batch %lld: keys %s to %s",
-        r->b.nBatches+1, sqlite3_value_text(pFirst),
+        r->b->nBatches+1, sqlite3_value_text(pFirst),
         sqlite3_value_text(pLast));
     sqlite3_reset(r->pBatch);
     rc = amRunUndo(&r->c->t, zSp, r->zName, r->zMsg, &bLost, &r->c->zErr);
@@ -395,59 +434,70 @@ one_out:
   return rc;
 }
 
+/* Prepare the two keyset statements of run r (first batch, next ones) */
+static int amBatchKeysets(AmBatchRun *r){
+  const AmBatches *b = r->b;
+  char *zFirst = sqlite3_mprintf("SELECT \"%w\" FROM main.\"%w\" WHERE "
+      "\"%w\" IS NOT NULL ORDER BY 1 LIMIT ?2", b->zKey, b->zRelation, b->zKey);
+  char *zNext = sqlite3_mprintf("SELECT \"%w\" FROM main.\"%w\" WHERE "
+      "\"%w\" > ?1 ORDER BY 1 LIMIT ?2", b->zKey, b->zRelation, b->zKey);
+  int rc = (zFirst && zNext)
+         ? amPrepare(r->c->db, zFirst, &r->pFirst, &r->c->zErr)
+         : SQLITE_NOMEM;
+  if( rc==SQLITE_OK ) rc = amPrepare(r->c->db, zNext, &r->pNext, &r->c->zErr);
+  sqlite3_free(zFirst);
+  sqlite3_free(zNext);
+  return rc;
+}
+
+/* Set b->nEstimate to the number of rows of the table now */
+static int amBatchEstimate(sqlite3 *db, AmBatches *b, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  char *zSql = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\"",
+                               b->zRelation);
+  int rc = zSql ? amPrepare(db, zSql, &pStmt, pzErr) : SQLITE_NOMEM;
+  if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+    b->nEstimate = sqlite3_column_int64(pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zSql);
+  return rc;
+}
+
 /*
-** Run batched migration zName now, forwards, inside the open transaction
-** of call c: record the start, then batch after batch (amBatchOne()) with
-** a checkpoint between two (amTxnCheckpoint()), then the end.  zSql and
-** zBwd are the texts as given, zBatches the "batches" object to start from.
-** *pzStatus is set to FINISHED or ERROR.
+** Run batched migration zName now, forwards, from the progress in b,
+** inside the open transaction of call c: check the table, its key and the
+** statement again, record the start, then batch after batch (amBatchOne())
+** with a checkpoint between two (amTxnCheckpoint()), then the end.  zSql
+** and zBwd are the texts as given.  *pzStatus is set to FINISHED or ERROR.
 */
 static int amBatchExec(AmCall *c, const char *zName, const char *zSql,
-                       const char *zBwd, const char *zBatches, int bReset,
-                       const char **pzStatus){
+                       const char *zBwd, AmBatches *b, const char **pzStatus){
   sqlite3 *db = c->db;
   AmBatchRun r;
+  AmBatches check;
   int nKeys = 0;
   int rc;
 
   memset(&r, 0, sizeof(r));
   r.c = c;
   r.zName = zName;
-  rc = amBatchesRead(db, zBatches, bReset, &r.b, &c->zErr);
-  if( rc==SQLITE_OK ){
-    AmBatches b;
-    memset(&b, 0, sizeof(b));
-    rc = amBatchKey(db, r.b.zRelation, r.b.zKey, &b, &c->zErr);
-    amBatchesFree(&b);
-  }
+  r.b = b;
+  memset(&check, 0, sizeof(check));
+  rc = amBatchKey(db, b->zRelation, b->zKey, &check, &c->zErr);
+  amBatchesFree(&check);
   if( rc==SQLITE_OK ) rc = amBatchStmt(db, zSql, &r.pBatch, &c->zErr);
-  if( rc==SQLITE_OK ){
-    char *zFirst = sqlite3_mprintf("SELECT \"%w\" FROM main.\"%w\" WHERE "
-        "\"%w\" IS NOT NULL ORDER BY 1 LIMIT ?2",
-        r.b.zKey, r.b.zRelation, r.b.zKey);
-    char *zNext = sqlite3_mprintf("SELECT \"%w\" FROM main.\"%w\" WHERE "
-        "\"%w\" > ?1 ORDER BY 1 LIMIT ?2",
-        r.b.zKey, r.b.zRelation, r.b.zKey);
-    rc = (zFirst && zNext) ? amPrepare(db, zFirst, &r.pFirst, &c->zErr)
-                           : SQLITE_NOMEM;
-    if( rc==SQLITE_OK ) rc = amPrepare(db, zNext, &r.pNext, &c->zErr);
-    sqlite3_free(zFirst);
-    sqlite3_free(zNext);
-  }
-  if( rc==SQLITE_OK ){
-    char *zJson = amBatchesJson(db, &r.b);
-    rc = zJson ? amRowNewRun(db, zName, 1, AM_DIRECTION_FORWARDS, zSql, zBwd,
-                             zJson, &c->zErr)
-               : SQLITE_NOMEM;
-    sqlite3_free(zJson);
-  }
+  if( rc==SQLITE_OK ) rc = amBatchKeysets(&r);
+  if( rc==SQLITE_OK ) rc = amBatchEstimate(db, b, &c->zErr);
+  b->nRunBatches = b->nRunRows = 0;
+  if( rc==SQLITE_OK ) rc = amBatchesWrite(db, zName, 1, zSql, zBwd, b, &c->zErr);
   if( rc==SQLITE_OK ){
     amProcessRunning(1);
     rc = amTxnCheckpoint(&c->t, 0.0, &c->zErr);
     while( rc==SQLITE_OK && r.zMsg==0 ){
       rc = amBatchOne(&r, &nKeys);
-      if( rc!=SQLITE_OK || r.zMsg || nKeys<r.b.nSize ) break;
-      rc = amTxnCheckpoint(&c->t, r.b.rPause, &c->zErr);
+      if( rc!=SQLITE_OK || r.zMsg || nKeys<b->nSize ) break;
+      rc = amTxnCheckpoint(&c->t, b->rPause, &c->zErr);
     }
     amProcessRunning(-1);
   }
@@ -461,7 +511,6 @@ static int amBatchExec(AmCall *c, const char *zName, const char *zSql,
   sqlite3_finalize(r.pBatch);
   sqlite3_free(r.zMsg);
   sqlite3_free(r.zDetail);
-  amBatchesFree(&r.b);
   return rc;
 }
 
@@ -474,8 +523,13 @@ int amBatchRun(AmCall *c, const char *zName, int bRestart,
                const char **pzStatus){
   int bReset = bRestart || c->r.zDirection==0
             || strcmp(c->r.zDirection, AM_DIRECTION_FORWARDS)!=0;
-  return amBatchExec(c, zName, c->r.zForwards, c->r.zBackwards,
-                     c->r.zBatches, bReset, pzStatus);
+  AmBatches b;
+  int rc = amBatchesRead(c->db, &c->r, bReset, &b, &c->zErr);
+  if( rc==SQLITE_OK ){
+    rc = amBatchExec(c, zName, c->r.zForwards, c->r.zBackwards, &b, pzStatus);
+  }
+  amBatchesFree(&b);
+  return rc;
 }
 
 /**************************************************************************
@@ -529,7 +583,6 @@ void amScheduleBatchesFunc(sqlite3_context *ctx, int argc,
   const char *zName = 0, *zRel = 0, *zSql = 0, *zBwd = 0, *zKey = 0;
   const char *zResult = 0;
   char *zRun = 0;
-  char *zBatches = 0;
   int bApply = 0, bImmediate = 0;
   AmBatches b;
   AmCall c;
@@ -566,42 +619,38 @@ void amScheduleBatchesFunc(sqlite3_context *ctx, int argc,
     if( c.rc==SQLITE_OK ) c.rc = amBatchStmt(c.db, zSql, &pCheck, &c.zErr);
     sqlite3_finalize(pCheck);
   }
-  if( bApply && c.rc==SQLITE_OK ){
-    int bResume = !amScheduleKeeps(&c.r) && c.r.zBatches
-               && c.r.zDirection
-               && strcmp(c.r.zDirection, AM_DIRECTION_FORWARDS)==0;
-    if( bResume ){
-      AmBatches old;
-      c.rc = amBatchesRead(c.db, c.r.zBatches, 0, &old, &c.zErr);
-      if( c.rc==SQLITE_OK && (strcmp(old.zRelation, b.zRelation)!=0
-                              || strcmp(old.zKey, b.zKey)!=0) ){
-        amCallFail(&c, "asyncmig: migration \"%s\" was batched over %s(%s); "
-            "it resumes over the same table and key only (use a new name, "
-            "or asyncmig_run(name, 0, 1) to start it again)",
-            zName, old.zRelation, old.zKey);
-      }
-      b.pLast = old.pLast;
-      old.pLast = 0;
-      b.nRows = old.nRows;
-      b.nBatches = old.nBatches;
-      amBatchesFree(&old);
+  if( bApply && c.rc==SQLITE_OK && !amScheduleKeeps(&c.r)
+   && c.r.zBatchRelation && c.r.zDirection
+   && strcmp(c.r.zDirection, AM_DIRECTION_FORWARDS)==0
+  ){
+    /* A batched run that did not finish: resume after its last batch */
+    AmBatches old;
+    c.rc = amBatchesRead(c.db, &c.r, 0, &old, &c.zErr);
+    if( c.rc==SQLITE_OK && (strcmp(old.zRelation, b.zRelation)!=0
+                            || strcmp(old.zKey, b.zKey)!=0) ){
+      amCallFail(&c, "asyncmig: migration \"%s\" was batched over %s(%s); "
+          "it resumes over the same table and key only (use a new name, "
+          "or asyncmig_run(name, 0, 1) to start it again)",
+          zName, old.zRelation, old.zKey);
     }
-    zBatches = c.rc==SQLITE_OK ? amBatchesJson(c.db, &b) : 0;
-    if( c.rc==SQLITE_OK && zBatches==0 ) amCallNoMem(&c);
+    b.pLast = old.pLast;
+    old.pLast = 0;
+    b.nBatches = old.nBatches;
+    b.nRows = old.nRows;
+    b.nAffected = old.nAffected;
+    amBatchesFree(&old);
   }
   if( bApply && c.rc==SQLITE_OK ){
     if( amScheduleKeeps(&c.r) ){
       zResult = c.r.zStatus;
     }else if( c.p->bAllowScheduled && !bImmediate ){
-      c.rc = amRowNewRun(c.db, zName, 0, AM_DIRECTION_FORWARDS, zSql, zBwd,
-                         zBatches, &c.zErr);
+      c.rc = amBatchesWrite(c.db, zName, 0, zSql, zBwd, &b, &c.zErr);
       zResult = AM_STATUS_SCHEDULED;
     }else{
-      c.rc = amBatchExec(&c, zName, zSql, zBwd, zBatches, 0, &zResult);
+      c.rc = amBatchExec(&c, zName, zSql, zBwd, &b, &zResult);
     }
   }
   amCallClose(&c, zResult);
   sqlite3_free(zRun);
-  sqlite3_free(zBatches);
   amBatchesFree(&b);
 }

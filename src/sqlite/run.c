@@ -170,7 +170,8 @@ int amRunUndo(AmTxn *t, const char *zSp, const char *zName, const char *zMsg,
 ** Run migration zName now, forwards or backwards, inside the open asyncmig
 ** transaction t: record the start, run the SQL in a savepoint, record the
 ** end.  zFwd and zBwd are the SQL texts as given (stored in the row),
-** zBatches the "batches" of a batched migration run backwards (kept);
+** pCfg what makes a batched migration batched (kept when it runs
+** backwards, NULL for others);
 ** zRun is the translated text to run.  *pzStatus is set to FINISHED or
 ** ERROR.  An error return means that nothing could be recorded (the caller
 ** rolls t back).
@@ -181,7 +182,7 @@ int amRunMigration(
   int bBackwards,
   const char *zFwd,
   const char *zBwd,
-  const char *zBatches,
+  const AmBatchCfg *pCfg,
   const char *zRun,
   const char **pzStatus,
   char **pzErr
@@ -194,7 +195,7 @@ int amRunMigration(
   int bLost = 0;
   int rc;
 
-  rc = amRowNewRun(db, zName, 1, zDir, zFwd, zBwd, zBatches, pzErr);
+  rc = amRowNewRun(db, zName, 1, zDir, zFwd, zBwd, pCfg, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   zSp = sqlite3_mprintf("asyncmig_run_%d", t->iLevel);
   if( zSp==0 ) return SQLITE_NOMEM;
@@ -213,7 +214,7 @@ int amRunMigration(
   }else{
     rc = amRunUndo(t, zSp, zName, zMsg, &bLost, pzErr);
     if( rc==SQLITE_OK && bLost ){
-      rc = amRowNewRun(db, zName, 1, zDir, zFwd, zBwd, zBatches, pzErr);
+      rc = amRowNewRun(db, zName, 1, zDir, zFwd, zBwd, pCfg, pzErr);
     }
     if( rc==SQLITE_OK ){
       rc = amRowEnd(db, zName, AM_STATUS_ERROR,

@@ -31,15 +31,30 @@
   AM_DIRECTION_BACKWARDS "'"
 
 /*
+** The columns of a batched migration (NULL for others), as PostgreSQL's
+** asyncmig 1.1 has them; batch_pause in seconds.  A table made by an older
+** module gets them on the next load or call (amEnsureSchema()).
+*/
+#define AM_BATCH_COLUMN_1 "batch_relation TEXT"
+#define AM_BATCH_COLUMN_2 "batch_key TEXT"
+#define AM_BATCH_COLUMN_3 "batch_size INTEGER CHECK(batch_size>0)"
+#define AM_BATCH_COLUMN_4 "batch_pause REAL CHECK(batch_pause>=0)"
+#define AM_BATCH_COLUMNS AM_BATCH_COLUMN_1 ",\n  " AM_BATCH_COLUMN_2 ",\n  " \
+  AM_BATCH_COLUMN_3 ",\n  " AM_BATCH_COLUMN_4
+
+/*
 ** Marks the current definition of the view; a view without it was made by
 ** an older module and is replaced (see amEnsureSchema()).
 */
-#define AM_VIEW_MARK "asyncmig view 2"
+#define AM_VIEW_MARK "asyncmig view 3"
 
 /*
 ** The table and the view, created on load and before every write if they
 ** are missing.  Everything is in the "main" database.  progress reads
-** meta's "batches" (batch.c) the way PostgreSQL's view words it.
+** meta's "batches" (batch.c) and words it as PostgreSQL's view does:
+** "batch 412: 4120000 of ~10000000 rows (41%), eta 6 min" while it runs
+** (eta from the rows of the current run and its time so far), where it
+** stopped after an error, "413 batches: 4130000 rows" when FINISHED.
 */
 const char amSchemaSql[] =
   "CREATE TABLE IF NOT EXISTS main.asyncmig_migration(\n"
@@ -59,20 +74,41 @@ const char amSchemaSql[] =
   "  finished_at TEXT,\n"
   "  depends_on TEXT,\n"
   "  not_before TEXT,\n"
-  "  timeout REAL\n"
+  "  timeout REAL,\n"
+  "  " AM_BATCH_COLUMNS "\n"
   ");\n"
   "CREATE VIEW IF NOT EXISTS main.asyncmig_status AS\n"
   "  SELECT /* " AM_VIEW_MARK " */ name, status, direction, owner, attempts,"
-        " started_at, finished_at,\n"
+        " started_at, finished_at, duration,\n"
+  "    CASE WHEN bn IS NULL THEN NULL\n"
+  "      WHEN status='" AM_STATUS_FINISHED "'"
+        " THEN bn || ' batches: ' || br || ' rows'\n"
+  "      ELSE 'batch ' || bn || ': ' || br || ' of ~' || be || ' rows ('"
+        " || CASE WHEN be>0 THEN br*100/be ELSE 0 END || '%)'"
+        " || CASE WHEN status<>'" AM_STATUS_IN_PROGRESS "' OR brun<=0"
+        " OR secs<=0 THEN '' ELSE ', eta ' || CASE"
+        " WHEN eta<90 THEN CAST(round(eta) AS INTEGER) || ' s'"
+        " WHEN eta<5400 THEN CAST(round(eta/60) AS INTEGER) || ' min'"
+        " ELSE round(eta/3600, 1) || ' h' END END\n"
+  "    END AS progress,\n"
+  "    json_extract(j, '$.error.message') AS error\n"
+  "  FROM (SELECT *, (be-br)*secs/brun AS eta FROM (SELECT *,"
+        " max(coalesce(json_extract(j, '$.batches.estimate_rows'), 0), br)"
+        " AS be FROM (SELECT id, name, status, direction, owner, attempts,"
+        " started_at, finished_at, j,\n"
   "    CASE WHEN started_at IS NULL THEN NULL\n"
   "      ELSE round((julianday(coalesce(finished_at,'now'))"
                    " - julianday(started_at))*86400.0, 3) END AS duration,\n"
-  "    CASE WHEN json_valid(meta) AND json_type(meta,'$.batches') IS NOT NULL"
-        " THEN 'batch ' || json_extract(meta,'$.batches.batches') || ': '"
-        " || json_extract(meta,'$.batches.rows') || ' rows' END AS progress,\n"
-  "    CASE WHEN json_valid(meta)"
-            " THEN json_extract(meta,'$.error.message') END AS error\n"
-  "  FROM main.asyncmig_migration ORDER BY id;\n";
+  "    (julianday('now') - julianday(started_at))*86400.0 AS secs,\n"
+  "    CASE WHEN batch_relation IS NOT NULL"
+        " AND direction='" AM_DIRECTION_FORWARDS "'"
+        " AND json_type(j, '$.batches') IS NOT NULL"
+        " THEN coalesce(json_extract(j, '$.batches.batches'), 0) END AS bn,\n"
+  "    coalesce(json_extract(j, '$.batches.rows'), 0) AS br,\n"
+  "    coalesce(json_extract(j, '$.batches.run_rows'), 0) AS brun\n"
+  "  FROM (SELECT *, CASE WHEN json_valid(meta) THEN meta END AS j"
+        " FROM main.asyncmig_migration))))\n"
+  "  ORDER BY id;\n";
 
 /*
 ** Drop one reference to an AmConn; free it with the last one.  This is the
@@ -142,8 +178,9 @@ int amStepFinalize(sqlite3 *db, sqlite3_stmt *pStmt, char **pzErr){
 
 /*
 ** Create the table and the view if they are missing.  A view made by an
-** older module (without AM_VIEW_MARK) is replaced, so that a database
-** written by it shows the progress of batched migrations too.
+** older module (without AM_VIEW_MARK) is replaced, and a table made by it
+** gets the batch columns, so that a database written by it can hold and
+** show batched migrations too.
 */
 int amEnsureSchema(sqlite3 *db, char **pzErr){
   sqlite3_stmt *pStmt = 0;
@@ -159,6 +196,22 @@ int amEnsureSchema(sqlite3 *db, char **pzErr){
     rc = amExec(db, "DROP VIEW main.asyncmig_status", pzErr);
   }
   if( rc==SQLITE_OK ) rc = amExec(db, amSchemaSql, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = amPrepare(db, "SELECT 1 FROM pragma_table_info('asyncmig_migration',"
+                       " 'main') WHERE name='batch_relation'", &pStmt, pzErr);
+  }
+  if( rc==SQLITE_OK ){
+    bOld = sqlite3_step(pStmt)!=SQLITE_ROW;
+    sqlite3_finalize(pStmt);
+  }
+  if( rc==SQLITE_OK && bOld ){
+    rc = amExec(db,
+        "ALTER TABLE main.asyncmig_migration ADD COLUMN " AM_BATCH_COLUMN_1 ";"
+        "ALTER TABLE main.asyncmig_migration ADD COLUMN " AM_BATCH_COLUMN_2 ";"
+        "ALTER TABLE main.asyncmig_migration ADD COLUMN " AM_BATCH_COLUMN_3 ";"
+        "ALTER TABLE main.asyncmig_migration ADD COLUMN " AM_BATCH_COLUMN_4 ";",
+        pzErr);
+  }
   return rc;
 }
 
@@ -371,6 +424,8 @@ void amRowFree(AmRow *r){
   sqlite3_free(r->zDirection);
   sqlite3_free(r->zForwards);
   sqlite3_free(r->zBackwards);
+  sqlite3_free(r->zBatchRelation);
+  sqlite3_free(r->zBatchKey);
   sqlite3_free(r->zBatches);
   memset(r, 0, sizeof(*r));
 }
@@ -396,7 +451,8 @@ int amRowLoad(sqlite3 *db, const char *zName, AmRow *r, char **pzErr){
   memset(r, 0, sizeof(*r));
   rc = amPrepare(db, "SELECT status, direction, forwards_sql, backwards_sql,"
                      " json_extract(" AM_META_OLD ", '$.batches'),"
-                     " json_extract(" AM_META_OLD ", '$.pid')"
+                     " json_extract(" AM_META_OLD ", '$.pid'),"
+                     " batch_relation, batch_key, batch_size, batch_pause"
                      " FROM main.asyncmig_migration WHERE name=?1",
                  &pStmt, pzErr);
   if( rc!=SQLITE_OK ) return rc;
@@ -411,6 +467,10 @@ int amRowLoad(sqlite3 *db, const char *zName, AmRow *r, char **pzErr){
     r->zBackwards = amColumnDup(pStmt, 3, &bNoMem);
     r->zBatches = amColumnDup(pStmt, 4, &bNoMem);
     iPid = sqlite3_column_int64(pStmt, 5);
+    r->zBatchRelation = amColumnDup(pStmt, 6, &bNoMem);
+    r->zBatchKey = amColumnDup(pStmt, 7, &bNoMem);
+    r->nBatchSize = sqlite3_column_int64(pStmt, 8);
+    r->rBatchPause = sqlite3_column_double(pStmt, 9);
     rc = bNoMem ? SQLITE_NOMEM : SQLITE_OK;
     if( r->zStatus==0 && rc==SQLITE_OK ) r->zStatus = sqlite3_mprintf("");
     if( r->zStatus==0 ) rc = SQLITE_NOMEM;
@@ -437,40 +497,63 @@ int amRowLoad(sqlite3 *db, const char *zName, AmRow *r, char **pzErr){
 }
 
 /*
+** What makes the migration of row r batched, in *pCfg; NULL if it is not.
+*/
+const AmBatchCfg *amRowBatchCfg(const AmRow *r, AmBatchCfg *pCfg){
+  if( r->zBatchRelation==0 ) return 0;
+  pCfg->zRelation = r->zBatchRelation;
+  pCfg->zKey = r->zBatchKey;
+  pCfg->nSize = r->nBatchSize;
+  pCfg->rPause = r->rBatchPause;
+  pCfg->zProgress = r->zBatches;
+  return pCfg;
+}
+
+/*
 ** Record a new run of migration zName, inserting its row if it has none:
 ** with bStart 0, SCHEDULED (it waits for asyncmig_run()); with bStart 1,
 ** IN PROGRESS (it starts now: one more attempt, the pid of this process).
-** zDir is its direction, zFwd and zBwd its SQL texts, zBatches the
-** "batches" object of a batched migration (batch.c) or NULL for others.
+** zDir is its direction, zFwd and zBwd its SQL texts, pCfg what makes a
+** batched migration batched (batch.c), NULL for others.
 */
 int amRowNewRun(sqlite3 *db, const char *zName, int bStart, const char *zDir,
-                const char *zFwd, const char *zBwd, const char *zBatches,
+                const char *zFwd, const char *zBwd, const AmBatchCfg *pCfg,
                 char **pzErr){
   sqlite3_stmt *pStmt = 0;
   int rc = amPrepare(db,
       "INSERT INTO main.asyncmig_migration(name, status, direction,"
       " forwards_sql, backwards_sql, attempts, meta, created_at, updated_at,"
-      " started_at)"
+      " started_at, batch_relation, batch_key, batch_size, batch_pause)"
       " VALUES(?1, ?6, ?2, ?3, ?4, ?7, json_set(" AM_META_NEW ", '$.pid', ?8),"
-      " " AM_NOW ", " AM_NOW ", CASE WHEN ?7 THEN " AM_NOW " END)"
+      " " AM_NOW ", " AM_NOW ", CASE WHEN ?7 THEN " AM_NOW " END,"
+      " ?9, ?10, ?11, ?12)"
       " ON CONFLICT(name) DO UPDATE SET status=?6,"
       " direction=?2, forwards_sql=?3, backwards_sql=?4,"
       " attempts=attempts+?7, meta=json_set(" AM_META_RESET ", '$.pid', ?8),"
       " updated_at=" AM_NOW ", started_at=CASE WHEN ?7 THEN " AM_NOW " END,"
-      " finished_at=NULL",
+      " finished_at=NULL, batch_relation=?9, batch_key=?10, batch_size=?11,"
+      " batch_pause=?12",
       &pStmt, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(pStmt, 2, zDir, -1, SQLITE_STATIC);
   sqlite3_bind_text(pStmt, 3, zFwd, -1, SQLITE_TRANSIENT);
   if( zBwd ) sqlite3_bind_text(pStmt, 4, zBwd, -1, SQLITE_TRANSIENT);
-  if( zBatches ) sqlite3_bind_text(pStmt, 5, zBatches, -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(pStmt, 6, bStart ? AM_STATUS_IN_PROGRESS
                                      : AM_STATUS_SCHEDULED, -1, SQLITE_STATIC);
   sqlite3_bind_int(pStmt, 7, bStart);
 #ifndef _WIN32
   if( bStart ) sqlite3_bind_int64(pStmt, 8, (sqlite3_int64)getpid());
 #endif
+  if( pCfg ){
+    if( pCfg->zProgress ){
+      sqlite3_bind_text(pStmt, 5, pCfg->zProgress, -1, SQLITE_TRANSIENT);
+    }
+    sqlite3_bind_text(pStmt, 9, pCfg->zRelation, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(pStmt, 10, pCfg->zKey, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(pStmt, 11, pCfg->nSize);
+    sqlite3_bind_double(pStmt, 12, pCfg->rPause);
+  }
   return amStepFinalize(db, pStmt, pzErr);
 }
 
@@ -509,22 +592,19 @@ int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
 }
 
 /*
-** Record the progress of a batched migration after one more batch: the
-** last key done (pLast), rows and batches so far.  Called in the
-** transaction of the batch itself, so that both commit together.
+** Record the progress of a batched migration after one more batch: meta's
+** "batches" becomes zProgress (JSON, batch.c).  Called in the transaction
+** of the batch itself, so that both commit together or not at all.
 */
-int amRowProgress(sqlite3 *db, const char *zName, sqlite3_value *pLast,
-                  sqlite3_int64 nRows, sqlite3_int64 nBatches, char **pzErr){
+int amRowProgress(sqlite3 *db, const char *zName, const char *zProgress,
+                  char **pzErr){
   sqlite3_stmt *pStmt = 0;
   int rc = amPrepare(db,
       "UPDATE main.asyncmig_migration SET updated_at=" AM_NOW ","
-      " meta=json_set(meta, '$.batches.last_key', ?2, '$.batches.rows', ?3,"
-      "               '$.batches.batches', ?4)"
+      " meta=json_set(" AM_META_OLD ", '$.batches', json(?2))"
       " WHERE name=?1", &pStmt, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_value(pStmt, 2, pLast);
-  sqlite3_bind_int64(pStmt, 3, nRows);
-  sqlite3_bind_int64(pStmt, 4, nBatches);
+  sqlite3_bind_text(pStmt, 2, zProgress, -1, SQLITE_TRANSIENT);
   return amStepFinalize(db, pStmt, pzErr);
 }

@@ -343,13 +343,13 @@ expect "batches: every row updated exactly once, gaps in the keys" \
 SELECT asyncmig_schedule_batches('b1', 't', '$BSQL', 'UPDATE t SET n = n - 1', 64, 0, NULL, 1);
 SELECT count(*), min(n), max(n) FROM t;
 SELECT status, direction, attempts, forwards_sql FROM asyncmig_migration WHERE name='b1';
-SELECT json_extract(meta, '\$.batches.relation'), json_extract(meta, '\$.batches.key'), json_extract(meta, '\$.batches.batch_size'), json_extract(meta, '\$.batches.rows'), json_extract(meta, '\$.batches.batches'), json_extract(meta, '\$.batches.last_key') FROM asyncmig_migration WHERE name='b1';
+SELECT batch_relation, batch_key, batch_size, batch_pause, json_extract(meta, '\$.batches.rows'), json_extract(meta, '\$.batches.rows_affected'), json_extract(meta, '\$.batches.batches'), json_extract(meta, '\$.batches.last_key'), json_extract(meta, '\$.batches.estimate_rows'), json_extract(meta, '\$.batches.run_batches') FROM asyncmig_migration WHERE name='b1';
 SELECT progress FROM asyncmig_status WHERE name='b1';" \
   "FINISHED
 600|1|1
 FINISHED|forwards|1|$BSQL
-t|id|64|600|10|7200
-batch 10: 600 rows"
+t|id|64|0.0|600|600|10|7200|600|10
+10 batches: 600 rows"
 expect "batches: idempotent by name (FINISHED, nothing runs again)" \
   "SELECT asyncmig_schedule_batches('b1', 't', '$BSQL', NULL, 64, 0, NULL, 1);
 SELECT max(n) FROM t; SELECT attempts FROM asyncmig_migration WHERE name='b1';" \
@@ -395,11 +395,11 @@ BEGIN SELECT RAISE(ABORT, 'boom at 5450'); END;
 SELECT asyncmig_schedule_batches('r1', 't', '$BSQL', NULL, 50, '1ms', NULL, 1);
 SELECT sum(n=1), sum(n=0), max(n) FROM t;
 SELECT status, json_extract(meta, '\$.error.message'), json_extract(meta, '\$.error.detail'), json_extract(meta, '\$.batches.batches'), json_extract(meta, '\$.batches.last_key') FROM asyncmig_migration WHERE name='r1';
-SELECT error FROM asyncmig_status WHERE name='r1';" \
+SELECT error, progress FROM asyncmig_status WHERE name='r1';" \
   "ERROR
 300|300|1
 ERROR|boom at 5450|batch 7: keys 5107 to 5450|6|2100
-boom at 5450"
+boom at 5450|batch 6: 300 of ~600 rows (50%)"
 expect "batches: asyncmig_run resumes after the last batch done: every row exactly once" \
   "UPDATE ctl SET fail = 0;
 SELECT asyncmig_run('r1');
@@ -430,7 +430,7 @@ WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM c WHERE i<100)
 INSERT INTO s(k) SELECT printf('key-%c-%d', char(97 + i % 26), i) FROM c;
 SELECT asyncmig_schedule_batches('s1', 's', 'UPDATE s SET n = n + 1 WHERE k BETWEEN \$1 AND \$2', NULL, 7, NULL, NULL, 1);
 SELECT count(*), min(n), max(n) FROM s;
-SELECT json_extract(meta, '\$.batches.key'), json_extract(meta, '\$.batches.batches'), json_extract(meta, '\$.batches.last_key') = (SELECT max(k) FROM s) FROM asyncmig_migration WHERE name='s1';" \
+SELECT batch_key, json_extract(meta, '\$.batches.batches'), json_extract(meta, '\$.batches.last_key') = (SELECT max(k) FROM s) FROM asyncmig_migration WHERE name='s1';" \
   "FINISHED
 100|1|1
 k|15|1"
@@ -449,10 +449,10 @@ expect "batches: the rowid of a table without a primary key" \
 INSERT INTO v(a) VALUES('x'), ('y'), ('z');
 SELECT asyncmig_schedule_batches('v1', 'v', 'DELETE FROM v WHERE rowid BETWEEN \$1 AND \$2 AND a = ''y''', NULL, 2, 0, NULL, 1);
 SELECT group_concat(a) FROM v;
-SELECT json_extract(meta, '\$.batches.key'), json_extract(meta, '\$.batches.rows') FROM asyncmig_migration WHERE name='v1';" \
+SELECT batch_key, json_extract(meta, '\$.batches.rows'), json_extract(meta, '\$.batches.rows_affected') FROM asyncmig_migration WHERE name='v1';" \
   "FINISHED
 x,z
-rowid|1"
+rowid|3|1"
 
 newdb batches_modes
 expect "batches: apply_on_sqlite 0 (the default) runs and records nothing" \
@@ -487,15 +487,29 @@ SELECT max(n) FROM t; SELECT count(*) FROM asyncmig_migration WHERE name='m2';" 
 0"
 
 newdb oldview
-q "DROP VIEW asyncmig_status; CREATE VIEW asyncmig_status AS SELECT name, status, NULL AS progress FROM asyncmig_migration;"
-expect "the view of an older module is replaced on load (progress of batches)" \
-  "SELECT instr(sql, 'asyncmig view 2') > 0 FROM sqlite_master WHERE name='asyncmig_status';
+# the table and view as the module before batched migrations made them
+q "DROP VIEW asyncmig_status; DROP TABLE asyncmig_migration;
+CREATE TABLE asyncmig_migration(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE CHECK(length(trim(name))>0),
+  status TEXT NOT NULL CHECK(status IN ('SCHEDULED','STARTED','IN PROGRESS','FINISHED','ERROR')),
+  direction TEXT CHECK(direction IN ('forwards','backwards')), forwards_sql TEXT NOT NULL, backwards_sql TEXT,
+  owner TEXT, search_path TEXT, attempts INTEGER NOT NULL DEFAULT 0, meta TEXT NOT NULL DEFAULT '{}',
+  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f+00:00','now')),
+  updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%d %H:%M:%f+00:00','now')),
+  started_at TEXT, finished_at TEXT, depends_on TEXT, not_before TEXT, timeout REAL);
+INSERT INTO asyncmig_migration(name, status, direction, forwards_sql, attempts) VALUES('old', 'FINISHED', 'forwards', 'SELECT 1', 1);
+CREATE VIEW asyncmig_status AS SELECT name, status, NULL AS progress FROM asyncmig_migration;"
+expect "the table and view of an older module are brought up to date on load" \
+  "SELECT instr(sql, 'asyncmig view 3') > 0 FROM sqlite_master WHERE name='asyncmig_status';
+SELECT group_concat(name) FROM pragma_table_info('asyncmig_migration') WHERE name LIKE 'batch%';
+SELECT name, status, progress FROM asyncmig_status;
 CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0); INSERT INTO t(id) VALUES(1), (2), (3);
 SELECT asyncmig_schedule_batches('ov', 't', '$BSQL', NULL, 2, 0, NULL, 1);
-SELECT progress FROM asyncmig_status;" \
+SELECT progress FROM asyncmig_status WHERE name='ov';" \
   "1
+batch_relation,batch_key,batch_size,batch_pause
+old|FINISHED|
 FINISHED
-batch 2: 3 rows"
+2 batches: 3 rows"
 
 newdb batches_input
 q "$BSETUP CREATE VIEW tv AS SELECT * FROM t; CREATE TABLE w(a, b, PRIMARY KEY(a, b)) WITHOUT ROWID; CREATE TABLE x(id INTEGER PRIMARY KEY, c);"

@@ -449,8 +449,11 @@ class TestBatches(unittest.TestCase):
                                   " 0, NULL, 1)", BATCH_SQL), "FINISHED")
         self.assert_exactly_once()
         b = self.batches("g")
-        self.assertEqual((b["rows"], b["batches"], b["last_key"], b["key"]),
-                         (self.N, (self.N + 332) // 333, self.max_id, "id"))
+        self.assertEqual((b["rows"], b["rows_affected"], b["batches"], b["last_key"]),
+                         (self.N, self.N, (self.N + 332) // 333, self.max_id))
+        self.assertEqual(self.conn.execute(
+            "SELECT batch_relation, batch_key, batch_size FROM asyncmig_migration").fetchone(),
+            ("t", "id", 333))
 
     def test_text_keys(self):
         self.conn.execute("CREATE TABLE s(k TEXT PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0)")
@@ -528,6 +531,10 @@ class TestBatches(unittest.TestCase):
         self.assertEqual(self.one("SELECT status FROM asyncmig_migration WHERE name='slow'"),
                          "IN PROGRESS")
         b = self.batches("slow")
+        # as PostgreSQL words it, with an eta from the run's pace so far
+        self.assertRegex(self.one("SELECT progress FROM asyncmig_status"),
+                         r"^batch %d: %d of ~%d rows \(%d%%\), eta \d+(\.\d)? (s|min|h)$"
+                         % (b["batches"], b["rows"], self.N, b["rows"] * 100 // self.N))
         self.assertEqual(self.one("SELECT sum(n) FROM t"), b["rows"])
         self.assertEqual(self.one("SELECT max(n) FROM t"), 1)
         self.assertEqual(self.one("SELECT asyncmig_run('slow')"), "FINISHED")
