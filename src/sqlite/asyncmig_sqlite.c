@@ -195,7 +195,8 @@ static void amCancelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                    "connection and cannot be canceled", zName);
   }else if( strcmp(c.r.zStatus, AM_STATUS_SCHEDULED)==0
          || strcmp(c.r.zStatus, AM_STATUS_STARTED)==0 ){
-    c.rc = amRowEnd(c.db, zName, AM_STATUS_ERROR, "canceled", 0, 0, &c.zErr);
+    c.rc = amRowEnd(c.db, zName, AM_STATUS_ERROR, "canceled before it ran",
+                    AM_SQLSTATE_QUERY_CANCELED, 0, 0, &c.zErr);
     zResult = AM_STATUS_ERROR;
   }else{
     zResult = c.r.zStatus;

@@ -166,8 +166,8 @@ int amRowNewRun(sqlite3 *db, const char *zName, int bStart, const char *zDir,
                 const char *zFwd, const char *zBwd, const AmBatchCfg *pCfg,
                 char **pzErr);
 int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
-             const char *zMsg, const char *zStmt, const char *zDetail,
-             char **pzErr);
+             const char *zMsg, const char *zSqlstate, const char *zStmt,
+             const char *zDetail, char **pzErr);
 int amRowProgress(sqlite3 *db, const char *zName, const char *zProgress,
                   char **pzErr);
 void amProcessRunning(int iDelta);

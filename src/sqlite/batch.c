@@ -503,7 +503,7 @@ static int amBatchExec(AmCall *c, const char *zName, const char *zSql,
   }
   if( rc==SQLITE_OK ){
     *pzStatus = r.zMsg ? AM_STATUS_ERROR : AM_STATUS_FINISHED;
-    rc = amRowEnd(db, zName, *pzStatus, r.zMsg, r.zMsg ? zSql : 0,
+    rc = amRowEnd(db, zName, *pzStatus, r.zMsg, 0, r.zMsg ? zSql : 0,
                   r.zDetail, &c->zErr);
   }
   sqlite3_finalize(r.pFirst);

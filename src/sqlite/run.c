@@ -208,7 +208,7 @@ int amRunMigration(
   if( rc==SQLITE_OK ){
     rc = amExecf(db, pzErr, "RELEASE %s", zSp);
     if( rc==SQLITE_OK ){
-      rc = amRowEnd(db, zName, AM_STATUS_FINISHED, 0, 0, 0, pzErr);
+      rc = amRowEnd(db, zName, AM_STATUS_FINISHED, 0, 0, 0, 0, pzErr);
     }
     *pzStatus = AM_STATUS_FINISHED;
   }else{
@@ -218,7 +218,7 @@ int amRunMigration(
     }
     if( rc==SQLITE_OK ){
       rc = amRowEnd(db, zName, AM_STATUS_ERROR,
-                    zMsg ? zMsg : "unknown error", zStmt, 0, pzErr);
+                    zMsg ? zMsg : "unknown error", 0, zStmt, 0, pzErr);
     }
     *pzStatus = AM_STATUS_ERROR;
   }

@@ -485,7 +485,8 @@ int amRowLoad(sqlite3 *db, const char *zName, AmRow *r, char **pzErr){
   ){
     char *zMsg = sqlite3_mprintf("interrupted: the run of process %lld ended "
                                  "before it could record its outcome", iPid);
-    rc = zMsg ? amRowEnd(db, zName, AM_STATUS_ERROR, zMsg, 0, 0, pzErr)
+    rc = zMsg ? amRowEnd(db, zName, AM_STATUS_ERROR, zMsg,
+                         AM_SQLSTATE_QUERY_CANCELED, 0, 0, pzErr)
               : SQLITE_NOMEM;
     sqlite3_free(zMsg);
     sqlite3_free(r->zStatus);
@@ -559,19 +560,21 @@ int amRowNewRun(sqlite3 *db, const char *zName, int bStart, const char *zDir,
 
 /*
 ** Record the end of a run (or a cancel): status zStatus, and for ERROR the
-** message zMsg, the failing statement zStmt and the detail zDetail (the
-** bounds of a failed batch) under "error" in meta.
+** message zMsg, the SQLSTATE zSqlstate (SQLite has none of its own: NULL
+** but for cancels and interrupted runs, as PostgreSQL records them), the
+** failing statement zStmt and the detail zDetail (the bounds of a failed
+** batch) under "error" in meta.
 */
 int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
-             const char *zMsg, const char *zStmt, const char *zDetail,
-             char **pzErr){
+             const char *zMsg, const char *zSqlstate, const char *zStmt,
+             const char *zDetail, char **pzErr){
   sqlite3_stmt *pStmt = 0;
   int rc = amPrepare(db,
       "UPDATE main.asyncmig_migration SET status=?2,"
       " updated_at=" AM_NOW ", finished_at=" AM_NOW ","
       " meta=CASE WHEN ?2='" AM_STATUS_ERROR "' THEN json_set("
       "   " AM_META_OLD ", '$.error',"
-      "   json_object('message', ?3, 'sqlstate', NULL, 'statement', ?4,"
+      "   json_object('message', ?3, 'sqlstate', ?6, 'statement', ?4,"
       "               'detail', ?5))"
       " ELSE meta END"
       " WHERE name=?1",
@@ -582,6 +585,7 @@ int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
   if( zMsg ) sqlite3_bind_text(pStmt, 3, zMsg, -1, SQLITE_TRANSIENT);
   if( zStmt ) sqlite3_bind_text(pStmt, 4, zStmt, -1, SQLITE_TRANSIENT);
   if( zDetail ) sqlite3_bind_text(pStmt, 5, zDetail, -1, SQLITE_TRANSIENT);
+  if( zSqlstate ) sqlite3_bind_text(pStmt, 6, zSqlstate, -1, SQLITE_STATIC);
   rc = amStepFinalize(db, pStmt, pzErr);
   if( rc==SQLITE_OK && sqlite3_changes(db)!=1 ){
     *pzErr = sqlite3_mprintf("asyncmig: the row of migration \"%s\" is gone "

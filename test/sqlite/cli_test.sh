@@ -200,13 +200,15 @@ SELECT asyncmig_schedule('s4', 'CREATE INDEX s4_idx ON t(a)', NULL, 1);
 SELECT asyncmig_cancel('s4');
 SELECT asyncmig_cancel('s3');
 SELECT name, status, error FROM asyncmig_status WHERE name IN ('s3', 's4') ORDER BY name;
+SELECT json_extract(meta, '\$.error.sqlstate') FROM asyncmig_migration WHERE name='s4';
 SELECT count(*) FROM sqlite_master WHERE name='s4_idx';" \
   "1
 SCHEDULED
 ERROR
 FINISHED
 s3|FINISHED|
-s4|ERROR|canceled
+s4|ERROR|canceled before it ran
+57014
 0"
 
 # ---------------------------------------------------------------------------

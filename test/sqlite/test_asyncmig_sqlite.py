@@ -557,6 +557,8 @@ class TestBatches(unittest.TestCase):
                           (gone.pid,))
         self.assertEqual(self.one("SELECT asyncmig_cancel('dead')"), "ERROR")
         self.assertIn("interrupted", self.one("SELECT error FROM asyncmig_status"))
+        self.assertEqual(self.one("SELECT json_extract(meta, '$.error.sqlstate')"
+                                  " FROM asyncmig_migration"), "57014")
         self.assertEqual(self.one("SELECT asyncmig_schedule_batches('dead', 't', ?, NULL,"
                                   " 1000, 0, NULL, 1)", BATCH_SQL), "FINISHED")
         self.assert_exactly_once()
