@@ -133,8 +133,9 @@ static char *amBatchesJson(sqlite3 *db, const AmBatches *b){
 
 /*
 ** Write b (configuration and progress) into the row of migration zName:
-** as a new run (bStart 1: IN PROGRESS; 0: SCHEDULED) with amRowNewRun(),
-** or as the progress after a batch (bNewRun<0) with amRowProgress().
+** as a new run with amRowNewRun() (bNewRun 1: IN PROGRESS, 0: SCHEDULED,
+** with the SQL texts zSql and zBwd), or, bNewRun<0, as the progress after
+** a batch with amRowProgress().
 */
 static int amBatchesWrite(sqlite3 *db, const char *zName, int bNewRun,
                           const char *zSql, const char *zBwd,
