@@ -173,10 +173,13 @@ static void amRunFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 /*
 ** asyncmig_cancel(NAME)
 **
-** A SCHEDULED (or STARTED) migration ends ERROR ("canceled") without
-** running; a FINISHED or ERROR one is left as it is.  Returns the status.
-** An unknown name is an error, and so is a migration IN PROGRESS (which on
-** SQLite can only be the one running this very call).
+** A SCHEDULED (or STARTED) migration ends ERROR ("canceled before it ran")
+** without running; a FINISHED or ERROR one is left as it is.  A batched
+** run IN PROGRESS in another connection (which commits batch by batch, so
+** others see it) is asked to stop: it ends ERROR ("canceled") after its
+** current batch, and the result is IN PROGRESS, as on PostgreSQL.  Returns
+** the status.  An unknown name is an error, and so is a migration IN
+** PROGRESS in this very connection (the call comes from its own SQL).
 */
 static void amCancelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   const char *zName = 0;
@@ -190,9 +193,13 @@ static void amCancelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     /* reported below */
   }else if( !c.r.bFound ){
     amCallFail(&c, "asyncmig: there is no migration named \"%s\"", zName);
-  }else if( strcmp(c.r.zStatus, AM_STATUS_IN_PROGRESS)==0 ){
+  }else if( strcmp(c.r.zStatus, AM_STATUS_IN_PROGRESS)==0
+         && (c.p->iDepth>1 || c.r.zBatchRelation==0) ){
     amCallFail(&c, "asyncmig: migration \"%s\" is running in this "
                    "connection and cannot be canceled", zName);
+  }else if( strcmp(c.r.zStatus, AM_STATUS_IN_PROGRESS)==0 ){
+    c.rc = amRowRequestCancel(c.db, zName, &c.zErr);
+    zResult = c.r.zStatus;
   }else if( strcmp(c.r.zStatus, AM_STATUS_SCHEDULED)==0
          || strcmp(c.r.zStatus, AM_STATUS_STARTED)==0 ){
     c.rc = amRowEnd(c.db, zName, AM_STATUS_ERROR, "canceled before it ran",

@@ -170,6 +170,9 @@ int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
              const char *zDetail, char **pzErr);
 int amRowProgress(sqlite3 *db, const char *zName, const char *zProgress,
                   char **pzErr);
+int amRowRequestCancel(sqlite3 *db, const char *zName, char **pzErr);
+int amRowCancelRequested(sqlite3 *db, const char *zName, int *pb,
+                         char **pzErr);
 void amProcessRunning(int iDelta);
 
 /**************************************************************************

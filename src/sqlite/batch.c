@@ -478,6 +478,7 @@ static int amBatchExec(AmCall *c, const char *zName, const char *zSql,
   AmBatchRun r;
   AmBatches check;
   int nKeys = 0;
+  int bCanceled = 0;
   int rc;
 
   memset(&r, 0, sizeof(r));
@@ -499,13 +500,19 @@ static int amBatchExec(AmCall *c, const char *zName, const char *zSql,
       rc = amBatchOne(&r, &nKeys);
       if( rc!=SQLITE_OK || r.zMsg || nKeys<b->nSize ) break;
       rc = amTxnCheckpoint(&c->t, b->rPause, &c->zErr);
+      if( rc==SQLITE_OK ){
+        rc = amRowCancelRequested(db, zName, &bCanceled, &c->zErr);
+      }
+      if( bCanceled ) break;
     }
     amProcessRunning(-1);
   }
   if( rc==SQLITE_OK ){
-    *pzStatus = r.zMsg ? AM_STATUS_ERROR : AM_STATUS_FINISHED;
-    rc = amRowEnd(db, zName, *pzStatus, r.zMsg, 0, r.zMsg ? zSql : 0,
-                  r.zDetail, &c->zErr);
+    const char *zMsg = bCanceled ? "canceled" : r.zMsg;
+    *pzStatus = zMsg ? AM_STATUS_ERROR : AM_STATUS_FINISHED;
+    rc = amRowEnd(db, zName, *pzStatus, zMsg,
+                  bCanceled ? AM_SQLSTATE_QUERY_CANCELED : 0,
+                  r.zMsg ? zSql : 0, r.zDetail, &c->zErr);
   }
   sqlite3_finalize(r.pFirst);
   sqlite3_finalize(r.pNext);

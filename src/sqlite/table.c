@@ -411,9 +411,9 @@ static int amRunMayBeAlive(sqlite3_int64 iPid){
 ** last error, with zBatches (JSON, parameter ?5) as "batches" or without.
 */
 #define AM_META_RESET \
-  "CASE WHEN ?5 IS NULL THEN json_remove(" AM_META_OLD ",'$.error','$.batches')" \
-  " ELSE json_set(json_remove(" AM_META_OLD ",'$.error'),'$.batches',json(?5))" \
-  " END"
+  "CASE WHEN ?5 IS NULL THEN json_remove(" AM_META_OLD ",'$.error'," \
+  " '$.cancel_requested','$.batches') ELSE json_set(json_remove(" \
+  AM_META_OLD ",'$.error','$.cancel_requested'),'$.batches',json(?5)) END"
 /* The meta of a new row: zBatches as "batches", if given */
 #define AM_META_NEW \
   "CASE WHEN ?5 IS NULL THEN '{}' ELSE json_object('batches', json(?5)) END"
@@ -593,6 +593,38 @@ int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
     rc = SQLITE_ERROR;
   }
   return rc;
+}
+
+/*
+** Ask the batched run of migration zName, going on in another connection,
+** to stop: it ends ERROR ("canceled") at its next checkpoint between two
+** batches (amRowCancelRequested()), as PostgreSQL's cancel() of a running
+** migration records it in meta.
+*/
+int amRowRequestCancel(sqlite3 *db, const char *zName, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int rc = amPrepare(db,
+      "UPDATE main.asyncmig_migration SET updated_at=" AM_NOW ","
+      " meta=json_set(" AM_META_OLD ", '$.cancel_requested', json('true'))"
+      " WHERE name=?1", &pStmt, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_TRANSIENT);
+  return amStepFinalize(db, pStmt, pzErr);
+}
+
+/* Set *pb to true if a cancel of migration zName's run was requested */
+int amRowCancelRequested(sqlite3 *db, const char *zName, int *pb,
+                         char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  int rc = amPrepare(db,
+      "SELECT json_extract(" AM_META_OLD ", '$.cancel_requested')"
+      " FROM main.asyncmig_migration WHERE name=?1", &pStmt, pzErr);
+  *pb = 0;
+  if( rc!=SQLITE_OK ) return rc;
+  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_TRANSIENT);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ) *pb = sqlite3_column_int(pStmt, 0);
+  sqlite3_finalize(pStmt);
+  return SQLITE_OK;
 }
 
 /*

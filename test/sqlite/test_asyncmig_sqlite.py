@@ -507,6 +507,44 @@ class TestBatches(unittest.TestCase):
         self.assertEqual(self.one("SELECT attempts FROM asyncmig_migration WHERE name='i'"), 2)
         watcher.close()
 
+    def test_cancel_from_another_connection_then_resume(self):
+        """asyncmig_cancel() of a batched run going on in another connection
+        returns IN PROGRESS; the run stops after its current batch and ends
+        ERROR ("canceled", 57014); asyncmig_run resumes: exactly once."""
+        other = connect(self.path, isolation_level=None, timeout=10,
+                        check_same_thread=False)
+        result = []
+        th = threading.Thread(target=lambda: result.append(self.one(
+            "SELECT asyncmig_schedule_batches('c', 't', ?, NULL, 400, '10ms', NULL, 1)",
+            BATCH_SQL)))
+        th.start()
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                self.assertLess(time.monotonic(), deadline)
+                try:
+                    if self.batches("c", conn=other)["batches"] >= 3:
+                        break
+                except (TypeError, KeyError, sqlite3.OperationalError):
+                    pass
+                time.sleep(0.002)
+            self.assertEqual(self.one("SELECT asyncmig_cancel('c')", conn=other),
+                             "IN PROGRESS")
+        finally:
+            th.join()
+        self.assertEqual(result, ["ERROR"])
+        self.assertEqual(other.execute(
+            "SELECT error, json_extract(meta, '$.error.sqlstate') FROM asyncmig_status"
+            " JOIN asyncmig_migration USING (name)").fetchone(), ("canceled", "57014"))
+        b = self.batches("c")
+        self.assertLess(b["batches"], self.N // 400)
+        self.assertEqual(self.one("SELECT sum(n) FROM t"), b["rows"])
+        self.assertEqual(self.one("SELECT asyncmig_run('c')"), "FINISHED")
+        self.assert_exactly_once()
+        self.assertIsNone(self.one("SELECT json_extract(meta, '$.cancel_requested')"
+                                   " FROM asyncmig_migration"))
+        other.close()
+
     def test_kill_in_the_middle_then_resume(self):
         """kill -9 of the process in the middle: the row stays IN PROGRESS
         with progress that matches the table exactly; the next asyncmig_run
