@@ -70,7 +70,8 @@ SQLITE_EXTENSION_INIT1
 ** Idempotent by name (amScheduleKeeps()): one in ERROR, or whose last run
 ** was backwards, is run again with the SQL given now.
 */
-static void amScheduleFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+static void amScheduleFunc(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv){
   const char *zName = 0;
   const char *zFwd = 0;
   const char *zBwd = 0;

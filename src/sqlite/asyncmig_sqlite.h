@@ -98,7 +98,7 @@ typedef struct AmConn AmConn;
 struct AmConn {
   int nRef;              /* Number of functions registered with this object */
   int bAllowScheduled;   /* asyncmig_allow_scheduled() setting */
-  int iDepth;            /* Nesting of asyncmig transactions (savepoint names) */
+  int iDepth;            /* Nesting of asyncmig transactions (savepoints) */
 };
 
 /* asyncmig's own transaction, or a savepoint of the caller's (table.c) */

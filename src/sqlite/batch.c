@@ -492,7 +492,9 @@ static int amBatchExec(AmCall *c, const char *zName, const char *zSql,
   if( rc==SQLITE_OK ) rc = amBatchKeysets(&r);
   if( rc==SQLITE_OK ) rc = amBatchEstimate(db, b, &c->zErr);
   b->nRunBatches = b->nRunRows = 0;
-  if( rc==SQLITE_OK ) rc = amBatchesWrite(db, zName, 1, zSql, zBwd, b, &c->zErr);
+  if( rc==SQLITE_OK ){
+    rc = amBatchesWrite(db, zName, 1, zSql, zBwd, b, &c->zErr);
+  }
   if( rc==SQLITE_OK ){
     amProcessRunning(1);
     rc = amTxnCheckpoint(&c->t, 0.0, &c->zErr);
@@ -559,7 +561,7 @@ static int amBatchSizeArg(AmCall *c, sqlite3_value *pVal, sqlite3_int64 *pn){
   return SQLITE_OK;
 }
 
-/* Read the PAUSE argument: NULL is 0; seconds, or a text amParsePause() reads */
+/* Read the PAUSE argument: NULL is 0; seconds, or a text for amParsePause() */
 static int amPauseArg(AmCall *c, sqlite3_value *pVal, double *pr){
   int eType = sqlite3_value_type(pVal);
   if( c->rc!=SQLITE_OK || eType==SQLITE_NULL ) return c->rc;

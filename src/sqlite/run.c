@@ -188,7 +188,8 @@ int amRunMigration(
   char **pzErr
 ){
   sqlite3 *db = t->db;
-  const char *zDir = bBackwards ? AM_DIRECTION_BACKWARDS : AM_DIRECTION_FORWARDS;
+  const char *zDir = bBackwards ? AM_DIRECTION_BACKWARDS
+                                : AM_DIRECTION_FORWARDS;
   char *zSp = 0;
   char *zMsg = 0;
   char *zStmt = 0;

@@ -187,7 +187,8 @@ int amEnsureSchema(sqlite3 *db, char **pzErr){
   int bOld = 0;
   int rc = amPrepare(db, "SELECT 1 FROM main.sqlite_schema WHERE type='view'"
                          " AND name='asyncmig_status'"
-                         " AND instr(sql, '" AM_VIEW_MARK "')=0", &pStmt, pzErr);
+                         " AND instr(sql, '" AM_VIEW_MARK "')=0",
+                 &pStmt, pzErr);
   if( rc==SQLITE_OK ){
     bOld = sqlite3_step(pStmt)==SQLITE_ROW;
     sqlite3_finalize(pStmt);

@@ -107,7 +107,8 @@ int amIsKw(const AmScan *p, int i, int iEnd, const char *zKw){
 static int amScanAddStmt(AmScan *p, int iFirst, int iEnd){
   if( p->nStmt>=p->nStmtAlloc ){
     int nNew = p->nStmtAlloc ? p->nStmtAlloc*2 : 16;
-    AmStmt *aNew = sqlite3_realloc64(p->aStmt, sizeof(AmStmt)*(sqlite3_int64)nNew);
+    AmStmt *aNew = sqlite3_realloc64(p->aStmt,
+                                     sizeof(AmStmt)*(sqlite3_int64)nNew);
     if( aNew==0 ) return SQLITE_NOMEM;
     p->aStmt = aNew;
     p->nStmtAlloc = nNew;

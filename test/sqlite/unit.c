@@ -129,7 +129,8 @@ int main(void){
   scans("SELECT 'unterminated; SELECT 2", 1, "SELECT 'unterminated; SELECT 2");
 
   /* The translator: PostgreSQL-only words go, the rest stays as it is */
-  translates("CREATE INDEX CONCURRENTLY i ON t(a)", "CREATE INDEX  i ON t(a)", 1);
+  translates("CREATE INDEX CONCURRENTLY i ON t(a)",
+             "CREATE INDEX  i ON t(a)", 1);
   translates("create unique index concurrently if not exists i on t(a);"
              " DROP INDEX CONCURRENTLY IF EXISTS j",
              "create unique index  if not exists i on t(a);"
@@ -165,7 +166,8 @@ int main(void){
   refuses(amTranslateBatch, "SELECT $1, $2",
           "batch_sql must be one DML statement (INSERT, UPDATE, DELETE), "
           "not SELECT");
-  refuses(amTranslateBatch, "CREATE INDEX CONCURRENTLY i ON t(a)", "not CREATE");
+  refuses(amTranslateBatch, "CREATE INDEX CONCURRENTLY i ON t(a)",
+          "not CREATE");
   refuses(amTranslateBatch, "BEGIN", "transaction control statement (BEGIN)");
 
   /* Pauses */
