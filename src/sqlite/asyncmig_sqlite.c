@@ -199,7 +199,7 @@ static void amCancelFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     amCallFail(&c, "asyncmig: migration \"%s\" is running in this "
                    "connection and cannot be canceled", zName);
   }else if( strcmp(c.r.zStatus, AM_STATUS_IN_PROGRESS)==0 ){
-    c.rc = amRowRequestCancel(c.db, zName, &c.zErr);
+    c.rc = amRowSetMeta(c.db, zName, "$.cancel_requested", "true", &c.zErr);
     zResult = c.r.zStatus;
   }else if( strcmp(c.r.zStatus, AM_STATUS_SCHEDULED)==0
          || strcmp(c.r.zStatus, AM_STATUS_STARTED)==0 ){

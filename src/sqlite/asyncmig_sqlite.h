@@ -168,9 +168,8 @@ int amRowNewRun(sqlite3 *db, const char *zName, int bStart, const char *zDir,
 int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
              const char *zMsg, const char *zSqlstate, const char *zStmt,
              const char *zDetail, char **pzErr);
-int amRowProgress(sqlite3 *db, const char *zName, const char *zProgress,
-                  char **pzErr);
-int amRowRequestCancel(sqlite3 *db, const char *zName, char **pzErr);
+int amRowSetMeta(sqlite3 *db, const char *zName, const char *zPath,
+                 const char *zJson, char **pzErr);
 int amRowCancelRequested(sqlite3 *db, const char *zName, int *pb,
                          char **pzErr);
 void amProcessRunning(int iDelta);

@@ -135,7 +135,7 @@ static char *amBatchesJson(sqlite3 *db, const AmBatches *b){
 ** Write b (configuration and progress) into the row of migration zName:
 ** as a new run with amRowNewRun() (bNewRun 1: IN PROGRESS, 0: SCHEDULED,
 ** with the SQL texts zSql and zBwd), or, bNewRun<0, as the progress after
-** a batch with amRowProgress().
+** a batch with amRowSetMeta().
 */
 static int amBatchesWrite(sqlite3 *db, const char *zName, int bNewRun,
                           const char *zSql, const char *zBwd,
@@ -150,7 +150,7 @@ static int amBatchesWrite(sqlite3 *db, const char *zName, int bNewRun,
   cfg.rPause = b->rPause;
   cfg.zProgress = zJson;
   if( bNewRun<0 ){
-    rc = amRowProgress(db, zName, zJson, pzErr);
+    rc = amRowSetMeta(db, zName, "$.batches", zJson, pzErr);
   }else{
     rc = amRowNewRun(db, zName, bNewRun, AM_DIRECTION_FORWARDS, zSql, zBwd,
                      &cfg, pzErr);

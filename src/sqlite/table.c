@@ -597,19 +597,24 @@ int amRowEnd(sqlite3 *db, const char *zName, const char *zStatus,
 }
 
 /*
-** Ask the batched run of migration zName, going on in another connection,
-** to stop: it ends ERROR ("canceled") at its next checkpoint between two
-** batches (amRowCancelRequested()), as PostgreSQL's cancel() of a running
-** migration records it in meta.
+** Set zPath of the meta of migration zName to zJson (JSON text): "$.batches"
+** for the progress of a batched migration after one more batch (batch.c;
+** in the transaction of the batch itself, so that both commit together or
+** not at all), "$.cancel_requested" to ask a batched run going on in
+** another connection to stop at its next checkpoint (as PostgreSQL's
+** cancel() of a running migration records it).
 */
-int amRowRequestCancel(sqlite3 *db, const char *zName, char **pzErr){
+int amRowSetMeta(sqlite3 *db, const char *zName, const char *zPath,
+                 const char *zJson, char **pzErr){
   sqlite3_stmt *pStmt = 0;
   int rc = amPrepare(db,
       "UPDATE main.asyncmig_migration SET updated_at=" AM_NOW ","
-      " meta=json_set(" AM_META_OLD ", '$.cancel_requested', json('true'))"
+      " meta=json_set(" AM_META_OLD ", ?2, json(?3))"
       " WHERE name=?1", &pStmt, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_TRANSIENT);
+  sqlite3_bind_text(pStmt, 2, zPath, -1, SQLITE_STATIC);
+  sqlite3_bind_text(pStmt, 3, zJson, -1, SQLITE_TRANSIENT);
   return amStepFinalize(db, pStmt, pzErr);
 }
 
@@ -626,22 +631,4 @@ int amRowCancelRequested(sqlite3 *db, const char *zName, int *pb,
   if( sqlite3_step(pStmt)==SQLITE_ROW ) *pb = sqlite3_column_int(pStmt, 0);
   sqlite3_finalize(pStmt);
   return SQLITE_OK;
-}
-
-/*
-** Record the progress of a batched migration after one more batch: meta's
-** "batches" becomes zProgress (JSON, batch.c).  Called in the transaction
-** of the batch itself, so that both commit together or not at all.
-*/
-int amRowProgress(sqlite3 *db, const char *zName, const char *zProgress,
-                  char **pzErr){
-  sqlite3_stmt *pStmt = 0;
-  int rc = amPrepare(db,
-      "UPDATE main.asyncmig_migration SET updated_at=" AM_NOW ","
-      " meta=json_set(" AM_META_OLD ", '$.batches', json(?2))"
-      " WHERE name=?1", &pStmt, pzErr);
-  if( rc!=SQLITE_OK ) return rc;
-  sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_TRANSIENT);
-  sqlite3_bind_text(pStmt, 2, zProgress, -1, SQLITE_TRANSIENT);
-  return amStepFinalize(db, pStmt, pzErr);
 }

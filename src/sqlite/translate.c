@@ -103,15 +103,25 @@ int amIsKw(const AmScan *p, int i, int iEnd, const char *zKw){
   return sqlite3_strnicmp(p->z + p->aTok[i].iOff, zKw, n)==0;
 }
 
+/*
+** Make room in the array *pa (of *pnAlloc elements of szElem bytes, n of
+** them used) for one more element, doubling it.  Return SQLITE_OK or NOMEM.
+*/
+static int amGrow(void **pa, int *pnAlloc, int n, size_t szElem){
+  if( n>=*pnAlloc ){
+    int nNew = *pnAlloc ? *pnAlloc*2 : 32;
+    void *aNew = sqlite3_realloc64(*pa, szElem*(sqlite3_int64)nNew);
+    if( aNew==0 ) return SQLITE_NOMEM;
+    *pa = aNew;
+    *pnAlloc = nNew;
+  }
+  return SQLITE_OK;
+}
+
 /* Append a statement [iFirst,iEnd) to p.  Return SQLITE_OK or NOMEM. */
 static int amScanAddStmt(AmScan *p, int iFirst, int iEnd){
-  if( p->nStmt>=p->nStmtAlloc ){
-    int nNew = p->nStmtAlloc ? p->nStmtAlloc*2 : 16;
-    AmStmt *aNew = sqlite3_realloc64(p->aStmt,
-                                     sizeof(AmStmt)*(sqlite3_int64)nNew);
-    if( aNew==0 ) return SQLITE_NOMEM;
-    p->aStmt = aNew;
-    p->nStmtAlloc = nNew;
+  if( amGrow((void**)&p->aStmt, &p->nStmtAlloc, p->nStmt, sizeof(AmStmt)) ){
+    return SQLITE_NOMEM;
   }
   p->aStmt[p->nStmt].iFirst = iFirst;
   p->aStmt[p->nStmt].iEnd = iEnd;
@@ -139,13 +149,8 @@ int amScan(AmScan *p, const char *z){
     int n = amTokenLen(&zU[i], &eType);
     if( eType!=AM_TK_SPACE && eType!=AM_TK_COMMENT ){
       int iTok = p->nTok;
-      if( p->nTok>=p->nTokAlloc ){
-        int nNew = p->nTokAlloc ? p->nTokAlloc*2 : 64;
-        AmToken *aNew = sqlite3_realloc64(p->aTok,
-                                     sizeof(AmToken)*(sqlite3_int64)nNew);
-        if( aNew==0 ) return SQLITE_NOMEM;
-        p->aTok = aNew;
-        p->nTokAlloc = nNew;
+      if( amGrow((void**)&p->aTok, &p->nTokAlloc, p->nTok, sizeof(AmToken)) ){
+        return SQLITE_NOMEM;
       }
       p->aTok[iTok].iOff = i;
       p->aTok[iTok].n = n;
