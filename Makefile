@@ -8,9 +8,15 @@ MODULE_big = asyncmig
 OBJS = \
 	src/asyncmig.o \
 	src/catalog.o \
+	src/catalog_functions.o \
+	src/catalog_worker.o \
 	src/executor.o \
 	src/functions.o \
 	src/launcher.o \
+	src/session.o \
+	src/settings.o \
+	src/shmem.o \
+	src/wait.o \
 	src/worker.o
 
 EXTENSION = asyncmig

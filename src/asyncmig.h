@@ -1,130 +1,62 @@
 /*-------------------------------------------------------------------------
  *
  * asyncmig.h
- *		Shared declarations of asyncmig: settings, the shared-memory state
- *		that the launcher, the workers and the SQL-callable functions use to
- *		talk to each other, and the entry points of each source file.
+ *		The map of asyncmig's C files and the rules of their names.
  *
  * asyncmig runs migrations (SQL texts recorded in asyncmig.migration) in
  * background workers.  The table is the only durable truth; shared memory
  * only says which databases may have work and which worker runs what, and
  * is rebuilt from the table after every restart.
  *
- * src/asyncmig.c	module load, settings, shared memory
- * src/launcher.c	the launcher: starts one worker per runnable database
- * src/worker.c		a worker: sweeps, claims and runs one migration
- * src/executor.c	runs SQL text statement by statement, top-level
- * src/catalog.c	reads and writes asyncmig.migration
- * src/functions.c	schedule(), run(), cancel(), wait()
+ * src/asyncmig.c		_PG_init: calls the others, nothing depends on it
+ * src/settings.c		the asyncmig.* settings
+ * src/shmem.c			shared memory: requests, the launcher's latch, slots
+ * src/launcher.c		the launcher: starts one worker per runnable database
+ * src/worker.c			a worker: sweeps, claims and runs one migration
+ * src/executor.c		runs SQL text statement by statement, top-level;
+ *						the migration's timeout
+ * src/session.c		the session a migration runs in: owner, settings,
+ *						asyncmig's own settings under the migration's SETs
+ * src/catalog.c		asyncmig.migration: what every access shares
+ * src/catalog_functions.c	... the statements of schedule(), run(),
+ *						cancel(), wait()
+ * src/catalog_worker.c	... the statements of a worker
+ * src/functions.c		schedule(), run(), cancel()
+ * src/wait.c			wait(), across transactions
+ * src/vocabulary.h		statuses, directions, SQLSTATEs: spelled once
+ *						(plain C, shared with src/sqlite/)
+ *
+ * Each file's exported functions are declared in its own header (x.c:
+ * x.h), and only there.  A file calls only files of a lower layer, so
+ * there is no cycle (check: make, then
+ * "python3 ../shared/tools/cycles.py ." prints "0 cycles"):
+ *
+ *	7  asyncmig.c
+ *	6  wait.c
+ *	5  functions.c, worker.c
+ *	4  executor.c
+ *	3  catalog_functions.c, catalog_worker.c
+ *	2  catalog.c, launcher.c
+ *	1  shmem.c, session.c
+ *	0  settings.c
+ *
+ * Names: asyncmig_* only for what PostgreSQL looks up by name (the
+ * bgworker entry points asyncmig_launcher_main and asyncmig_worker_main,
+ * the SQL-callable functions) and for the settings' C variables
+ * (asyncmig_max_workers ... , named as the operator sets them).  Every
+ * other exported function or variable carries its file's prefix:
+ * am_shmem_*, am_settings_*, am_launcher_*, am_functions_*, am_exec_*
+ * (executor.c), am_session_*, am_catalog_* (catalog*.c).  Types are Am*.
+ * Statics may use any am_ name.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef ASYNCMIG_H
 #define ASYNCMIG_H
 
-#include "postmaster/bgworker.h"
-#include "storage/condition_variable.h"
-#include "storage/latch.h"
-#include "storage/lwlock.h"
-#include "utils/timestamp.h"
+#include "vocabulary.h"
 
-/* status strings, exactly as stored in asyncmig.migration.status */
-#define AM_STATUS_SCHEDULED		"SCHEDULED"
-#define AM_STATUS_STARTED		"STARTED"
-#define AM_STATUS_IN_PROGRESS	"IN PROGRESS"
-#define AM_STATUS_FINISHED		"FINISHED"
-#define AM_STATUS_ERROR			"ERROR"
-
-/* longest migration name accepted, in bytes */
-#define AM_MAX_NAME_LEN			1000
-
-/* databases that may be waiting for a worker, remembered at once */
-#define AM_MAX_PENDING_DBS		256
-
-/* a worker that failed before claiming anything: look again after */
-#define AM_RETRY_FAILED_MS		10000
-
-/* exits of workers that left a migration behind, remembered at once */
-#define AM_MAX_OBITUARIES		32
-#define AM_OBITUARY_LEN			256
-
-/* what a worker reports in its slot when it exits */
-typedef enum AsyncmigWorkerResult
-{
-	AM_RESULT_NONE = 0,			/* exited before saying anything */
-	AM_RESULT_RAN,				/* ran one migration (there may be more) */
-	AM_RESULT_IDLE				/* nothing runnable in its database */
-} AsyncmigWorkerResult;
-
-/*
- * One slot per possible worker (asyncmig.max_workers).  The launcher fills
- * dboid (and keeps the worker's handle in its own memory); the worker sets
- * pid and migration_id; anyone may set cancel_requested.  All fields are
- * protected by AsyncmigShared->lock.  A slot stays in_use until the
- * launcher has seen its worker exit.
- */
-typedef struct AsyncmigWorkerSlot
-{
-	bool		in_use;
-	Oid			dboid;
-	pid_t		pid;
-	int64		migration_id;	/* 0 until the worker claimed one */
-	bool		cancel_requested;
-	AsyncmigWorkerResult result;
-	TimestampTz next_wakeup;	/* with AM_RESULT_IDLE: 0 or not_before */
-	char		last_fatal[AM_OBITUARY_LEN];	/* FATAL that ended it */
-} AsyncmigWorkerSlot;
-
-/* a database that may have runnable work, from wake_at on */
-typedef struct AsyncmigPendingDb
-{
-	Oid			dboid;
-	TimestampTz wake_at;
-} AsyncmigPendingDb;
-
-/* what the launcher knows of a worker that ended inside a migration */
-typedef struct AsyncmigObituary
-{
-	Oid			dboid;
-	int64		migration_id;
-	pid_t		pid;
-	char		message[AM_OBITUARY_LEN];
-} AsyncmigObituary;
-
-typedef struct AsyncmigShared
-{
-	LWLock	   *lock;
-	pid_t		launcher_pid;
-	Latch	   *launcher_latch;
-	bool		rescan_all;		/* every database must be looked at */
-	int			npending;
-	AsyncmigPendingDb pending[AM_MAX_PENDING_DBS];
-	int			nobituaries;
-	AsyncmigObituary obituaries[AM_MAX_OBITUARIES];
-	ConditionVariable status_cv;	/* broadcast when a migration ends */
-	int			nslots;
-	AsyncmigWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
-} AsyncmigShared;
-
-/* settings (src/asyncmig.c) */
-extern bool asyncmig_allow_scheduled;
-extern int	asyncmig_max_workers;
-extern int	asyncmig_max_attempts;
-extern int	asyncmig_lock_timeout;
-extern int	asyncmig_statement_timeout;
-
-/* src/asyncmig.c */
-extern AsyncmigShared *AsyncmigState;
-extern bool asyncmig_preloaded;
-extern void asyncmig_request_database(Oid dboid, TimestampTz wake_at);
-extern void asyncmig_add_pending(Oid dboid, TimestampTz wake_at);
-extern void asyncmig_wake_launcher(void);
-
-/* src/launcher.c */
-extern PGDLLEXPORT void asyncmig_launcher_main(Datum main_arg);
-extern void asyncmig_register_launcher(void);
-
-/* src/worker.c */
-extern PGDLLEXPORT void asyncmig_worker_main(Datum main_arg);
+/* src/asyncmig.c; PostgreSQL 16 and later declare it in fmgr.h too */
+extern PGDLLEXPORT void _PG_init(void);
 
 #endif							/* ASYNCMIG_H */

@@ -2,15 +2,21 @@
  *
  * catalog.h
  *		Access to asyncmig.migration, the table that is the only durable
- *		truth of asyncmig.
+ *		truth of asyncmig: what its readers and writers share
+ *		(src/catalog.c).  The SQL functions' statements are in
+ *		catalog_functions.h, the worker's in catalog_worker.h.
  *
  *-------------------------------------------------------------------------
  */
 #ifndef ASYNCMIG_CATALOG_H
 #define ASYNCMIG_CATALOG_H
 
-#include "utils/elog.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "nodes/pg_list.h"
 #include "utils/palloc.h"
+
+#include "session.h"
 
 /* one row of asyncmig.migration, as the C code needs it */
 typedef struct AmMigration
@@ -31,17 +37,14 @@ typedef struct AmMigration
 	int			pid;			/* meta->'pid', 0 if none */
 } AmMigration;
 
-/*
- * Settings a migration may have SET for its session that must not steer
- * asyncmig's own statements (bookkeeping, cleanup); see am_own_settings().
- */
-typedef struct AmOwnSettings
-{
-	int			statement_timeout;
-	int			lock_timeout;
-	bool		read_only;
-	int			isolation;
-} AmOwnSettings;
+/* the columns that am_catalog_fetch() reads into an AmMigration, in order */
+#define AM_COLUMNS \
+	"id, name, status, direction, forwards_sql, backwards_sql, " \
+	"owner::pg_catalog.oid, search_path, attempts, " \
+	"(pg_catalog.date_part('epoch', timeout) * 1000)::pg_catalog.int8, " \
+	"timeout::pg_catalog.text, meta -> 'guard', " \
+	"coalesce((meta ->> 'cancel_requested')::pg_catalog.bool, false), " \
+	"coalesce((meta ->> 'pid')::pg_catalog.int4, 0)"
 
 /* saved state of am_catalog_enter() and am_catalog_begin() */
 typedef struct AmCatalogContext
@@ -53,56 +56,22 @@ typedef struct AmCatalogContext
 	AmOwnSettings save_settings;	/* the migration's, under ours */
 } AmCatalogContext;
 
-extern void am_own_settings_push(AmOwnSettings *saved);
-extern void am_own_settings_pop(AmOwnSettings *saved);
-
-extern Oid	am_migration_relid(bool missing_ok);
+extern Oid	am_catalog_relid(bool missing_ok);
 extern void am_catalog_enter(AmCatalogContext *cxt);
 extern void am_catalog_leave(AmCatalogContext *cxt);
 extern void am_catalog_begin(AmCatalogContext *cxt);
 extern void am_catalog_commit(AmCatalogContext *cxt);
-
-/* for schedule(), run(), cancel(): caller is in am_catalog_enter() */
-/* what schedule() records: the arguments, the caller and its search_path */
-typedef struct AmScheduleArgs
-{
-	const char *name;
-	const char *status;			/* STARTED or SCHEDULED */
-	const char *forwards_sql;
-	const char *backwards_sql;	/* NULL if none */
-	Datum		depends_on;		/* text[] */
-	bool		depends_on_null;
-	Datum		not_before;		/* timestamptz */
-	bool		not_before_null;
-	Datum		timeout;		/* interval */
-	bool		timeout_null;
-	Oid			owner;
-	const char *search_path;
-} AmScheduleArgs;
-
-extern char *am_catalog_insert(const AmScheduleArgs *a);
-extern AmMigration *am_catalog_lock(const char *name);
-extern void am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a);
-extern void am_catalog_queue_run(int64 id, bool backwards);
-extern void am_catalog_cancel_queued(int64 id);
-extern void am_catalog_request_cancel(int64 id);
-extern List *am_catalog_names_in(const char *status1, const char *status2,
-								 Oid member);
-extern AmMigration *am_catalog_get(const char *name);
-extern char *am_catalog_error_message(const char *name, char **sqlstate);
-extern bool am_catalog_depends_cycle(const char *name, Datum depends_on);
-
-/* for the worker */
-extern List *am_catalog_in_progress(void);
-extern int	am_catalog_fail_broken_dependencies(void);
-extern int	am_catalog_fail_foreign(void);
-extern AmMigration *am_catalog_claim(int pid);
-extern TimestampTz am_catalog_next_wakeup(void);
-extern void am_catalog_set_guard(int64 id, const char *guard_json);
-extern void am_catalog_count_attempt(int64 id, ErrorData *edata);
-extern void am_catalog_finish(int64 id, ErrorData *edata, const char *statement,
-							  const char *message_override);
-
 extern void am_catalog_notify(const char *name, const char *status);
+
+/* for catalog_functions.c and catalog_worker.c */
+extern Datum am_catalog_origin(void);
+extern int	am_catalog_spi(const char *sql, int nargs, Oid *types, Datum *values,
+						   const char *nulls, bool read_only, int expected);
+extern void am_catalog_update_by_id(const char *sql, int64 id);
+extern char *am_catalog_strdup_value(HeapTuple tup, TupleDesc desc, int col,
+									 MemoryContext cxt);
+extern List *am_catalog_fetch(const char *sql, int nargs, Oid *types,
+							  Datum *values, const char *nulls,
+							  bool read_only);
 
 #endif							/* ASYNCMIG_CATALOG_H */

@@ -58,7 +58,11 @@
 
 #include "asyncmig.h"
 #include "catalog.h"
+#include "catalog_worker.h"
 #include "executor.h"
+#include "session.h"
+#include "settings.h"
+#include "shmem.h"
 
 /* what a guarded statement does to indexes */
 typedef struct AmGuard
@@ -71,6 +75,11 @@ typedef struct AmGuard
 
 static MemoryContext am_statement_context = NULL;
 
+/* set by the migration's timeout, read between and after statements */
+static volatile sig_atomic_t am_timed_out = false;
+static TimeoutId am_timeout_id;
+
+static void am_timeout_handler(void);
 static bool am_is_concurrent(Node *stmt);
 static void am_run_statement(RawStmt *raw, const char *sql,
 							 const char *stmt_text);
@@ -82,13 +91,13 @@ static void am_backoff(int attempt);
 static char *am_statement_text(RawStmt *raw, const char *sql);
 
 /*
- * am_parse_sql
+ * am_exec_parse_sql
  *		Split SQL text into raw statements with PostgreSQL's own parser, and
- *		check each with am_check_statement().  Errors name what (e.g.
+ *		check each with am_exec_check_statement().  Errors name what (e.g.
  *		"forwards SQL") in their context.  An empty list is an error.
  */
 List *
-am_parse_sql(const char *sql, const char *what)
+am_exec_parse_sql(const char *sql, const char *what)
 {
 	List	   *stmts;
 	ListCell   *lc;
@@ -100,18 +109,18 @@ am_parse_sql(const char *sql, const char *what)
 				 errmsg("%s contains no statement", what),
 				 errdetail("It is empty or holds only comments.")));
 	foreach(lc, stmts)
-		am_check_statement(lfirst_node(RawStmt, lc), sql, what);
+		am_exec_check_statement(lfirst_node(RawStmt, lc), sql, what);
 	return stmts;
 }
 
 /*
- * am_check_statement
+ * am_exec_check_statement
  *		Refuse statements that cannot run in a migration: transaction
  *		control (each statement already has its own transaction) and COPY
  *		from or to the client (a worker has no client).
  */
 void
-am_check_statement(RawStmt *raw, const char *sql, const char *what)
+am_exec_check_statement(RawStmt *raw, const char *sql, const char *what)
 {
 	Node	   *stmt = raw->stmt;
 
@@ -184,69 +193,54 @@ am_is_concurrent(Node *stmt)
 }
 
 /*
- * am_executor_init
+ * am_exec_init
  *		Per-worker set-up: the memory context that holds a statement's parse
- *		and plan trees across the commits a CONCURRENTLY command does.
+ *		and plan trees across the commits a CONCURRENTLY command does, and
+ *		the migration's timeout.
  */
 void
-am_executor_init(void)
+am_exec_init(void)
 {
 	am_statement_context = AllocSetContextCreate(TopMemoryContext,
 												 "asyncmig statement",
 												 ALLOCSET_DEFAULT_SIZES);
+	am_timeout_id = RegisterTimeout(USER_TIMEOUT, am_timeout_handler);
 }
 
 /*
- * am_become_owner
- *		Act as the migration's owner from now on, as a SECURITY DEFINER
- *		function acts as its owner: SECURITY_LOCAL_USERID_CHANGE forbids SET
- *		ROLE, RESET ROLE and SET SESSION AUTHORIZATION, so the migration
- *		cannot climb back to the superuser the worker connected as.  The
- *		worker shows in pg_stat_activity as that role, so the owner sees its
- *		query and progress.
+ * am_timeout_handler
+ *		The migration's own timeout: cancel what runs, like a
+ *		statement_timeout that spans the whole migration.  am_exec_run()
+ *		then tells the timeout from a cancel by am_timed_out.
  */
-void
-am_become_owner(Oid owner)
+static void
+am_timeout_handler(void)
 {
-	SetUserIdAndSecContext(owner, SECURITY_LOCAL_USERID_CHANGE);
-
-	if (MyBEEntry != NULL)
-	{
-		volatile PgBackendStatus *beentry = MyBEEntry;
-
-		PGSTAT_BEGIN_WRITE_ACTIVITY(beentry);
-		beentry->st_userid = owner;
-		PGSTAT_END_WRITE_ACTIVITY(beentry);
-	}
+	am_timed_out = true;
+	InterruptPending = true;
+	QueryCancelPending = true;
+	SetLatch(MyLatch);
 }
 
 /*
- * am_set_session
- *		Session settings of a migration: the search_path captured when it
- *		was scheduled, asyncmig.statement_timeout over any role or database
- *		setting (a web-tuned statement_timeout must not kill a 3-hour
- *		build), and an application_name that names it.  PGC_S_CLIENT ranks
- *		above database and role settings and below the migration's own SET.
+ * am_exec_start_timeout
+ *		Arm the migration's timeout (0: none) before am_exec_run().
  */
 void
-am_set_session(AmMigration *m)
+am_exec_start_timeout(int64 timeout_ms)
 {
-	char		buf[32];
-	char		appname[NAMEDATALEN];
+	if (timeout_ms > 0)
+		enable_timeout_after(am_timeout_id, (int) Min(timeout_ms, INT_MAX));
+}
 
-	StartTransactionCommand();
-	(void) set_config_option("search_path", m->search_path,
-							 PGC_USERSET, PGC_S_CLIENT,
-							 GUC_ACTION_SET, true, 0, false);
-	snprintf(buf, sizeof(buf), "%d", asyncmig_statement_timeout);
-	(void) set_config_option("statement_timeout", buf,
-							 PGC_SUSET, PGC_S_CLIENT,
-							 GUC_ACTION_SET, true, 0, false);
-	snprintf(appname, sizeof(appname), "asyncmig: %s", m->name);
-	(void) set_config_option("application_name", appname,
-							 PGC_USERSET, PGC_S_CLIENT,
-							 GUC_ACTION_SET, true, 0, false);
-	CommitTransactionCommand();
+/*
+ * am_exec_stop_timeout
+ *		Disarm it once the run is decided.
+ */
+void
+am_exec_stop_timeout(void)
+{
+	disable_timeout(am_timeout_id, false);
 }
 
 /*
@@ -327,25 +321,25 @@ am_run_text(const char *text)
 	AmOwnSettings saved;
 
 	/* not steered by what the migration SET (lock_timeout, read only ...) */
-	am_own_settings_push(&saved);
+	am_session_own_settings_push(&saved);
 	PG_TRY();
 	{
 		am_run_statement(linitial_node(RawStmt, stmts), text, text);
 	}
 	PG_FINALLY();
 	{
-		am_own_settings_pop(&saved);
+		am_session_own_settings_pop(&saved);
 	}
 	PG_END_TRY();
 }
 
 /*
- * am_recover_from_error
+ * am_exec_recover_from_error
  *		After an error was caught and copied: what PostgresMain() does to
  *		get back to idle, short of telling a client.
  */
 void
-am_recover_from_error(void)
+am_exec_recover_from_error(void)
 {
 	HOLD_INTERRUPTS();
 	disable_timeout(STATEMENT_TIMEOUT, false);
@@ -498,7 +492,7 @@ am_guard_to_json(AmGuard *g)
 }
 
 /*
- * am_cleanup_guard
+ * am_exec_cleanup_guard
  *		Drop, concurrently and as the owner, the INVALID indexes that a
  *		failed guarded statement left: for CREATE INDEX the new index (of
  *		the given name, if it had one), for REINDEX the *_ccnew and *_ccold
@@ -507,7 +501,7 @@ am_guard_to_json(AmGuard *g)
  *		failed already and its own error is what the row must say.
  */
 void
-am_cleanup_guard(AmMigration *m, const char *guard_json)
+am_exec_cleanup_guard(AmMigration *m, const char *guard_json)
 {
 	List	   *drops = NIL;
 	ListCell   *lc;
@@ -575,7 +569,7 @@ am_cleanup_guard(AmMigration *m, const char *guard_json)
 			MemoryContextSwitchTo(cxt);
 			EmitErrorReport();
 			FlushErrorState();
-			am_recover_from_error();
+			am_exec_recover_from_error();
 			/* the error reset the hold-off count */
 			HOLD_CANCEL_INTERRUPTS();
 			ereport(LOG,
@@ -633,7 +627,7 @@ am_backoff(int attempt)
 		/* a cancel is raised by the next statement's check, in its PG_TRY */
 		if (ProcDiePending)
 			CHECK_FOR_INTERRUPTS();
-		if (left <= 0 || am_timed_out || am_cancel_requested() ||
+		if (left <= 0 || am_timed_out || am_shmem_cancel_requested() ||
 			QueryCancelPending)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
@@ -643,14 +637,14 @@ am_backoff(int attempt)
 }
 
 /*
- * am_execute
+ * am_exec_run
  *		Run sql (the migration's forwards or backwards text) as its owner.
  *		Returns true on success; else fills *res.  Lock timeouts, deadlocks
  *		and serialization failures are tried again, up to
  *		asyncmig.max_attempts tries in all, each counted in the row.
  */
 bool
-am_execute(AmMigration *m, const char *sql, AmExecResult *res)
+am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	List	   *stmts = NIL;
@@ -663,7 +657,7 @@ am_execute(AmMigration *m, const char *sql, AmExecResult *res)
 
 	PG_TRY();
 	{
-		stmts = am_parse_sql(sql, m->direction && strcmp(m->direction, "backwards") == 0 ?
+		stmts = am_exec_parse_sql(sql, m->direction && strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0 ?
 							 "backwards SQL" : "forwards SQL");
 	}
 	PG_CATCH();
@@ -671,7 +665,7 @@ am_execute(AmMigration *m, const char *sql, AmExecResult *res)
 		MemoryContextSwitchTo(cxt);
 		res->edata = CopyErrorData();
 		FlushErrorState();
-		am_recover_from_error();
+		am_exec_recover_from_error();
 		return false;
 	}
 	PG_END_TRY();
@@ -689,7 +683,7 @@ am_execute(AmMigration *m, const char *sql, AmExecResult *res)
 
 			PG_TRY();
 			{
-				if (am_timed_out || am_cancel_requested())
+				if (am_timed_out || am_shmem_cancel_requested())
 				{
 					/* interrupted between statements */
 					QueryCancelPending = true;
@@ -725,7 +719,7 @@ am_execute(AmMigration *m, const char *sql, AmExecResult *res)
 				MemoryContextSwitchTo(cxt);
 				edata = CopyErrorData();
 				FlushErrorState();
-				am_recover_from_error();
+				am_exec_recover_from_error();
 			}
 			PG_END_TRY();
 			MemoryContextSwitchTo(cxt);
@@ -737,7 +731,7 @@ am_execute(AmMigration *m, const char *sql, AmExecResult *res)
 			{
 				char	   *json = am_guard_to_json(guard);
 
-				am_cleanup_guard(m, json);
+				am_exec_cleanup_guard(m, json);
 				am_catalog_begin(&ccxt);
 				am_catalog_set_guard(m->id, NULL);
 				am_catalog_commit(&ccxt);
@@ -745,7 +739,7 @@ am_execute(AmMigration *m, const char *sql, AmExecResult *res)
 
 			if (am_timed_out)
 				res->message = psprintf("timed out after %s", m->timeout_text);
-			else if (am_cancel_requested() &&
+			else if (am_shmem_cancel_requested() &&
 					 edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
 				res->message = pstrdup("canceled");
 			else if ((edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||

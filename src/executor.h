@@ -2,7 +2,7 @@
  *
  * executor.h
  *		Running a migration's SQL text, statement by statement, each as a
- *		top-level command in its own transaction.
+ *		top-level command in its own transaction (src/executor.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -20,18 +20,14 @@ typedef struct AmExecResult
 	char	   *message;		/* replaces edata->message, or NULL */
 } AmExecResult;
 
-extern List *am_parse_sql(const char *sql, const char *what);
-extern void am_check_statement(RawStmt *raw, const char *sql, const char *what);
+extern List *am_exec_parse_sql(const char *sql, const char *what);
+extern void am_exec_check_statement(RawStmt *raw, const char *sql, const char *what);
 
-extern void am_executor_init(void);
-extern void am_become_owner(Oid owner);
-extern void am_set_session(AmMigration *m);
-extern bool am_execute(AmMigration *m, const char *sql, AmExecResult *res);
-extern void am_cleanup_guard(AmMigration *m, const char *guard_json);
-extern void am_recover_from_error(void);
-
-/* set by the worker's signal and timeout handlers */
-extern volatile sig_atomic_t am_timed_out;
-extern bool am_cancel_requested(void);
+extern void am_exec_init(void);
+extern void am_exec_start_timeout(int64 timeout_ms);
+extern void am_exec_stop_timeout(void);
+extern bool am_exec_run(AmMigration *m, const char *sql, AmExecResult *res);
+extern void am_exec_cleanup_guard(AmMigration *m, const char *guard_json);
+extern void am_exec_recover_from_error(void);
 
 #endif							/* ASYNCMIG_EXECUTOR_H */

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * functions.c
- *		The SQL-callable functions: asyncmig.schedule(), asyncmig.run(),
- *		asyncmig.cancel() and the procedure asyncmig.wait().
+ *		The SQL-callable functions asyncmig.schedule(), asyncmig.run() and
+ *		asyncmig.cancel(); the procedure asyncmig.wait() is in wait.c.
  *
  * They are transactional: they only write asyncmig.migration, and what
  * must happen outside the database (waking the launcher, interrupting a
@@ -39,12 +39,15 @@
 
 #include "asyncmig.h"
 #include "catalog.h"
+#include "catalog_functions.h"
 #include "executor.h"
+#include "functions.h"
+#include "settings.h"
+#include "shmem.h"
 
 PG_FUNCTION_INFO_V1(asyncmig_schedule);
 PG_FUNCTION_INFO_V1(asyncmig_run);
 PG_FUNCTION_INFO_V1(asyncmig_cancel);
-PG_FUNCTION_INFO_V1(asyncmig_wait);
 
 /* a running migration to interrupt when the transaction commits */
 typedef struct AmPendingCancel
@@ -58,7 +61,6 @@ static bool am_wake_at_commit = false;
 static bool am_broadcast_at_commit = false;
 static List *am_cancels_at_commit = NIL;	/* in TopMemoryContext */
 
-void		asyncmig_functions_init(void);
 static void am_xact_callback(XactEvent event, void *arg);
 static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
@@ -67,19 +69,18 @@ static void am_signal_cancel(int64 migration_id);
 static char *am_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 static void am_check_name(const char *name);
 static void am_check_sql(const char *sql, const char *what, const char *name);
-static void am_check_member(Oid caller, AmMigration *m, const char *action);
 static AmMigration *am_lock_existing(const char *name, Oid caller,
 									 const char *action);
 static void am_warn_if_not_preloaded(const char *name, const char *status);
 static void am_sql_error_context(void *arg);
 
 /*
- * asyncmig_functions_init
+ * am_functions_init
  *		Register the transaction callbacks (from _PG_init, in every backend
  *		that loads the module).
  */
 void
-asyncmig_functions_init(void)
+am_functions_init(void)
 {
 	RegisterXactCallback(am_xact_callback, NULL);
 	RegisterSubXactCallback(am_subxact_callback, NULL);
@@ -100,11 +101,11 @@ am_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 			if (am_wake_at_commit)
-				asyncmig_request_database(MyDatabaseId, 0);
+				am_shmem_request_database(MyDatabaseId, 0);
 			foreach(lc, am_cancels_at_commit)
 				am_signal_cancel(((AmPendingCancel *) lfirst(lc))->migration_id);
-			if ((am_broadcast_at_commit || am_wake_at_commit) && AsyncmigState)
-				ConditionVariableBroadcast(&AsyncmigState->status_cv);
+			if ((am_broadcast_at_commit || am_wake_at_commit) && am_shmem_state)
+				ConditionVariableBroadcast(&am_shmem_state->status_cv);
 			am_forget_pending();
 			break;
 		case XACT_EVENT_ABORT:
@@ -177,12 +178,12 @@ am_signal_cancel(int64 migration_id)
 	pid_t		pid = 0;
 	int			i;
 
-	if (AsyncmigState == NULL)
+	if (am_shmem_state == NULL)
 		return;
-	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
-	for (i = 0; i < AsyncmigState->nslots; i++)
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	for (i = 0; i < am_shmem_state->nslots; i++)
 	{
-		AsyncmigWorkerSlot *slot = &AsyncmigState->slots[i];
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
 
 		if (slot->in_use && slot->dboid == MyDatabaseId &&
 			slot->migration_id == migration_id)
@@ -191,7 +192,7 @@ am_signal_cancel(int64 migration_id)
 			pid = slot->pid;
 		}
 	}
-	LWLockRelease(AsyncmigState->lock);
+	LWLockRelease(am_shmem_state->lock);
 	if (pid != 0)
 		kill(pid, SIGINT);
 }
@@ -272,17 +273,17 @@ am_check_sql(const char *sql, const char *what, const char *name)
 	errcallback.arg = psprintf("checking the %s of migration \"%s\"", what, name);
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-	(void) am_parse_sql(sql, what);
+	(void) am_exec_parse_sql(sql, what);
 	error_context_stack = errcallback.previous;
 }
 
 /*
- * am_check_member
+ * am_functions_check_member
  *		The caller may act on a migration only if it is a member of the
  *		migration's owner (superusers are members of every role).
  */
-static void
-am_check_member(Oid caller, AmMigration *m, const char *action)
+void
+am_functions_check_member(Oid caller, AmMigration *m, const char *action)
 {
 	if (!is_member_of_role(caller, m->owner))
 	{
@@ -311,7 +312,7 @@ am_lock_existing(const char *name, Oid caller, const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("migration \"%s\" does not exist", name)));
-	am_check_member(caller, m, action);
+	am_functions_check_member(caller, m, action);
 	return m;
 }
 
@@ -322,7 +323,7 @@ am_lock_existing(const char *name, Oid caller, const char *action)
 static void
 am_warn_if_not_preloaded(const char *name, const char *status)
 {
-	if (!asyncmig_preloaded && strcmp(status, AM_STATUS_STARTED) == 0)
+	if (!am_shmem_preloaded && strcmp(status, AM_STATUS_STARTED) == 0)
 		ereport(WARNING,
 				(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run migration \"%s\"",
 						name),
@@ -418,10 +419,10 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("migration \"%s\" was deleted while it was being scheduled", name)));
 		/* a row of another role is not even shown to the caller */
-		am_check_member(a.owner, m, "schedule");
+		am_functions_check_member(a.owner, m, "schedule");
 		if (strcmp(m->status, AM_STATUS_ERROR) == 0 ||
 			(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
-			 strcmp(m->direction, "backwards") == 0))
+			 strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0))
 		{
 			am_catalog_requeue_forwards(m->id, &a);
 			am_catalog_notify(name, a.status);
@@ -517,210 +518,4 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 	}
 	am_catalog_leave(&cxt);
 	PG_RETURN_TEXT_P(cstring_to_text(status));
-}
-
-/*
- * asyncmig_wait
- *		CALL asyncmig.wait(name, timeout): wait until that migration, or
- *		every migration of this database that is queued or running now, has
- *		ended; raise an error naming those that ended in ERROR.
- *
- * It must not hold a snapshot while it sleeps: CREATE INDEX CONCURRENTLY
- * waits for every transaction with an older snapshot, so a waiting session
- * that kept one would wait for the build that waits for it.  So it is a
- * procedure that commits after each look at the table and sleeps between
- * transactions, woken by the workers when a migration ends.
- */
-Datum
-asyncmig_wait(PG_FUNCTION_ARGS)
-{
-	bool		atomic = true;
-	char	   *name = NULL;
-	int64		timeout_ms = -1;
-	TimestampTz deadline = 0;
-	MemoryContext wait_cxt;
-	MemoryContext old;
-	List	   *names = NIL;
-	List	   *failed = NIL;
-	StringInfoData pending_names;
-	AmCatalogContext cxt;
-	ListCell   *lc;
-	char	   *first_sqlstate = NULL;
-	Oid			caller = GetUserId();
-
-	if (fcinfo->context && IsA(fcinfo->context, CallContext))
-		atomic = ((CallContext *) fcinfo->context)->atomic;
-	if (atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("asyncmig.wait() cannot run inside a transaction block"),
-				 errdetail("It commits while it waits, so that it holds no snapshot that a concurrent index build would wait for."),
-				 errhint("Use CALL asyncmig.wait(...) at top level, in autocommit mode.")));
-
-	if (!PG_ARGISNULL(1))
-	{
-		Interval   *iv = PG_GETARG_INTERVAL_P(1);
-		float8		secs;
-
-		secs = DatumGetFloat8(DirectFunctionCall2(interval_part,
-												  CStringGetTextDatum("epoch"),
-												  IntervalPGetDatum(iv)));
-		if (secs < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("timeout must not be negative")));
-		timeout_ms = (int64) (secs * 1000.0);
-		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
-	}
-
-	wait_cxt = AllocSetContextCreate(TopMemoryContext, "asyncmig wait",
-									 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(wait_cxt);
-	if (!PG_ARGISNULL(0))
-		name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	initStringInfo(&pending_names);
-
-	PG_TRY();
-	{
-		SPI_connect_ext(SPI_OPT_NONATOMIC);
-
-		/* what to wait for */
-		PushActiveSnapshot(GetTransactionSnapshot());
-		am_catalog_enter(&cxt);
-		MemoryContextSwitchTo(wait_cxt);
-		if (name)
-		{
-			AmMigration *m = am_catalog_get(name);
-
-			if (m == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("migration \"%s\" does not exist", name)));
-			am_check_member(caller, m, "wait for");
-			if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0)
-				ereport(NOTICE,
-						(errmsg("migration \"%s\" is SCHEDULED: nothing runs it until asyncmig.run() is called",
-								name)));
-			else
-				names = list_make1(name);
-		}
-		else
-			names = am_catalog_names_in(AM_STATUS_STARTED, AM_STATUS_IN_PROGRESS,
-										caller);
-		am_catalog_leave(&cxt);
-		PopActiveSnapshot();
-
-		if (names != NIL && !asyncmig_preloaded)
-			ereport(WARNING,
-					(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run the migrations waited for"),
-					 errhint("Add asyncmig to shared_preload_libraries in postgresql.conf and restart the server.")));
-
-		for (;;)
-		{
-			List	   *still = NIL;
-
-			if (AsyncmigState)
-				ConditionVariablePrepareToSleep(&AsyncmigState->status_cv);
-
-			PushActiveSnapshot(GetTransactionSnapshot());
-			am_catalog_enter(&cxt);
-			MemoryContextSwitchTo(wait_cxt);
-			resetStringInfo(&pending_names);
-			foreach(lc, names)
-			{
-				char	   *n = lfirst(lc);
-				AmMigration *m = am_catalog_get(n);
-
-				MemoryContextSwitchTo(wait_cxt);
-				if (m == NULL)
-					continue;	/* deleted by hand: nothing to wait for */
-				if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
-					strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
-				{
-					still = lappend(still, n);
-					appendStringInfo(&pending_names, "%s\"%s\"",
-									 pending_names.len ? ", " : "", n);
-				}
-				else if (strcmp(m->status, AM_STATUS_ERROR) == 0)
-				{
-					char	   *sqlstate;
-					char	   *msg = am_catalog_error_message(n, &sqlstate);
-
-					MemoryContextSwitchTo(wait_cxt);
-					failed = lappend(failed,
-									 psprintf("\"%s\" ended in ERROR: %s", n,
-											  msg ? msg : "unknown error"));
-					if (first_sqlstate == NULL && sqlstate)
-						first_sqlstate = pstrdup(sqlstate);
-				}
-			}
-			am_catalog_leave(&cxt);
-			PopActiveSnapshot();
-			names = still;
-
-			if (names == NIL)
-				break;
-			if (timeout_ms >= 0 && GetCurrentTimestamp() >= deadline)
-				ereport(ERROR,
-						(errcode(ERRCODE_QUERY_CANCELED),
-						 errmsg("timed out waiting for asyncmig migration %s",
-								pending_names.data)));
-
-			/* end the transaction: no snapshot, no lock while we sleep */
-			SPI_commit();
-			MemoryContextSwitchTo(wait_cxt);
-			InvalidateCatalogSnapshot();
-			pgstat_report_activity(STATE_RUNNING, "CALL asyncmig.wait(...)");
-
-			{
-				long		ms = 1000;
-
-				if (timeout_ms >= 0)
-					ms = Min(ms, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline)));
-				if (AsyncmigState)
-					(void) ConditionVariableTimedSleep(&AsyncmigState->status_cv, ms,
-													   PG_WAIT_EXTENSION);
-				else
-				{
-					(void) WaitLatch(MyLatch,
-									 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-									 ms, PG_WAIT_EXTENSION);
-					ResetLatch(MyLatch);
-				}
-			}
-			CHECK_FOR_INTERRUPTS();
-		}
-		if (AsyncmigState)
-			ConditionVariableCancelSleep();
-		SPI_finish();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(wait_cxt);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
-	MemoryContextSwitchTo(old);
-	if (failed != NIL)
-	{
-		StringInfoData buf;
-		int			code = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
-
-		initStringInfo(&buf);
-		foreach(lc, failed)
-			appendStringInfo(&buf, "%s%s", buf.len ? "; " : "", (char *) lfirst(lc));
-		if (first_sqlstate && strlen(first_sqlstate) == 5)
-			code = MAKE_SQLSTATE(first_sqlstate[0], first_sqlstate[1],
-								 first_sqlstate[2], first_sqlstate[3],
-								 first_sqlstate[4]);
-		MemoryContextDelete(wait_cxt);
-		ereport(ERROR,
-				(errcode(code),
-				 errmsg("asyncmig migration %s", buf.data),
-				 errhint("SELECT * FROM asyncmig.status shows the errors; asyncmig.run() runs a migration again.")));
-	}
-	MemoryContextDelete(wait_cxt);
-	PG_RETURN_VOID();
 }

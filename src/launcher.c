@@ -41,6 +41,12 @@
 #include "utils/timestamp.h"
 
 #include "asyncmig.h"
+#include "launcher.h"
+#include "settings.h"
+#include "shmem.h"
+
+/* a worker that failed before claiming anything: look again after */
+#define AM_RETRY_FAILED_MS		10000
 
 /* handles of the workers this launcher started, by slot */
 static BackgroundWorkerHandle **worker_handles = NULL;
@@ -54,12 +60,12 @@ static bool launcher_start_worker(int slotno, Oid dboid);
 static bool launcher_database_busy(Oid dboid);
 
 /*
- * asyncmig_register_launcher
+ * am_launcher_register
  *		Register the launcher with the postmaster (from _PG_init).  It is
  *		restarted a second after it dies.
  */
 void
-asyncmig_register_launcher(void)
+am_launcher_register(void)
 {
 	BackgroundWorker worker;
 
@@ -92,24 +98,24 @@ asyncmig_launcher_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("asyncmig launcher");
 
-	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
-	if (AsyncmigState->launcher_pid != 0)
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	if (am_shmem_state->launcher_pid != 0)
 	{
-		LWLockRelease(AsyncmigState->lock);
+		LWLockRelease(am_shmem_state->lock);
 		ereport(LOG,
 				(errmsg("asyncmig launcher already running as process %d, exiting",
-						(int) AsyncmigState->launcher_pid)));
+						(int) am_shmem_state->launcher_pid)));
 		proc_exit(0);
 	}
-	AsyncmigState->launcher_pid = MyProcPid;
-	AsyncmigState->launcher_latch = MyLatch;
-	AsyncmigState->rescan_all = true;	/* look at every database once */
-	LWLockRelease(AsyncmigState->lock);
+	am_shmem_state->launcher_pid = MyProcPid;
+	am_shmem_state->launcher_latch = MyLatch;
+	am_shmem_state->rescan_all = true;	/* look at every database once */
+	LWLockRelease(am_shmem_state->lock);
 	before_shmem_exit(launcher_detach, (Datum) 0);
 
 	worker_handles = MemoryContextAllocZero(TopMemoryContext,
 											sizeof(BackgroundWorkerHandle *) *
-											AsyncmigState->nslots);
+											am_shmem_state->nslots);
 
 	ereport(LOG, (errmsg("asyncmig launcher started")));
 
@@ -127,10 +133,10 @@ asyncmig_launcher_main(Datum main_arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 
-		LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
-		rescan = AsyncmigState->rescan_all;
-		AsyncmigState->rescan_all = false;
-		LWLockRelease(AsyncmigState->lock);
+		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+		rescan = am_shmem_state->rescan_all;
+		am_shmem_state->rescan_all = false;
+		LWLockRelease(am_shmem_state->lock);
 		if (rescan)
 			launcher_scan_databases();
 
@@ -162,13 +168,13 @@ asyncmig_launcher_main(Datum main_arg)
 static void
 launcher_detach(int code, Datum arg)
 {
-	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
-	if (AsyncmigState->launcher_pid == MyProcPid)
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	if (am_shmem_state->launcher_pid == MyProcPid)
 	{
-		AsyncmigState->launcher_pid = 0;
-		AsyncmigState->launcher_latch = NULL;
+		am_shmem_state->launcher_pid = 0;
+		am_shmem_state->launcher_latch = NULL;
 	}
-	LWLockRelease(AsyncmigState->lock);
+	LWLockRelease(am_shmem_state->lock);
 }
 
 /*
@@ -212,7 +218,7 @@ launcher_scan_databases(void)
 	MemoryContextSwitchTo(oldcxt);
 
 	foreach(lc, dboids)
-		asyncmig_request_database(lfirst_oid(lc), 0);
+		am_shmem_request_database(lfirst_oid(lc), 0);
 	list_free(dboids);
 }
 
@@ -225,7 +231,7 @@ launcher_scan_databases(void)
 static bool
 launcher_worker_stopped(int slotno)
 {
-	AsyncmigWorkerSlot *slot = &AsyncmigState->slots[slotno];
+	AmWorkerSlot *slot = &am_shmem_state->slots[slotno];
 	pid_t		pid;
 
 	if (worker_handles[slotno] != NULL)
@@ -249,12 +255,12 @@ launcher_reap_workers(void)
 	List	   *failed = NIL;
 	ListCell   *lc;
 
-	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
-	for (i = 0; i < AsyncmigState->nslots; i++)
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	for (i = 0; i < am_shmem_state->nslots; i++)
 	{
-		AsyncmigWorkerSlot *slot = &AsyncmigState->slots[i];
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
 		Oid			dboid;
-		AsyncmigWorkerResult result;
+		AmWorkerResult result;
 		TimestampTz wake = -1;
 
 		if (!slot->in_use)
@@ -278,16 +284,16 @@ launcher_reap_workers(void)
 		else if (slot->migration_id != 0)
 		{
 			/* died inside a migration: leave word for the sweep */
-			AsyncmigObituary *ob;
+			AmObituary *ob;
 
-			if (AsyncmigState->nobituaries == AM_MAX_OBITUARIES)
+			if (am_shmem_state->nobituaries == AM_MAX_OBITUARIES)
 			{
-				memmove(&AsyncmigState->obituaries[0],
-						&AsyncmigState->obituaries[1],
-						sizeof(AsyncmigObituary) * (AM_MAX_OBITUARIES - 1));
-				AsyncmigState->nobituaries--;
+				memmove(&am_shmem_state->obituaries[0],
+						&am_shmem_state->obituaries[1],
+						sizeof(AmObituary) * (AM_MAX_OBITUARIES - 1));
+				am_shmem_state->nobituaries--;
 			}
-			ob = &AsyncmigState->obituaries[AsyncmigState->nobituaries++];
+			ob = &am_shmem_state->obituaries[am_shmem_state->nobituaries++];
 			ob->dboid = dboid;
 			ob->migration_id = slot->migration_id;
 			ob->pid = slot->pid;
@@ -303,7 +309,7 @@ launcher_reap_workers(void)
 			failed = lappend_oid(failed, dboid);
 		}
 
-		memset(slot, 0, sizeof(AsyncmigWorkerSlot));
+		memset(slot, 0, sizeof(AmWorkerSlot));
 		if (worker_handles[i])
 		{
 			pfree(worker_handles[i]);
@@ -312,12 +318,12 @@ launcher_reap_workers(void)
 		ended = true;
 
 		if (wake >= 0)
-			asyncmig_add_pending(dboid, wake);
+			am_shmem_add_pending(dboid, wake);
 	}
-	LWLockRelease(AsyncmigState->lock);
+	LWLockRelease(am_shmem_state->lock);
 
 	if (ended)
-		ConditionVariableBroadcast(&AsyncmigState->status_cv);
+		ConditionVariableBroadcast(&am_shmem_state->status_cv);
 
 	foreach(lc, failed)
 	{
@@ -328,7 +334,7 @@ launcher_reap_workers(void)
 		exists = SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid));
 		CommitTransactionCommand();
 		if (exists)
-			asyncmig_request_database(dboid,
+			am_shmem_request_database(dboid,
 									  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 																  AM_RETRY_FAILED_MS));
 	}
@@ -346,9 +352,9 @@ launcher_database_busy(Oid dboid)
 {
 	int			i;
 
-	for (i = 0; i < AsyncmigState->nslots; i++)
-		if (AsyncmigState->slots[i].in_use &&
-			AsyncmigState->slots[i].dboid == dboid)
+	for (i = 0; i < am_shmem_state->nslots; i++)
+		if (am_shmem_state->slots[i].in_use &&
+			am_shmem_state->slots[i].dboid == dboid)
 			return true;
 	return false;
 }
@@ -368,10 +374,10 @@ launcher_start_workers(long *timeout_ms)
 	bool		started = false;
 	int			i = 0;
 
-	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
-	while (i < AsyncmigState->npending)
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	while (i < am_shmem_state->npending)
 	{
-		AsyncmigPendingDb *p = &AsyncmigState->pending[i];
+		AmPendingDb *p = &am_shmem_state->pending[i];
 		int			slotno;
 
 		if (p->wake_at > now)
@@ -387,10 +393,10 @@ launcher_start_workers(long *timeout_ms)
 			i++;
 			continue;
 		}
-		for (slotno = 0; slotno < AsyncmigState->nslots; slotno++)
-			if (!AsyncmigState->slots[slotno].in_use)
+		for (slotno = 0; slotno < am_shmem_state->nslots; slotno++)
+			if (!am_shmem_state->slots[slotno].in_use)
 				break;
-		if (slotno == AsyncmigState->nslots)
+		if (slotno == am_shmem_state->nslots)
 			break;				/* all slots busy: wait for an exit */
 
 		if (!launcher_start_worker(slotno, p->dboid))
@@ -402,11 +408,11 @@ launcher_start_workers(long *timeout_ms)
 		started = true;
 
 		/* remove entry i, keeping the order of the others */
-		memmove(&AsyncmigState->pending[i], &AsyncmigState->pending[i + 1],
-				sizeof(AsyncmigPendingDb) * (AsyncmigState->npending - i - 1));
-		AsyncmigState->npending--;
+		memmove(&am_shmem_state->pending[i], &am_shmem_state->pending[i + 1],
+				sizeof(AmPendingDb) * (am_shmem_state->npending - i - 1));
+		am_shmem_state->npending--;
 	}
-	LWLockRelease(AsyncmigState->lock);
+	LWLockRelease(am_shmem_state->lock);
 
 	if (next != 0)
 	{
@@ -428,7 +434,7 @@ launcher_start_worker(int slotno, Oid dboid)
 {
 	BackgroundWorker worker;
 	BackgroundWorkerHandle *handle;
-	AsyncmigWorkerSlot *slot = &AsyncmigState->slots[slotno];
+	AmWorkerSlot *slot = &am_shmem_state->slots[slotno];
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
@@ -442,7 +448,7 @@ launcher_start_worker(int slotno, Oid dboid)
 	worker.bgw_main_arg = Int32GetDatum(slotno);
 	worker.bgw_notify_pid = MyProcPid;
 
-	memset(slot, 0, sizeof(AsyncmigWorkerSlot));
+	memset(slot, 0, sizeof(AmWorkerSlot));
 	slot->in_use = true;
 	slot->dboid = dboid;
 

@@ -2,7 +2,8 @@
  *
  * vocabulary.h
  *		The words asyncmig stores and answers with, spelled once for the
- *		PostgreSQL extension (src/*.c) and the SQLite module (src/sqlite/).
+ *		PostgreSQL extension (the .c files of src/) and the SQLite module
+ *		(src/sqlite/).
  *
  * Plain C: no PostgreSQL or SQLite includes, so both builds can use it.
  * SQL text is built from these macros by string-literal concatenation,

@@ -16,7 +16,7 @@
  * The worker connects as the bootstrap superuser (PostgreSQL 15 refuses a
  * background worker connection as a NOLOGIN role) and, before it runs any
  * of the migration's SQL, becomes its owner in the way a SECURITY DEFINER
- * function does; see am_become_owner().
+ * function does; see am_session_become_owner().
  *
  *-------------------------------------------------------------------------
  */
@@ -39,53 +39,22 @@
 
 #include "asyncmig.h"
 #include "catalog.h"
+#include "catalog_worker.h"
 #include "executor.h"
+#include "session.h"
+#include "shmem.h"
+#include "worker.h"
 
-volatile sig_atomic_t am_timed_out = false;
-
-static AsyncmigWorkerSlot *MySlot = NULL;
+static AmWorkerSlot *MySlot = NULL;
 static Oid	am_superuser = InvalidOid;
 static emit_log_hook_type prev_emit_log_hook = NULL;
-static TimeoutId am_timeout_id;
 
-static void am_timeout_handler(void);
 static void am_worker_emit_log(ErrorData *edata);
-static void am_worker_exit(AsyncmigWorkerResult result, TimestampTz wakeup);
+static void am_worker_exit(AmWorkerResult result, TimestampTz wakeup);
 static void am_sweep(void);
 static bool am_slot_runs(int64 migration_id);
 static char *am_obituary(int64 migration_id, int pid, int *sqlstate);
 static void am_run_claimed(AmMigration *m);
-
-/*
- * am_cancel_requested
- *		Has asyncmig.cancel() asked this worker to stop?
- */
-bool
-am_cancel_requested(void)
-{
-	bool		result;
-
-	if (MySlot == NULL)
-		return false;
-	LWLockAcquire(AsyncmigState->lock, LW_SHARED);
-	result = MySlot->cancel_requested;
-	LWLockRelease(AsyncmigState->lock);
-	return result;
-}
-
-/*
- * am_timeout_handler
- *		The migration's own timeout: cancel what runs, like a
- *		statement_timeout that spans the whole migration.
- */
-static void
-am_timeout_handler(void)
-{
-	am_timed_out = true;
-	InterruptPending = true;
-	QueryCancelPending = true;
-	SetLatch(MyLatch);
-}
 
 /*
  * am_worker_emit_log
@@ -108,13 +77,13 @@ am_worker_emit_log(ErrorData *edata)
  *		Report the result to the launcher and exit.
  */
 static void
-am_worker_exit(AsyncmigWorkerResult result, TimestampTz wakeup)
+am_worker_exit(AmWorkerResult result, TimestampTz wakeup)
 {
-	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 	MySlot->result = result;
 	MySlot->next_wakeup = wakeup;
-	LWLockRelease(AsyncmigState->lock);
-	ConditionVariableBroadcast(&AsyncmigState->status_cv);
+	LWLockRelease(am_shmem_state->lock);
+	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 	proc_exit(0);
 }
 
@@ -134,18 +103,12 @@ asyncmig_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 
-	MySlot = &AsyncmigState->slots[slotno];
-	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
-	if (!MySlot->in_use || MySlot->pid != 0)
-	{
-		/* a launcher that died after starting us gave the slot away */
-		LWLockRelease(AsyncmigState->lock);
-		MySlot = NULL;
-		proc_exit(0);
-	}
+	MySlot = am_shmem_attach_slot(slotno);
+	if (MySlot == NULL)
+		proc_exit(0);			/* a launcher that died gave the slot away */
+	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
 	dboid = MySlot->dboid;
-	MySlot->pid = MyProcPid;
-	LWLockRelease(AsyncmigState->lock);
+	LWLockRelease(am_shmem_state->lock);
 
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = am_worker_emit_log;
@@ -153,13 +116,12 @@ asyncmig_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 	pgstat_report_appname("asyncmig worker");
 	am_superuser = GetUserId();
-	am_executor_init();
-	am_timeout_id = RegisterTimeout(USER_TIMEOUT, am_timeout_handler);
+	am_exec_init();
 
 	/* a database without the extension has nothing for us */
 	StartTransactionCommand();
 	if (!OidIsValid(get_extension_oid("asyncmig", true)) ||
-		!OidIsValid(am_migration_relid(true)))
+		!OidIsValid(am_catalog_relid(true)))
 	{
 		CommitTransactionCommand();
 		am_worker_exit(AM_RESULT_IDLE, 0);
@@ -185,14 +147,14 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	if (m)
 	{
-		LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
+		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 		MySlot->migration_id = m->id;
-		LWLockRelease(AsyncmigState->lock);
+		LWLockRelease(am_shmem_state->lock);
 	}
 	else
 		wakeup = am_catalog_next_wakeup();
 	am_catalog_commit(&cxt);
-	ConditionVariableBroadcast(&AsyncmigState->status_cv);
+	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 
 	if (m == NULL)
 		am_worker_exit(AM_RESULT_IDLE, wakeup);
@@ -208,7 +170,7 @@ asyncmig_worker_main(Datum main_arg)
 static void
 am_run_claimed(AmMigration *m)
 {
-	bool		backwards = strcmp(m->direction, "backwards") == 0;
+	bool		backwards = strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0;
 	const char *sql = backwards ? m->backwards_sql : m->forwards_sql;
 	AmExecResult res;
 	AmCatalogContext cxt;
@@ -217,7 +179,7 @@ am_run_claimed(AmMigration *m)
 	TimestampTz start = GetCurrentTimestamp();
 	char		appname[NAMEDATALEN];
 
-	snprintf(appname, sizeof(appname), "asyncmig: %s", m->name);
+	snprintf(appname, sizeof(appname), AM_NOTIFY_CHANNEL ": %s", m->name);
 	set_ps_display(appname);
 	ereport(LOG,
 			(errmsg("asyncmig migration \"%s\" started (%s)", m->name,
@@ -249,12 +211,11 @@ am_run_claimed(AmMigration *m)
 	}
 	else
 	{
-		am_become_owner(m->owner);
-		am_set_session(m);
-		if (m->timeout_ms > 0)
-			enable_timeout_after(am_timeout_id, (int) Min(m->timeout_ms, INT_MAX));
-		ok = am_execute(m, sql, &res);
-		disable_timeout(am_timeout_id, false);
+		am_session_become_owner(m->owner);
+		am_session_set(m);
+		am_exec_start_timeout(m->timeout_ms);
+		ok = am_exec_run(m, sql, &res);
+		am_exec_stop_timeout();
 		/* the run is decided: a late cancel must not hit our bookkeeping */
 		QueryCancelPending = false;
 	}
@@ -292,10 +253,10 @@ am_slot_runs(int64 migration_id)
 	bool		result = false;
 	int			i;
 
-	LWLockAcquire(AsyncmigState->lock, LW_SHARED);
-	for (i = 0; i < AsyncmigState->nslots; i++)
+	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
+	for (i = 0; i < am_shmem_state->nslots; i++)
 	{
-		AsyncmigWorkerSlot *slot = &AsyncmigState->slots[i];
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
 
 		/* the launcher frees a slot only after its worker has exited */
 		if (slot != MySlot && slot->in_use && slot->dboid == MyDatabaseId &&
@@ -303,7 +264,7 @@ am_slot_runs(int64 migration_id)
 			slot->pid != 0 && kill(slot->pid, 0) == 0)
 			result = true;
 	}
-	LWLockRelease(AsyncmigState->lock);
+	LWLockRelease(am_shmem_state->lock);
 	return result;
 }
 
@@ -319,10 +280,10 @@ am_obituary(int64 migration_id, int pid, int *sqlstate)
 	char	   *result = NULL;
 	int			i;
 
-	LWLockAcquire(AsyncmigState->lock, LW_EXCLUSIVE);
-	for (i = 0; i < AsyncmigState->nobituaries; i++)
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	for (i = 0; i < am_shmem_state->nobituaries; i++)
 	{
-		AsyncmigObituary *ob = &AsyncmigState->obituaries[i];
+		AmObituary *ob = &am_shmem_state->obituaries[i];
 
 		if (ob->dboid == MyDatabaseId && ob->migration_id == migration_id)
 		{
@@ -332,12 +293,12 @@ am_obituary(int64 migration_id, int pid, int *sqlstate)
 				result = psprintf("interrupted: its worker (pid %d) exited while it ran",
 								  (int) ob->pid);
 			memmove(ob, ob + 1,
-					sizeof(AsyncmigObituary) * (AsyncmigState->nobituaries - i - 1));
-			AsyncmigState->nobituaries--;
+					sizeof(AmObituary) * (am_shmem_state->nobituaries - i - 1));
+			am_shmem_state->nobituaries--;
 			break;
 		}
 	}
-	LWLockRelease(AsyncmigState->lock);
+	LWLockRelease(am_shmem_state->lock);
 
 	*sqlstate = ERRCODE_ADMIN_SHUTDOWN;
 	if (result == NULL)
@@ -408,10 +369,10 @@ am_sweep(void)
 		MemoryContextSwitchTo(sweep_cxt);
 		if (m->guard && owner_exists)
 		{
-			am_become_owner(m->owner);
+			am_session_become_owner(m->owner);
 			PG_TRY();
 			{
-				am_cleanup_guard(m, m->guard);
+				am_exec_cleanup_guard(m, m->guard);
 			}
 			PG_CATCH();
 			{
@@ -419,7 +380,7 @@ am_sweep(void)
 				MemoryContextSwitchTo(sweep_cxt);
 				EmitErrorReport();
 				FlushErrorState();
-				am_recover_from_error();
+				am_exec_recover_from_error();
 				ereport(LOG,
 						(errmsg("asyncmig migration \"%s\": could not clean up after its interrupted run",
 								m->name)));

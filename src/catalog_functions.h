@@ -1,0 +1,44 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog_functions.h
+ *		The statements on asyncmig.migration of schedule(), run(), cancel()
+ *		and wait() (src/catalog_functions.c).  The caller is inside
+ *		am_catalog_enter().
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ASYNCMIG_CATALOG_FUNCTIONS_H
+#define ASYNCMIG_CATALOG_FUNCTIONS_H
+
+#include "catalog.h"
+
+/* what schedule() records: the arguments, the caller and its search_path */
+typedef struct AmScheduleArgs
+{
+	const char *name;
+	const char *status;			/* STARTED or SCHEDULED */
+	const char *forwards_sql;
+	const char *backwards_sql;	/* NULL if none */
+	Datum		depends_on;		/* text[] */
+	bool		depends_on_null;
+	Datum		not_before;		/* timestamptz */
+	bool		not_before_null;
+	Datum		timeout;		/* interval */
+	bool		timeout_null;
+	Oid			owner;
+	const char *search_path;
+} AmScheduleArgs;
+
+extern char *am_catalog_insert(const AmScheduleArgs *a);
+extern AmMigration *am_catalog_lock(const char *name);
+extern void am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a);
+extern void am_catalog_queue_run(int64 id, bool backwards);
+extern void am_catalog_cancel_queued(int64 id);
+extern void am_catalog_request_cancel(int64 id);
+extern List *am_catalog_names_in(const char *status1, const char *status2,
+								 Oid member);
+extern AmMigration *am_catalog_get(const char *name);
+extern char *am_catalog_error_message(const char *name, char **sqlstate);
+extern bool am_catalog_depends_cycle(const char *name, Datum depends_on);
+
+#endif							/* ASYNCMIG_CATALOG_FUNCTIONS_H */

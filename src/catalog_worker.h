@@ -1,0 +1,28 @@
+/*-------------------------------------------------------------------------
+ *
+ * catalog_worker.h
+ *		The statements on asyncmig.migration of a worker
+ *		(src/catalog_worker.c).  The caller is between am_catalog_begin()
+ *		and am_catalog_commit().
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ASYNCMIG_CATALOG_WORKER_H
+#define ASYNCMIG_CATALOG_WORKER_H
+
+#include "utils/elog.h"
+#include "utils/timestamp.h"
+
+#include "catalog.h"
+
+extern List *am_catalog_in_progress(void);
+extern int	am_catalog_fail_broken_dependencies(void);
+extern int	am_catalog_fail_foreign(void);
+extern AmMigration *am_catalog_claim(int pid);
+extern TimestampTz am_catalog_next_wakeup(void);
+extern void am_catalog_set_guard(int64 id, const char *guard_json);
+extern void am_catalog_count_attempt(int64 id, ErrorData *edata);
+extern void am_catalog_finish(int64 id, ErrorData *edata, const char *statement,
+							  const char *message_override);
+
+#endif							/* ASYNCMIG_CATALOG_WORKER_H */

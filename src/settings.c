@@ -1,0 +1,90 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.c
+ *		The asyncmig.* settings (GUCs) of SPEC.md.
+ *
+ * The C variables keep the asyncmig_ prefix: they are what an operator
+ * sets, under the same names.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "asyncmig.h"
+#include "settings.h"
+
+bool		asyncmig_allow_scheduled = false;
+int			asyncmig_max_workers = 2;
+int			asyncmig_max_attempts = 3;
+int			asyncmig_lock_timeout = 5000;
+int			asyncmig_statement_timeout = 0;
+
+/*
+ * am_settings_define
+ *		The GUCs of SPEC.md.  lock_timeout and statement_timeout are SIGHUP
+ *		so that an operator, not a migration's author or a role's settings,
+ *		decides how long a worker's statements may wait or run.
+ */
+void
+am_settings_define(void)
+{
+	DefineCustomBoolVariable("asyncmig.allow_scheduled_migrations",
+							 "Records new migrations as " AM_STATUS_SCHEDULED " instead of running them.",
+							 "A scheduled migration runs when asyncmig.run() is called for it. "
+							 "execute_immediately => true overrides this setting.",
+							 &asyncmig_allow_scheduled,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	/* a PGC_POSTMASTER setting can only be defined while preloading */
+	if (process_shared_preload_libraries_in_progress)
+		DefineCustomIntVariable("asyncmig.max_workers",
+								"Maximum number of migrations running at once, cluster-wide.",
+								"One database runs its migrations one at a time.",
+								&asyncmig_max_workers,
+								2,
+								1, 64,
+								PGC_POSTMASTER,
+								0,
+								NULL, NULL, NULL);
+
+	DefineCustomIntVariable("asyncmig.max_attempts",
+							"Tries of a statement that failed on a lock timeout, deadlock or serialization failure.",
+							NULL,
+							&asyncmig_max_attempts,
+							3,
+							1, 100,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("asyncmig.lock_timeout",
+							"lock_timeout of migration statements other than the CONCURRENTLY ones.",
+							"0 turns it off.  A migration's own SET lock_timeout wins.",
+							&asyncmig_lock_timeout,
+							5000,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("asyncmig.statement_timeout",
+							"statement_timeout of migration statements.",
+							"0 turns it off.  It wins over role and database settings; "
+							"a migration's own SET statement_timeout wins over it.",
+							&asyncmig_statement_timeout,
+							0,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("asyncmig");
+}

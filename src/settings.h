@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ *
+ * settings.h
+ *		The asyncmig.* settings (src/settings.c).  The variables keep the
+ *		asyncmig_ prefix: they are what an operator sets, under that name.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ASYNCMIG_SETTINGS_H
+#define ASYNCMIG_SETTINGS_H
+
+extern bool asyncmig_allow_scheduled;
+extern int	asyncmig_max_workers;
+extern int	asyncmig_max_attempts;
+extern int	asyncmig_lock_timeout;
+extern int	asyncmig_statement_timeout;
+
+extern void am_settings_define(void);
+
+#endif							/* ASYNCMIG_SETTINGS_H */
