@@ -650,7 +650,8 @@ print("STATUS", status(NAME))
         # queued: a wait gives up after ASYNCMIG_DEPENDENCY_TIMEOUT, says what
         # it waited for, and the row ends ERROR
         env = self.project.env(db, extra_apps=["deps"])
-        self.ok(self.project.manage(env, "migrate", "deps", "--noinput"))
+        p = self.ok(self.project.manage(env, "migrate", "deps", "--noinput"))
+        self.assertIn("never.scheduled, which is not recorded", p.stderr, p.output)
         self.assertEqual(pg_statuses(db)["deps.0001_missing_dep"], ("STARTED", "forwards"))
         env = self.project.env(db, extra_apps=["deps"], ASYNCMIG_DEPENDENCY_TIMEOUT="3")
         p = self.fails(self.project.manage(env, "asyncmig_wait", "deps.0001_missing_dep",

@@ -188,8 +188,8 @@ class SqlMigration:
         if not sync and delay > 0:
             not_before = (datetime.datetime.now(datetime.timezone.utc)
                           + datetime.timedelta(seconds=delay))
-        if sync and not backend.synchronous:
-            self._check_dependencies_exist(backend)
+        if not backend.synchronous:
+            self._check_dependencies_exist(backend, fatal=sync)
         status, warnings = self._schedule(backend, fwd, bwd, allow, self.execute_immediately,
                                           not_before)
         for warning in warnings:
@@ -197,16 +197,23 @@ class SqlMigration:
         logger.info("asyncmig: %s %s", self.name, status)
         self._after_queue(backend, status, v.FORWARDS, sync, backend.worker_missing(warnings))
 
-    def _check_dependencies_exist(self, backend):
+    def _check_dependencies_exist(self, backend, fatal):
+        """A dependency that is not recorded: an error when migrate runs
+        this migration synchronously (it would wait forever), else a
+        warning (it waits, queued, until the dependency is recorded)."""
         missing = [dep for dep in self.depends_on if backend.status(dep) is None]
-        if missing:
-            raise MigrationFailed(
-                "asyncmig: %s depends on %s, which %s not recorded in this database, and "
-                "migrate runs it synchronously (CI, execute_immediately or "
-                "ASYNCMIG_WAIT_IN_MIGRATE): it would wait forever. Apply the migration "
-                "that records %s first, or fix dependencies=."
-                % (self.name, ", ".join(missing), "is" if len(missing) == 1 else "are",
-                   " and ".join(missing)), name=self.name)
+        if not missing:
+            return
+        what = "%s depends on %s, which %s not recorded in this database" % (
+            self.name, ", ".join(missing), "is" if len(missing) == 1 else "are")
+        if not fatal:
+            surface_warning("asyncmig: %s: it waits, queued, until it is" % what)
+            return
+        raise MigrationFailed(
+            "asyncmig: %s, and migrate runs it synchronously (CI, execute_immediately or "
+            "ASYNCMIG_WAIT_IN_MIGRATE): it would wait forever. Apply the migration that "
+            "records %s first, or fix dependencies=." % (what, " and ".join(missing)),
+            name=self.name)
 
     def _after_queue(self, backend, status, direction, sync, no_worker):
         """Check a synchronous run: on SQLite it is over, on PostgreSQL wait
