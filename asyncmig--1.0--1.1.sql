@@ -9,3 +9,49 @@
  * rules as asyncmig--1.0.sql: every reference schema-qualified, no
  * IF NOT EXISTS, grants revoked from PUBLIC.
  */
+
+/* ---- security (issue 11) ---- */
+
+/*
+ * The schema must be trustworthy: PostgreSQL reuses an existing schema
+ * named in the control file, and a database owner who created "asyncmig"
+ * before a superuser ran CREATE EXTENSION could later rename it and put a
+ * table of its own in its place, with rows owned by a superuser.  Refuse a
+ * schema owned by anyone but a superuser, or in which another role may
+ * create objects.  An error here rolls back the whole CREATE EXTENSION (or
+ * ALTER EXTENSION UPDATE of an install that 1.0 let into such a schema).
+ * The C code checks in addition that the table it uses is the extension's
+ * own (see am_catalog_relid()).
+ */
+DO $security$
+DECLARE
+	nsp_owner pg_catalog.name;
+	nsp_super boolean;
+	creator pg_catalog.name;
+BEGIN
+	SELECT r.rolname, r.rolsuper INTO nsp_owner, nsp_super
+	  FROM pg_catalog.pg_namespace n
+	  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
+	 WHERE n.nspname OPERATOR(pg_catalog.=) 'asyncmig';
+	IF NOT nsp_super THEN
+		RAISE EXCEPTION 'schema "asyncmig" already exists and is owned by role "%", not by a superuser', nsp_owner
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'The rows of asyncmig.migration are run with the rights of their owners; whoever owns the schema could replace the table.',
+				  HINT = 'Drop or rename that schema (or make a superuser its owner) and run CREATE EXTENSION asyncmig again.';
+	END IF;
+	SELECT coalesce(r.rolname, 'PUBLIC') INTO creator
+	  FROM pg_catalog.pg_namespace n,
+		   LATERAL pg_catalog.aclexplode(n.nspacl) a
+	  LEFT JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) a.grantee
+	 WHERE n.nspname OPERATOR(pg_catalog.=) 'asyncmig'
+	   AND a.privilege_type OPERATOR(pg_catalog.=) 'CREATE'
+	   AND NOT coalesce(r.rolsuper, false)
+	 LIMIT 1;
+	IF creator IS NOT NULL THEN
+		RAISE EXCEPTION 'schema "asyncmig" grants CREATE to role "%"', creator
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'A role that may create objects in the schema could capture names the extension uses.',
+				  HINT = 'REVOKE CREATE ON SCHEMA asyncmig FROM that role and run the command again.';
+	END IF;
+END
+$security$;

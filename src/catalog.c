@@ -18,16 +18,23 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "commands/extension.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -40,25 +47,140 @@
 static AmMigration *am_row_to_migration(HeapTuple tup, TupleDesc desc,
 										MemoryContext cxt);
 
+/* the table a worker claimed its run in; InvalidOid before a claim */
+static Oid	am_claimed_relid = InvalidOid;
+
+static void am_catalog_lost_table(void) pg_attribute_noreturn();
+
+/*
+ * am_extension_owner
+ *		Owner and schema of extension extoid, from pg_extension.
+ */
+static void
+am_extension_owner(Oid extoid, Oid *owner, Oid *nspid)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	*owner = InvalidOid;
+	*nspid = InvalidOid;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+		*nspid = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
 /*
  * am_catalog_relid
- *		OID of asyncmig.migration, or InvalidOid (with missing_ok) when the
- *		extension is not installed in this database.
+ *		OID of the extension's own table asyncmig.migration, or InvalidOid
+ *		(with missing_ok) when the extension is not installed in this
+ *		database.
+ *
+ * NB: the rows are execution rights, so the table must be the one CREATE
+ * EXTENSION made, not whatever is called asyncmig.migration now: a member
+ * of extension asyncmig (pg_depend deptype 'e'), in the extension's schema,
+ * owned by the extension owner.  A database owner who squatted the schema
+ * before the install (1.0 did not refuse that) could otherwise rename it
+ * and put a table of its own there, with rows owned by a superuser.  Such
+ * a table is an error; with missing_ok (the worker) it is logged and
+ * treated as no table at all.  The statements of catalog*.c name the table
+ * asyncmig.migration: that name is the verified table as long as its
+ * schema cannot be renamed, which takes its owner, a superuser (the 1.1
+ * install script refuses a schema owned by anyone else).
  */
 Oid
 am_catalog_relid(bool missing_ok)
 {
-	Oid			nspid = get_namespace_oid("asyncmig", missing_ok);
+	Oid			extoid = get_extension_oid("asyncmig", true);
+	Oid			nspid = get_namespace_oid("asyncmig", true);
 	Oid			relid = InvalidOid;
+	Oid			extowner;
+	Oid			extnsp;
+	const char *problem = NULL;
 
 	if (OidIsValid(nspid))
 		relid = get_relname_relid("migration", nspid);
-	if (!OidIsValid(relid) && !missing_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("asyncmig.migration does not exist"),
-				 errhint("Run CREATE EXTENSION asyncmig in this database.")));
+	if (!OidIsValid(extoid) || !OidIsValid(relid))
+	{
+		if (OidIsValid(am_claimed_relid))
+			am_catalog_lost_table();
+		if (!missing_ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("asyncmig.migration does not exist"),
+					 errhint("Run CREATE EXTENSION asyncmig in this database.")));
+		return InvalidOid;
+	}
+
+	am_extension_owner(extoid, &extowner, &extnsp);
+	if (getExtensionOfObject(RelationRelationId, relid) != extoid)
+		problem = "It is not a member of the extension.";
+	else if (nspid != extnsp)
+		problem = "It is not in the extension's schema.";
+	else if (get_rel_relkind(relid) != RELKIND_RELATION)
+		problem = "It is not a table.";
+	else
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for relation %u", relid);
+		if (((Form_pg_class) GETSTRUCT(tup))->relowner != extowner)
+			problem = "It is not owned by the extension's owner.";
+		ReleaseSysCache(tup);
+	}
+	if (problem)
+	{
+		ereport(missing_ok ? LOG : ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("asyncmig.migration is not the table of extension asyncmig"),
+				 errdetail_internal("%s", problem),
+				 errhint("Someone replaced the schema or the table asyncmig.migration; "
+						 "nothing in it is run.  A superuser should drop it and the extension "
+						 "and install the extension again.")));
+		return InvalidOid;
+	}
+
+	/* a worker's bookkeeping: the table it claimed its run in, or stop */
+	if (OidIsValid(am_claimed_relid) && relid != am_claimed_relid)
+		am_catalog_lost_table();
 	return relid;
+}
+
+/*
+ * am_catalog_lost_table
+ *		The table a worker claimed its run in is gone (DROP EXTENSION, maybe
+ *		followed by CREATE EXTENSION: a new row may have the old id).  Stop
+ *		without touching anything.
+ */
+static void
+am_catalog_lost_table(void)
+{
+	ereport(FATAL,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("asyncmig.migration was dropped while this worker ran a migration of it"),
+			 errdetail("The worker stops without recording anything: its run belongs to a table that is gone.")));
+}
+
+/*
+ * am_catalog_claimed_in
+ *		A worker claimed its run in table relid: from now on its bookkeeping
+ *		touches that table or nothing (see am_catalog_relid()).
+ */
+void
+am_catalog_claimed_in(Oid relid)
+{
+	am_claimed_relid = relid;
 }
 
 /*
@@ -88,6 +210,7 @@ am_catalog_enter(AmCatalogContext *cxt)
 	HeapTuple	tup;
 	Oid			owner;
 
+	cxt->relid = relid;
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);

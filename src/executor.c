@@ -651,7 +651,6 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 	ListCell   *lc;
 	int			attempt = 1;
 	char		lock_timeout[32];
-	AmCatalogContext ccxt;
 
 	memset(res, 0, sizeof(AmExecResult));
 
@@ -693,9 +692,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				guard = am_prepare_guard(m, raw->stmt);
 				if (guard)
 				{
-					am_catalog_begin(&ccxt);
-					am_catalog_set_guard(m->id, am_guard_to_json(guard));
-					am_catalog_commit(&ccxt);
+					am_catalog_set_guard(m->id, m->pid, am_guard_to_json(guard));
 				}
 
 				snprintf(lock_timeout, sizeof(lock_timeout), "%d",
@@ -709,9 +706,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				if (guard)
 				{
 					am_verify_guard(guard);
-					am_catalog_begin(&ccxt);
-					am_catalog_set_guard(m->id, NULL);
-					am_catalog_commit(&ccxt);
+					am_catalog_set_guard(m->id, m->pid, NULL);
 				}
 			}
 			PG_CATCH();
@@ -732,9 +727,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				char	   *json = am_guard_to_json(guard);
 
 				am_exec_cleanup_guard(m, json);
-				am_catalog_begin(&ccxt);
-				am_catalog_set_guard(m->id, NULL);
-				am_catalog_commit(&ccxt);
+				am_catalog_set_guard(m->id, m->pid, NULL);
 			}
 
 			if (am_timed_out)
@@ -750,9 +743,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				ereport(LOG,
 						(errmsg("asyncmig migration \"%s\": try %d failed, trying again: %s",
 								m->name, attempt, edata->message)));
-				am_catalog_begin(&ccxt);
-				am_catalog_count_attempt(m->id, edata);
-				am_catalog_commit(&ccxt);
+				am_catalog_count_attempt(m->id, m->pid, edata);
 				am_backoff(attempt);
 				attempt++;
 				continue;

@@ -147,6 +147,7 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	if (m)
 	{
+		am_catalog_claimed_in(cxt.relid);
 		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 		MySlot->migration_id = m->id;
 		LWLockRelease(am_shmem_state->lock);
@@ -173,7 +174,6 @@ am_run_claimed(AmMigration *m)
 	bool		backwards = strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0;
 	const char *sql = backwards ? m->backwards_sql : m->forwards_sql;
 	AmExecResult res;
-	AmCatalogContext cxt;
 	bool		ok;
 	bool		owner_exists;
 	TimestampTz start = GetCurrentTimestamp();
@@ -225,9 +225,8 @@ am_run_claimed(AmMigration *m)
 	ResetAllOptions();
 	CommitTransactionCommand();
 
-	am_catalog_begin(&cxt);
-	am_catalog_finish(m->id, ok ? NULL : res.edata, res.statement, res.message);
-	am_catalog_commit(&cxt);
+	am_catalog_finish(m->id, m->pid, ok ? NULL : res.edata, res.statement,
+					  res.message);
 
 	if (ok)
 		ereport(LOG,
@@ -285,7 +284,8 @@ am_obituary(int64 migration_id, int pid, int *sqlstate)
 	{
 		AmObituary *ob = &am_shmem_state->obituaries[i];
 
-		if (ob->dboid == MyDatabaseId && ob->migration_id == migration_id)
+		if (ob->dboid == MyDatabaseId && ob->migration_id == migration_id &&
+			ob->pid == pid)
 		{
 			if (ob->message[0])
 				result = psprintf("interrupted: %s", ob->message);
@@ -389,9 +389,7 @@ am_sweep(void)
 			SetUserIdAndSecContext(am_superuser, 0);
 		}
 
-		am_catalog_begin(&cxt);
-		am_catalog_finish(m->id, edata, NULL, NULL);
-		am_catalog_commit(&cxt);
+		am_catalog_finish(m->id, m->pid, edata, NULL, NULL);
 
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\" failed: %s",
