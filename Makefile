@@ -12,6 +12,7 @@ OBJS = \
 	src/catalog_worker.o \
 	src/executor.o \
 	src/functions.o \
+	src/guard.o \
 	src/launcher.o \
 	src/session.o \
 	src/settings.o \
