@@ -398,3 +398,69 @@ am_catalog_notify(const char *name, const char *status)
 		   2, types, values, NULL, false, SPI_OK_SELECT);
 	SPI_finish();
 }
+
+/* queued forwards rows of which a dependency is in ERROR (alias m) */
+#define AM_BROKEN_DEPENDENT \
+	"m.status = '" AM_STATUS_STARTED "' AND m.direction = '" AM_DIRECTION_FORWARDS "' " \
+	"AND m.depends_on IS NOT NULL " \
+	"AND EXISTS (SELECT 1 FROM asyncmig.migration d " \
+	"  WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "')"
+
+/*
+ * am_catalog_fail_broken_dependencies
+ *		End in ERROR every queued row that depends on a row in ERROR, naming
+ *		it; repeat along chains.  Returns how many rows it ended.  Used by
+ *		a worker before it claims, and by cancel() in the same transaction
+ *		that ends the dependency.  Rows that a session holds locked are
+ *		skipped, never waited for: *skipped says whether to come back.
+ */
+int
+am_catalog_fail_broken_dependencies(bool *skipped)
+{
+	int			total = 0;
+	bool		isnull;
+
+	SPI_connect();
+	for (;;)
+	{
+		uint64		i;
+		int			n;
+
+		n = am_catalog_spi("WITH broken AS ("
+						   "  SELECT m.id, (SELECT pg_catalog.string_agg("
+						   "      '\"' || d.name || '\"', ', ' ORDER BY d.name) "
+						   "    FROM asyncmig.migration d "
+						   "    WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "') AS deps "
+						   "  FROM asyncmig.migration m "
+						   "  WHERE " AM_BROKEN_DEPENDENT " "
+						   "  FOR UPDATE OF m SKIP LOCKED) "
+						   "UPDATE asyncmig.migration m SET status = '" AM_STATUS_ERROR "', "
+						   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
+						   "  meta = m.meta || pg_catalog.jsonb_build_object('error', "
+						   "    pg_catalog.jsonb_build_object('message', "
+						   "      'dependency ' || b.deps || ' ended in " AM_STATUS_ERROR "', "
+						   "      'sqlstate', '55000')) "
+						   "FROM broken b WHERE b.id = m.id "
+						   "RETURNING m.name",
+						   0, NULL, NULL, NULL, false, SPI_OK_UPDATE_RETURNING);
+		if (n == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1);
+
+			ereport(LOG,
+					(errmsg("asyncmig migration \"%s\" failed: a dependency ended in " AM_STATUS_ERROR,
+							name)));
+			am_catalog_notify(name, AM_STATUS_ERROR);
+		}
+		total += n;
+	}
+	am_catalog_spi("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m WHERE " AM_BROKEN_DEPENDENT ")",
+				   0, NULL, NULL, NULL, false, SPI_OK_SELECT);
+	*skipped = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return total;
+}

@@ -64,6 +64,7 @@ extern void am_catalog_leave(AmCatalogContext *cxt);
 extern void am_catalog_begin(AmCatalogContext *cxt);
 extern void am_catalog_commit(AmCatalogContext *cxt);
 extern void am_catalog_notify(const char *name, const char *status);
+extern int	am_catalog_fail_broken_dependencies(bool *skipped);
 
 /* for catalog_functions.c and catalog_worker.c */
 extern Datum am_catalog_origin(void);

@@ -108,7 +108,10 @@ am_catalog_insert(const AmScheduleArgs *a)
 
 /*
  * am_fetch_by_name
- *		The row of that name, locked FOR UPDATE with lock, or NULL.
+ *		The row of that name, locked FOR UPDATE with lock, or NULL.  Not
+ *		read-only either way: SPI then takes a new snapshot, and (in READ
+ *		COMMITTED) a row that a concurrent schedule() committed while our
+ *		INSERT waited for it is seen.
  */
 static AmMigration *
 am_fetch_by_name(const char *name, bool lock)
@@ -123,7 +126,7 @@ am_fetch_by_name(const char *name, bool lock)
 							   "WHERE name = $1 FOR UPDATE" :
 							   "SELECT " AM_COLUMNS " FROM asyncmig.migration "
 							   "WHERE name = $1",
-							   1, types, values, NULL, !lock);
+							   1, types, values, NULL, false);
 	return rows ? linitial(rows) : NULL;
 }
 
@@ -213,20 +216,6 @@ am_catalog_cancel_queued(int64 id)
 					"meta = (meta - 'cancel_requested') || pg_catalog.jsonb_build_object("
 					"'error', pg_catalog.jsonb_build_object('message', 'canceled before it ran', "
 					"'sqlstate', '57014')) "
-					"WHERE id = $1", id);
-}
-
-/*
- * am_catalog_request_cancel
- *		Record that a running migration is to be canceled, so that whoever
- *		ends its run (its worker, or the sweep if the worker dies first)
- *		says "canceled".
- */
-void
-am_catalog_request_cancel(int64 id)
-{
-	am_catalog_update_by_id("UPDATE asyncmig.migration SET "
-					"meta = meta || '{\"cancel_requested\": true}'::pg_catalog.jsonb "
 					"WHERE id = $1", id);
 }
 

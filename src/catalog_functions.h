@@ -34,7 +34,6 @@ extern AmMigration *am_catalog_lock(const char *name);
 extern void am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a);
 extern void am_catalog_queue_run(int64 id, bool backwards);
 extern void am_catalog_cancel_queued(int64 id);
-extern void am_catalog_request_cancel(int64 id);
 extern List *am_catalog_names_in(const char *status1, const char *status2,
 								 Oid member);
 extern AmMigration *am_catalog_get(const char *name);

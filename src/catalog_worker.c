@@ -45,57 +45,6 @@ am_catalog_in_progress(void)
 }
 
 /*
- * am_catalog_fail_broken_dependencies
- *		End in ERROR every queued row that depends on a row in ERROR, naming
- *		it; repeat along chains.  Returns how many rows it ended.
- */
-int
-am_catalog_fail_broken_dependencies(void)
-{
-	int			total = 0;
-
-	SPI_connect();
-	for (;;)
-	{
-		uint64		i;
-		int			n;
-
-		n = am_catalog_spi("WITH broken AS ("
-				   "  SELECT m.id, (SELECT pg_catalog.string_agg("
-				   "      '\"' || d.name || '\"', ', ' ORDER BY d.name) "
-				   "    FROM asyncmig.migration d "
-				   "    WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "') AS deps "
-				   "  FROM asyncmig.migration m "
-				   "  WHERE m.status = '" AM_STATUS_STARTED "' AND m.direction = '" AM_DIRECTION_FORWARDS "' "
-				   "    AND m.depends_on IS NOT NULL) "
-				   "UPDATE asyncmig.migration m SET status = '" AM_STATUS_ERROR "', "
-				   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
-				   "  meta = m.meta || pg_catalog.jsonb_build_object('error', "
-				   "    pg_catalog.jsonb_build_object('message', "
-				   "      'dependency ' || b.deps || ' ended in " AM_STATUS_ERROR "', "
-				   "      'sqlstate', '55000')) "
-				   "FROM broken b WHERE b.id = m.id AND b.deps IS NOT NULL "
-				   "RETURNING m.name",
-				   0, NULL, NULL, NULL, false, SPI_OK_UPDATE_RETURNING);
-		if (n == 0)
-			break;
-		for (i = 0; i < SPI_processed; i++)
-		{
-			char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc, 1);
-
-			ereport(LOG,
-					(errmsg("asyncmig migration \"%s\" failed: a dependency ended in " AM_STATUS_ERROR,
-							name)));
-			am_catalog_notify(name, AM_STATUS_ERROR);
-		}
-		total += n;
-	}
-	SPI_finish();
-	return total;
-}
-
-/*
  * am_catalog_fail_foreign
  *		End in ERROR the queued and running rows that were queued elsewhere
  *		(restored by pg_restore, copied from a template database): a
@@ -118,8 +67,10 @@ am_catalog_fail_foreign(void)
 			   "    pg_catalog.jsonb_build_object('message', "
 			   "      'not run: it was queued in another database or cluster and restored or copied here', "
 			   "      'hint', 'asyncmig.run() runs it here.', 'sqlstate', '55000')) "
-			   "WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
-			   "  AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb "
+			   "WHERE id IN (SELECT id FROM asyncmig.migration "
+			   "  WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
+			   "    AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb "
+			   "  FOR UPDATE SKIP LOCKED) "
 			   "RETURNING name",
 			   1, types, values, NULL, false, SPI_OK_UPDATE_RETURNING);
 	for (i = 0; i < SPI_processed; i++)

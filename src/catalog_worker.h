@@ -16,7 +16,6 @@
 #include "catalog.h"
 
 extern List *am_catalog_in_progress(void);
-extern int	am_catalog_fail_broken_dependencies(void);
 extern int	am_catalog_fail_foreign(void);
 extern AmMigration *am_catalog_claim(int pid);
 extern TimestampTz am_catalog_next_wakeup(void);

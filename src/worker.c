@@ -45,6 +45,9 @@
 #include "shmem.h"
 #include "worker.h"
 
+/* a row that a session held locked was skipped: look again after */
+#define AM_SKIPPED_RETRY_MS		1000
+
 static AmWorkerSlot *MySlot = NULL;
 static Oid	am_superuser = InvalidOid;
 static emit_log_hook_type prev_emit_log_hook = NULL;
@@ -99,6 +102,7 @@ asyncmig_worker_main(Datum main_arg)
 	AmMigration *m;
 	AmCatalogContext cxt;
 	TimestampTz wakeup = 0;
+	bool		skipped = false;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -137,7 +141,7 @@ asyncmig_worker_main(Datum main_arg)
 
 	/* end what cannot run any more, then claim the oldest runnable */
 	am_catalog_begin(&cxt);
-	(void) am_catalog_fail_broken_dependencies();
+	(void) am_catalog_fail_broken_dependencies(&skipped);
 	{
 		/* the row must outlive this transaction */
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -153,7 +157,18 @@ asyncmig_worker_main(Datum main_arg)
 		LWLockRelease(am_shmem_state->lock);
 	}
 	else
+	{
 		wakeup = am_catalog_next_wakeup();
+		/* a locked row was skipped: come back for it */
+		if (skipped)
+		{
+			TimestampTz soon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   AM_SKIPPED_RETRY_MS);
+
+			if (wakeup == 0 || soon < wakeup)
+				wakeup = soon;
+		}
+	}
 	am_catalog_commit(&cxt);
 	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 
