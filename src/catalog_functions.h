@@ -37,7 +37,9 @@ extern void am_catalog_cancel_queued(int64 id);
 extern List *am_catalog_names_in(const char *status1, const char *status2,
 								 Oid member);
 extern AmMigration *am_catalog_get(const char *name);
-extern char *am_catalog_error_message(const char *name, char **sqlstate);
-extern bool am_catalog_depends_cycle(const char *name, Datum depends_on);
+extern char *am_catalog_status_of(const char *name, char **message,
+								  char **sqlstate);
+extern bool am_catalog_depends_cycle(Oid relid, const char *name,
+									 Datum depends_on);
 
 #endif							/* ASYNCMIG_CATALOG_FUNCTIONS_H */

@@ -37,6 +37,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/analyze.h"
+#include "parser/parser.h"
 #include "parser/scansup.h"
 #include "pgstat.h"
 #include "storage/proc.h"
@@ -93,6 +94,21 @@ am_exec_parse_sql(const char *sql, const char *what)
 {
 	List	   *stmts;
 	ListCell   *lc;
+
+	/*
+	 * NB: what is checked must be what runs.  With standard_conforming_strings
+	 * off, 'x\' ... ' is one literal that swallows what follows, and a text
+	 * checked that way is split differently by a worker, which always parses
+	 * with it on (am_session_set()).  Refuse the old mode rather than carry
+	 * it into the worker: every driver in use sets it on.
+	 */
+	if (!standard_conforming_strings)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot be checked with standard_conforming_strings = off", what),
+				 errdetail("asyncmig runs SQL texts parsed with standard_conforming_strings = on; "
+						   "with it off, backslashes in string literals would split the text differently."),
+				 errhint("SET standard_conforming_strings = on before the call.")));
 
 	stmts = pg_parse_query(sql);
 	if (stmts == NIL)
@@ -190,8 +206,15 @@ am_timeout_handler(void)
 void
 am_exec_start_timeout(int64 timeout_ms)
 {
-	if (timeout_ms > 0)
-		enable_timeout_after(am_timeout_id, (int) Min(timeout_ms, INT_MAX));
+	TimestampTz now = GetCurrentTimestamp();
+
+	/*
+	 * By its end time, not by a delay: enable_timeout_after() takes an int
+	 * of milliseconds, and '30 days' would fire after 24.8 days.  A timeout
+	 * past the end of what a timestamp holds never fires.
+	 */
+	if (timeout_ms > 0 && timeout_ms < (DT_NOEND - now) / 1000)
+		enable_timeout_at(am_timeout_id, TimestampTzPlusMilliseconds(now, timeout_ms));
 }
 
 /*

@@ -434,14 +434,24 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 	{
 		Interval   *iv = PG_GETARG_INTERVAL_P(6);
 		Interval	zero;
+		Interval	one_ms;
 
 		memset(&zero, 0, sizeof(zero));
+		memset(&one_ms, 0, sizeof(one_ms));
+		one_ms.time = 1000;
 		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
 											  IntervalPGetDatum(iv),
 											  IntervalPGetDatum(&zero))) <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must be positive")));
+		/* the worker's timer counts milliseconds: less would be ignored */
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
+											  IntervalPGetDatum(iv),
+											  IntervalPGetDatum(&one_ms))) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must be at least 1 millisecond")));
 		a.timeout = IntervalPGetDatum(iv);
 	}
 	a.owner = GetUserId();
@@ -450,7 +460,7 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 		AM_STATUS_SCHEDULED : AM_STATUS_STARTED;
 
 	am_catalog_enter(&cxt);
-	if (!a.depends_on_null && am_catalog_depends_cycle(name, a.depends_on))
+	if (!a.depends_on_null && am_catalog_depends_cycle(cxt.relid, name, a.depends_on))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("dependencies of migration \"%s\" form a cycle", name),
