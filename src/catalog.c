@@ -47,6 +47,14 @@
 static AmMigration *am_row_to_migration(HeapTuple tup, TupleDesc desc,
 										MemoryContext cxt);
 
+/*
+ * lock_timeout of a worker's bookkeeping transactions: a session holding
+ * the table or a row (LOCK TABLE, SELECT ... FOR UPDATE left open, a
+ * PREPAREd transaction) makes the worker give up and come back (the
+ * launcher starts it again), or try again (am_catalog_write_run()).
+ */
+#define AM_CATALOG_LOCK_TIMEOUT_MS	5000
+
 /* the table a worker claimed its run in; InvalidOid before a claim */
 static Oid	am_claimed_relid = InvalidOid;
 
@@ -250,6 +258,8 @@ am_catalog_begin(AmCatalogContext *cxt)
 	cxt->save_mcxt = CurrentMemoryContext;
 	HOLD_CANCEL_INTERRUPTS();
 	am_session_own_settings_push(&cxt->save_settings);
+	/* never wait without end on a lock a session holds: fail, come back */
+	LockTimeout = AM_CATALOG_LOCK_TIMEOUT_MS;
 	/* a background worker must move now() on by itself */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();

@@ -53,6 +53,7 @@ PG_FUNCTION_INFO_V1(asyncmig_cancel);
 typedef struct AmPendingCancel
 {
 	int64		migration_id;
+	int			pid;			/* its worker, from the row's meta */
 	int			nest_level;
 } AmPendingCancel;
 
@@ -66,7 +67,7 @@ static void am_xact_callback(XactEvent event, void *arg);
 static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
 static void am_forget_pending(void);
-static void am_signal_cancel(int64 migration_id);
+static void am_signal_cancel(int64 migration_id, int pid);
 static char *am_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 static void am_check_name(const char *name);
 static void am_check_sql(const char *sql, const char *what, const char *name);
@@ -109,7 +110,11 @@ am_xact_callback(XactEvent event, void *arg)
 			if (am_wake_at_commit)
 				am_shmem_request_database(MyDatabaseId, 0);
 			foreach(lc, am_cancels_at_commit)
-				am_signal_cancel(((AmPendingCancel *) lfirst(lc))->migration_id);
+			{
+				AmPendingCancel *pc = lfirst(lc);
+
+				am_signal_cancel(pc->migration_id, pc->pid);
+			}
 			if ((am_broadcast_at_commit || am_wake_at_commit) && am_shmem_state)
 				ConditionVariableBroadcast(&am_shmem_state->status_cv);
 			am_forget_pending();
@@ -177,10 +182,12 @@ am_forget_pending(void)
 /*
  * am_signal_cancel
  *		Ask the worker running migration_id in this database to stop: flag
- *		its slot and send it SIGINT, as pg_cancel_backend() would.
+ *		its slot and send it SIGINT, as pg_cancel_backend() would.  Only the
+ *		worker of the run that was seen (run_pid, the row's meta pid): an id
+ *		alone may name a run of a table dropped and created again.
  */
 static void
-am_signal_cancel(int64 migration_id)
+am_signal_cancel(int64 migration_id, int run_pid)
 {
 	pid_t		pid = 0;
 	int			i;
@@ -193,7 +200,7 @@ am_signal_cancel(int64 migration_id)
 		AmWorkerSlot *slot = &am_shmem_state->slots[i];
 
 		if (slot->in_use && slot->dboid == MyDatabaseId &&
-			slot->migration_id == migration_id)
+			slot->migration_id == migration_id && slot->pid == run_pid)
 		{
 			slot->cancel_requested = true;
 			pid = slot->pid;
@@ -588,6 +595,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		AmPendingCancel *pc = palloc(sizeof(AmPendingCancel));
 
 		pc->migration_id = m->id;
+		pc->pid = m->pid;
 		pc->nest_level = GetCurrentTransactionNestLevel();
 		am_cancels_at_commit = lappend(am_cancels_at_commit, pc);
 		MemoryContextSwitchTo(old);
