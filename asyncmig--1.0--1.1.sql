@@ -53,5 +53,27 @@ BEGIN
 				  DETAIL = 'A role that may create objects in the schema could capture names the extension uses.',
 				  HINT = 'REVOKE CREATE ON SCHEMA asyncmig FROM that role and run the command again.';
 	END IF;
+	-- objects another role created there while it could
+	SELECT r.rolname INTO creator
+	  FROM (SELECT c.relowner AS o FROM pg_catalog.pg_class c, pg_catalog.pg_namespace n
+			 WHERE n.nspname OPERATOR(pg_catalog.=) 'asyncmig' AND c.relnamespace OPERATOR(pg_catalog.=) n.oid
+			UNION ALL
+			SELECT p.proowner FROM pg_catalog.pg_proc p, pg_catalog.pg_namespace n
+			 WHERE n.nspname OPERATOR(pg_catalog.=) 'asyncmig' AND p.pronamespace OPERATOR(pg_catalog.=) n.oid
+			UNION ALL
+			SELECT t.typowner FROM pg_catalog.pg_type t, pg_catalog.pg_namespace n
+			 WHERE n.nspname OPERATOR(pg_catalog.=) 'asyncmig' AND t.typnamespace OPERATOR(pg_catalog.=) n.oid
+			UNION ALL
+			SELECT o.oprowner FROM pg_catalog.pg_operator o, pg_catalog.pg_namespace n
+			 WHERE n.nspname OPERATOR(pg_catalog.=) 'asyncmig' AND o.oprnamespace OPERATOR(pg_catalog.=) n.oid) x
+	  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) x.o
+	 WHERE NOT r.rolsuper
+	 LIMIT 1;
+	IF creator IS NOT NULL THEN
+		RAISE EXCEPTION 'schema "asyncmig" holds objects owned by role "%"', creator
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'Objects of another role in the extension''s schema could capture names it uses.',
+				  HINT = 'Drop them (or the schema) and run the command again.';
+	END IF;
 END
 $security$;

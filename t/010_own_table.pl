@@ -63,8 +63,15 @@ $node->safe_psql('squat', 'CREATE SCHEMA asyncmig; GRANT CREATE ON SCHEMA asyncm
 ($ret, $out, $err) = $node->psql('squat', 'CREATE EXTENSION asyncmig');
 isnt($ret, 0, 'CREATE EXTENSION refuses a schema asyncmig where another role may create');
 like($err, qr/grants CREATE to role "dbo"/, '... and says why');
-# a superuser's own empty schema is fine
+# objects another role left there while it could create are refused too
+$node->safe_psql('squat', 'CREATE FUNCTION asyncmig.planted() RETURNS int LANGUAGE sql AS $$SELECT 1$$',
+	extra_params => [ '-U', 'dbo' ]);
 $node->safe_psql('squat', 'REVOKE CREATE ON SCHEMA asyncmig FROM dbo');
+($ret, $out, $err) = $node->psql('squat', 'CREATE EXTENSION asyncmig');
+isnt($ret, 0, 'CREATE EXTENSION refuses a schema asyncmig with objects of another role');
+like($err, qr/holds objects owned by role "dbo"/, '... and says why');
+# a superuser's own schema is fine
+$node->safe_psql('squat', 'DROP FUNCTION asyncmig.planted()');
 $node->safe_psql('squat', 'CREATE EXTENSION asyncmig');
 ($ret, $out, $err) = $node->psql('squat', 'ALTER SCHEMA asyncmig RENAME TO mine', extra_params => [ '-U', 'dbo' ]);
 isnt($ret, 0, 'the database owner cannot rename the installed schema');
