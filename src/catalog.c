@@ -147,6 +147,8 @@ am_catalog_relid(bool missing_ok)
 			problem = "It is not owned by the extension's owner.";
 		ReleaseSysCache(tup);
 	}
+	if (problem && OidIsValid(am_claimed_relid))
+		am_catalog_lost_table();
 	if (problem)
 	{
 		ereport(missing_ok ? LOG : ERROR,
@@ -163,6 +165,26 @@ am_catalog_relid(bool missing_ok)
 	if (OidIsValid(am_claimed_relid) && relid != am_claimed_relid)
 		am_catalog_lost_table();
 	return relid;
+}
+
+/*
+ * am_catalog_check_claimed
+ *		Between the statements of a run: stop (FATAL, nothing written, no
+ *		more statements run) if the table the run was claimed in is gone.
+ *		A run whose row was dropped with the extension has nobody to report
+ *		to, and its remaining statements were not asked for any more.
+ */
+void
+am_catalog_check_claimed(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!OidIsValid(am_claimed_relid))
+		return;
+	StartTransactionCommand();
+	(void) am_catalog_relid(true);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
 }
 
 /*

@@ -59,6 +59,7 @@ typedef struct AmCatalogContext
 
 extern Oid	am_catalog_relid(bool missing_ok);
 extern void am_catalog_claimed_in(Oid relid);
+extern void am_catalog_check_claimed(void);
 extern void am_catalog_enter(AmCatalogContext *cxt);
 extern void am_catalog_leave(AmCatalogContext *cxt);
 extern void am_catalog_begin(AmCatalogContext *cxt);

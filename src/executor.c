@@ -530,6 +530,8 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 
 			PG_TRY();
 			{
+				/* the extension (and the row) dropped meanwhile: stop */
+				am_catalog_check_claimed();
 				if (am_timed_out || am_shmem_cancel_requested())
 				{
 					/* interrupted between statements */

@@ -98,7 +98,7 @@ ok($node->log_contains('asyncmig\.migration is not the table of extension asyncm
 
 # 2. DROP EXTENSION during a run, CREATE EXTENSION, a new row with the same id
 $node->safe_psql('again', 'CREATE EXTENSION asyncmig');
-$node->safe_psql('again', "SELECT asyncmig.schedule('long', 'SELECT pg_sleep(3)')");
+$node->safe_psql('again', "SELECT asyncmig.schedule('long', 'SELECT pg_sleep(3); CREATE TABLE long_went_on (a int)')");
 $node->poll_query_until('again', "SELECT status = 'IN PROGRESS' FROM asyncmig.migration WHERE name = 'long'")
   or die 'long never started';
 $node->safe_psql('again', 'DROP EXTENSION asyncmig; CREATE EXTENSION asyncmig');
@@ -110,6 +110,10 @@ is($node->safe_psql('again', "SELECT status || ' ' || (to_regclass('victim_ran')
 	'FINISHED true', 'the new migration ran: FINISHED only after its own run');
 is($node->safe_psql('again', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'asyncmig worker'"), '0',
 	'the old worker stopped');
+is($node->safe_psql('again', "SELECT to_regclass('long_went_on') IS NULL"), 't',
+	'... before the next statement of a run whose row was dropped');
+ok($node->log_contains('asyncmig\.migration was dropped while this worker ran a migration of it'),
+	'... and said why');
 
 $node->stop;
 done_testing();
