@@ -34,7 +34,7 @@ BEGIN
 	  JOIN pg_catalog.pg_roles r ON r.oid OPERATOR(pg_catalog.=) n.nspowner
 	 WHERE n.nspname OPERATOR(pg_catalog.=) 'asyncmig';
 	IF NOT nsp_super THEN
-		RAISE EXCEPTION 'schema "asyncmig" already exists and is owned by role "%", not by a superuser', nsp_owner
+		RAISE EXCEPTION 'schema "asyncmig" is owned by role "%", not by a superuser', nsp_owner
 			USING ERRCODE = 'insufficient_privilege',
 				  DETAIL = 'The rows of asyncmig.migration are run with the rights of their owners; whoever owns the schema could replace the table.',
 				  HINT = 'Drop or rename that schema (or make a superuser its owner) and run CREATE EXTENSION asyncmig again.';

@@ -28,11 +28,13 @@
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "commands/extension.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -89,6 +91,23 @@ am_extension_owner(Oid extoid, Oid *owner, Oid *nspid)
 }
 
 /*
+ * am_namespace_owner
+ *		Owner of schema nspid.
+ */
+static Oid
+am_namespace_owner(Oid nspid)
+{
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nspid);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
  * am_catalog_relid
  *		OID of the extension's own table asyncmig.migration, or InvalidOid
  *		(with missing_ok) when the extension is not installed in this
@@ -99,9 +118,11 @@ am_extension_owner(Oid extoid, Oid *owner, Oid *nspid)
  * of extension asyncmig (pg_depend deptype 'e'), in the extension's schema,
  * owned by the extension owner.  A database owner who squatted the schema
  * before the install (1.0 did not refuse that) could otherwise rename it
- * and put a table of its own there, with rows owned by a superuser.  Such
- * a table is an error; with missing_ok (the worker) it is logged and
- * treated as no table at all.  The statements of catalog*.c name the table
+ * and put a table of its own there, with rows owned by a superuser; a
+ * schema owned by anyone but a superuser (left by such an install) is
+ * refused too, or its owner could swap the table between this check and a
+ * statement.  Such a table is an error; with missing_ok (the worker) it is
+ * logged and treated as no table at all.  The statements of catalog*.c name the table
  * asyncmig.migration: that name is the verified table as long as its
  * schema cannot be renamed, which takes its owner, a superuser (the 1.1
  * install script refuses a schema owned by anyone else).
@@ -133,6 +154,10 @@ am_catalog_relid(bool missing_ok)
 	am_extension_owner(extoid, &extowner, &extnsp);
 	if (getExtensionOfObject(RelationRelationId, relid) != extoid)
 		problem = "It is not a member of the extension.";
+	else if (!superuser_arg(am_namespace_owner(nspid)))
+		problem = psprintf("Its schema is owned by role \"%s\", which is not a superuser and could replace the table.",
+						   GetUserNameFromId(am_namespace_owner(nspid), true) ?
+						   GetUserNameFromId(am_namespace_owner(nspid), true) : "?");
 	else if (nspid != extnsp)
 		problem = "It is not in the extension's schema.";
 	else if (get_rel_relkind(relid) != RELKIND_RELATION)

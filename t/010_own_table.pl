@@ -54,7 +54,7 @@ VALUES ('evil', 'ALTER ROLE dbo SUPERUSER', 'postgres', 'public',
 $node->safe_psql('squat', 'CREATE SCHEMA asyncmig', extra_params => [ '-U', 'dbo' ]);
 my ($ret, $out, $err) = $node->psql('squat', 'CREATE EXTENSION asyncmig');
 isnt($ret, 0, 'CREATE EXTENSION refuses a schema asyncmig owned by a non-superuser');
-like($err, qr/schema "asyncmig" already exists and is owned by role "dbo"/, '... and says why');
+like($err, qr/schema "asyncmig" is owned by role "dbo", not by a superuser/, '... and says why');
 is($node->safe_psql('squat', "SELECT count(*) FROM pg_extension WHERE extname = 'asyncmig'"), '0',
 	'... and nothing is installed');
 # a superuser's schema that lets others create in it is refused too
@@ -79,6 +79,11 @@ isnt($ret, 0, 'the database owner cannot rename the installed schema');
 # 1b. an install that happened before the check (1.0 into a squatted schema)
 $node->safe_psql('legacy', 'CREATE SCHEMA asyncmig', extra_params => [ '-U', 'dbo' ]);
 $node->safe_psql('legacy', "CREATE EXTENSION asyncmig VERSION '1.0'");
+# a schema its owner could swap is refused before anything else happens
+($ret, $out, $err) = $node->psql('legacy', "SELECT asyncmig.schedule('early', 'SELECT 1')");
+like($err, qr/schema is owned by role "dbo", which is not a superuser/, 'the functions refuse a schema owned by a non-superuser');
+($ret, $out, $err) = $node->psql('legacy', "ALTER EXTENSION asyncmig UPDATE");
+like($err, qr/schema "asyncmig" is owned by role "dbo", not by a superuser/, 'and so does the update to 1.1');
 $node->safe_psql('legacy', "ALTER SCHEMA asyncmig RENAME TO am_old; CREATE SCHEMA asyncmig; $fake_table",
 	extra_params => [ '-U', 'dbo' ]);
 ($ret, $out, $err) = $node->psql('legacy', "SELECT am_old.schedule('wake', 'SELECT 1')");
