@@ -466,7 +466,7 @@ am_catalog_notify(const char *name, const char *status)
 /*
  * am_catalog_fail_broken_dependencies
  *		End in ERROR every queued row that depends on a row in ERROR, naming
- *		it; repeat along chains.  Returns how many rows it ended.  Used by
+ *		it and its error (the cause, along a chain); repeat along chains.  Returns how many rows it ended.  Used by
  *		a worker before it claims, and by cancel() in the same transaction
  *		that ends the dependency.  Rows that a session holds locked are
  *		skipped, never waited for: *skipped says whether to come back.
@@ -485,7 +485,8 @@ am_catalog_fail_broken_dependencies(bool *skipped)
 
 		n = am_catalog_spi("WITH broken AS ("
 						   "  SELECT m.id, (SELECT pg_catalog.string_agg("
-						   "      '\"' || d.name || '\"', ', ' ORDER BY d.name) "
+						   "      '\"' || d.name || '\" ended in " AM_STATUS_ERROR ": ' || "
+						   "      coalesce(d.meta #>> '{error,message}', 'unknown error'), '; ' ORDER BY d.name) "
 						   "    FROM asyncmig.migration d "
 						   "    WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "') AS deps "
 						   "  FROM asyncmig.migration m "
@@ -495,7 +496,7 @@ am_catalog_fail_broken_dependencies(bool *skipped)
 						   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
 						   "  meta = m.meta || pg_catalog.jsonb_build_object('error', "
 						   "    pg_catalog.jsonb_build_object('message', "
-						   "      'dependency ' || b.deps || ' ended in " AM_STATUS_ERROR "', "
+						   "      'dependency ' || b.deps, "
 						   "      'sqlstate', '55000')) "
 						   "FROM broken b WHERE b.id = m.id "
 						   "RETURNING m.name",
