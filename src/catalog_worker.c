@@ -386,3 +386,30 @@ am_catalog_finish(int64 id, int pid, ErrorData *edata, const char *statement,
 
 	am_catalog_write_run(&w);
 }
+
+/*
+ * am_catalog_set_guard_in_xact
+ *		Record the guard in the current transaction (a transaction callback
+ *		of the executor's, see am_guard_xact_callback()), as the table's
+ *		owner, waiting at most a second for the row.
+ */
+void
+am_catalog_set_guard_in_xact(int64 id, int pid, const char *guard_json)
+{
+	AmRunWrite	w = {AM_WRITE_GUARD, id, pid, guard_json, NULL, NULL, NULL};
+	AmCatalogContext cxt;
+	int			save_lock_timeout = LockTimeout;
+
+	am_catalog_enter(&cxt);
+	LockTimeout = AM_RUN_WRITE_LOCK_TIMEOUT_MS;
+	PG_TRY();
+	{
+		(void) am_catalog_write_once(&w);
+	}
+	PG_FINALLY();
+	{
+		LockTimeout = save_lock_timeout;
+	}
+	PG_END_TRY();
+	am_catalog_leave(&cxt);
+}

@@ -21,6 +21,8 @@ extern AmMigration *am_catalog_claim(int pid);
 extern TimestampTz am_catalog_next_wakeup(void);
 /* writes of a run's own row, each in its own transaction (see AM_SAME_RUN) */
 extern void am_catalog_set_guard(int64 id, int pid, const char *guard_json);
+extern void am_catalog_set_guard_in_xact(int64 id, int pid,
+										 const char *guard_json);
 extern void am_catalog_count_attempt(int64 id, int pid, ErrorData *edata);
 extern void am_catalog_finish(int64 id, int pid, ErrorData *edata,
 							  const char *statement,

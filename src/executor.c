@@ -66,6 +66,17 @@
 #include "settings.h"
 #include "shmem.h"
 
+/* the guarded statement that runs now, for am_guard_xact_callback() */
+static struct
+{
+	AmGuard    *guard;
+	int64		id;
+	int			pid;
+	bool		recorded;		/* its created index is in the row */
+}			am_running;
+
+static void am_guard_xact_callback(XactEvent event, void *arg);
+
 /* tries of a cleanup statement that hit a deadlock or a lock timeout */
 #define AM_CLEANUP_TRIES		5
 
@@ -182,6 +193,27 @@ am_exec_init(void)
 												 ALLOCSET_DEFAULT_SIZES);
 	am_timeout_id = RegisterTimeout(USER_TIMEOUT, am_timeout_handler);
 	am_guard_init();
+	RegisterXactCallback(am_guard_xact_callback, NULL);
+}
+
+/*
+ * am_guard_xact_callback
+ *		When the first transaction of a guarded CREATE INDEX CONCURRENTLY
+ *		commits, the index it created is recorded in the row's guard, in
+ *		that same transaction: the index and the record of it are committed
+ *		together, so that even after a crash the sweep drops exactly that
+ *		index (see guard.c).  An error here (the row locked for more than a
+ *		second) fails the build before it built anything.
+ */
+static void
+am_guard_xact_callback(XactEvent event, void *arg)
+{
+	if (event != XACT_EVENT_PRE_COMMIT || am_running.guard == NULL ||
+		am_running.recorded || !OidIsValid(am_running.guard->created))
+		return;
+	am_running.recorded = true;
+	am_catalog_set_guard_in_xact(am_running.id, am_running.pid,
+								 am_guard_to_json(am_running.guard));
 }
 
 /*
@@ -550,7 +582,12 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 										 GUC_ACTION_SET, true, 0, false);
 
 				am_guard_watch((AmGuard *) guard);
+				am_running.guard = (AmGuard *) guard;
+				am_running.id = m->id;
+				am_running.pid = m->pid;
+				am_running.recorded = false;
 				am_run_statement(raw, sql, stmt_text);
+				am_running.guard = NULL;
 				am_guard_watch(NULL);
 
 				if (guard)
@@ -561,6 +598,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 			}
 			PG_CATCH();
 			{
+				am_running.guard = NULL;
 				am_guard_watch(NULL);
 				MemoryContextSwitchTo(cxt);
 				edata = CopyErrorData();

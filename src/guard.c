@@ -22,14 +22,16 @@
  * act after the worker died); afterwards am_guard_actions() says which
  * statements finish or undo it.
  *
- * NB: only what the statement itself left may be dropped.  While a
+ * NB: only what the statement itself left may be dropped: another
+ * session's build on the same table is INVALID too while it runs.  While a
  * CREATE INDEX CONCURRENTLY runs, am_guard_hook() records the OID of the
- * index it creates, and the worker drops that one.  The sweep of a dead
- * worker only has the list of indexes that existed before: another
- * session's build on the same table is INVALID too while it runs.  So
- * every drop is checked again once DROP INDEX CONCURRENTLY holds its lock
- * on the table (the same lock a build holds to its end): the index must
- * still be the one meant, and still INVALID, or the drop is refused (see
+ * index it creates, and the executor writes it into the row's guard in the
+ * transaction that creates the index (its first), so the worker and the
+ * sweep of a dead worker drop exactly that index.  (A guard of asyncmig
+ * 1.0 only has the indexes that existed before.)  And every drop is
+ * checked again once DROP INDEX CONCURRENTLY holds its lock on the table
+ * (the same lock a build holds to its end): the index must still be the
+ * one meant, and still INVALID, or the drop is refused (see
  * am_guard_expect_drop()).
  *
  *-------------------------------------------------------------------------

@@ -59,6 +59,9 @@ $node->poll_query_until('postgres',
 	"SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index WHERE phase = 'waiting for old snapshots')")
   or die 'the unnamed build never waited';
 my $pid = $node->safe_psql('postgres', "SELECT meta->>'pid' FROM asyncmig.migration WHERE name = 'unnamed'");
+is($node->safe_psql('postgres',
+	"SELECT (meta->'guard'->>'created')::oid = (SELECT index_relid FROM pg_stat_progress_create_index) FROM asyncmig.migration WHERE name = 'unnamed'"),
+	't', 'while it builds, the guard names the index the build created');
 # another session starts its own build: it waits for ours
 $y->query_until(qr/started/, "\\echo started\nCREATE INDEX CONCURRENTLY theirs ON t (b);\n\\echo done\n");
 # hold the next worker's sweep until the other build has its INVALID index
