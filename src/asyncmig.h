@@ -19,13 +19,16 @@
  * src/worker.c			a worker: sweeps, claims and runs one migration
  * src/executor.c		runs SQL text statement by statement, top-level;
  *						the migration's timeout
+ * src/guard.c			what an interrupted CONCURRENTLY statement leaves,
+ *						and the statements that finish or undo it
  * src/session.c		the session a migration runs in: owner, settings,
  *						asyncmig's own settings under the migration's SETs
  * src/catalog.c		asyncmig.migration: what every access shares
  * src/catalog_functions.c	... the statements of schedule(), run(),
  *						cancel(), wait()
  * src/catalog_worker.c	... the statements of a worker
- * src/functions.c		schedule(), run(), cancel(), wait()
+ * src/functions.c		schedule(), run(), cancel()
+ * src/wait.c			wait(), across transactions
  * src/vocabulary.h		statuses, directions, SQLSTATEs: spelled once
  *						(plain C, shared with src/sqlite/)
  *
@@ -34,13 +37,14 @@
  * there is no cycle (check: make, then
  * "python3 ../shared/tools/cycles.py ." prints "0 cycles"):
  *
- *	6  asyncmig.c
+ *	7  asyncmig.c
+ *	6  wait.c
  *	5  functions.c, worker.c
  *	4  executor.c
  *	3  catalog_functions.c, catalog_worker.c, launcher.c, preflight.c
  *	2  catalog.c, shmem.c
  *	1  session.c, registry.c
- *	0  settings.c
+ *	0  settings.c, guard.c
  *
  * Names: asyncmig_* only for what PostgreSQL looks up by name (the
  * bgworker entry points asyncmig_launcher_main and asyncmig_worker_main,
@@ -48,8 +52,8 @@
  * (asyncmig_max_workers ... , named as the operator sets them).  Every
  * other exported function or variable carries its file's prefix:
  * am_shmem_*, am_settings_*, am_launcher_*, am_functions_*, am_exec_*
- * (executor.c), am_session_*, am_catalog_* (catalog*.c), am_registry_*,
- * am_preflight_*.  Types are Am*.
+ * (executor.c), am_guard_*, am_session_*, am_catalog_* (catalog*.c),
+ * am_registry_*, am_preflight_*.  Types are Am*.
  * Statics may use any am_ name.
  *
  *-------------------------------------------------------------------------

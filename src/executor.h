@@ -13,9 +13,8 @@
 #include "nodes/parsenodes.h"
 
 /*
- * Longest wait, in ms, of a cleanup's DROP INDEX CONCURRENTLY for the
- * transactions that use the table (asyncmig.lock_timeout if longer); the
- * cleanup is retried later.
+ * Longest wait, in ms, of a cleanup statement for the transactions that use
+ * the table (asyncmig.lock_timeout if longer); the cleanup is retried later.
  */
 #define AM_CLEANUP_WAIT_MS		5000
 
@@ -35,7 +34,7 @@ extern void am_exec_start_timeout(int64 timeout_ms);
 extern void am_exec_stop_timeout(void);
 extern bool am_exec_run(AmMigration *m, const char *sql, AmExecResult *res);
 extern bool am_exec_cleanup_guard(AmMigration *m, const char *guard_json,
-								  char **error);
+								  char **left);
 extern void am_exec_recover_from_error(void);
 
 #endif							/* ASYNCMIG_EXECUTOR_H */

@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * functions.c
- *		The SQL-callable functions: asyncmig.schedule(), asyncmig.run(),
- *		asyncmig.cancel() and the procedure asyncmig.wait().
+ *		The SQL-callable functions asyncmig.schedule(), asyncmig.run() and
+ *		asyncmig.cancel(); the procedure asyncmig.wait() is in wait.c.
  *
  * They are transactional: they only write asyncmig.migration, and what
  * must happen outside the database (waking the launcher, interrupting a
@@ -51,13 +51,13 @@
 PG_FUNCTION_INFO_V1(asyncmig_schedule);
 PG_FUNCTION_INFO_V1(asyncmig_run);
 PG_FUNCTION_INFO_V1(asyncmig_cancel);
-PG_FUNCTION_INFO_V1(asyncmig_wait);
 PG_FUNCTION_INFO_V1(asyncmig_note_inserted_rows);
 
 /* a running migration to interrupt when the transaction commits */
 typedef struct AmPendingCancel
 {
 	int64		migration_id;
+	int			pid;			/* its worker, from the row's meta */
 	int			nest_level;
 } AmPendingCancel;
 
@@ -65,18 +65,20 @@ typedef struct AmPendingCancel
 static bool am_wake_at_commit = false;
 static bool am_broadcast_at_commit = false;
 static List *am_cancels_at_commit = NIL;	/* in TopMemoryContext */
+static bool am_row_locked = false;	/* a call locked or changed a row */
 
 static void am_xact_callback(XactEvent event, void *arg);
 static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
 static void am_forget_pending(void);
-static void am_signal_cancel(int64 migration_id);
+static void am_signal_cancel(int64 migration_id, int pid);
 static char *am_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
 static void am_check_name(const char *name);
 static void am_check_sql(const char *sql, const char *what, const char *name);
-static void am_check_member(Oid caller, AmMigration *m, const char *action);
 static AmMigration *am_lock_existing(const char *name, Oid caller,
 									 const char *action);
+static AmMigration *am_get_existing(const char *name, Oid caller,
+									const char *action);
 static void am_warn_if_not_preloaded(const char *name, const char *status);
 static void am_sql_error_context(void *arg);
 
@@ -95,8 +97,11 @@ am_functions_init(void)
 /*
  * am_xact_callback
  *		At commit, do what the committed calls asked for; at abort, forget
- *		it.  PREPARE TRANSACTION is refused: COMMIT PREPARED runs no
- *		callback, so the work would not start.
+ *		it.  PREPARE TRANSACTION is refused after a call that locked or
+ *		changed a row: COMMIT PREPARED runs no callback, so the work would
+ *		not start, and a prepared transaction would hold the row lock
+ *		(across restarts) that the worker's bookkeeping needs.  Calls that
+ *		only looked lock nothing and do not stop PREPARE.
  */
 static void
 am_xact_callback(XactEvent event, void *arg)
@@ -109,7 +114,11 @@ am_xact_callback(XactEvent event, void *arg)
 			if (am_wake_at_commit)
 				am_shmem_request_database(MyDatabaseId, 0);
 			foreach(lc, am_cancels_at_commit)
-				am_signal_cancel(((AmPendingCancel *) lfirst(lc))->migration_id);
+			{
+				AmPendingCancel *pc = lfirst(lc);
+
+				am_signal_cancel(pc->migration_id, pc->pid);
+			}
 			if ((am_broadcast_at_commit || am_wake_at_commit) && am_shmem_state)
 				ConditionVariableBroadcast(&am_shmem_state->status_cv);
 			am_forget_pending();
@@ -120,7 +129,7 @@ am_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (am_wake_at_commit || am_broadcast_at_commit ||
-				am_cancels_at_commit != NIL)
+				am_cancels_at_commit != NIL || am_row_locked)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that called asyncmig functions"),
@@ -169,6 +178,7 @@ am_forget_pending(void)
 {
 	am_wake_at_commit = false;
 	am_broadcast_at_commit = false;
+	am_row_locked = false;
 	list_free_deep(am_cancels_at_commit);
 	am_cancels_at_commit = NIL;
 }
@@ -176,10 +186,12 @@ am_forget_pending(void)
 /*
  * am_signal_cancel
  *		Ask the worker running migration_id in this database to stop: flag
- *		its slot and send it SIGINT, as pg_cancel_backend() would.
+ *		its slot and send it SIGINT, as pg_cancel_backend() would.  Only the
+ *		worker of the run that was seen (run_pid, the row's meta pid): an id
+ *		alone may name a run of a table dropped and created again.
  */
 static void
-am_signal_cancel(int64 migration_id)
+am_signal_cancel(int64 migration_id, int run_pid)
 {
 	pid_t		pid = 0;
 	int			i;
@@ -192,7 +204,7 @@ am_signal_cancel(int64 migration_id)
 		AmWorkerSlot *slot = &am_shmem_state->slots[i];
 
 		if (slot->in_use && slot->dboid == MyDatabaseId &&
-			slot->migration_id == migration_id)
+			slot->migration_id == migration_id && slot->pid == run_pid)
 		{
 			slot->cancel_requested = true;
 			pid = slot->pid;
@@ -284,12 +296,12 @@ am_check_sql(const char *sql, const char *what, const char *name)
 }
 
 /*
- * am_check_member
+ * am_functions_check_member
  *		The caller may act on a migration only if it is a member of the
  *		migration's owner (superusers are members of every role).
  */
-static void
-am_check_member(Oid caller, AmMigration *m, const char *action)
+void
+am_functions_check_member(Oid caller, AmMigration *m, const char *action)
 {
 	if (!is_member_of_role(caller, m->owner))
 	{
@@ -318,8 +330,53 @@ am_lock_existing(const char *name, Oid caller, const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("migration \"%s\" does not exist", name)));
-	am_check_member(caller, m, action);
+	am_row_locked = true;
+	am_functions_check_member(caller, m, action);
 	return m;
+}
+
+/*
+ * am_get_existing
+ *		The row of that name, not locked, for a look of caller's: an
+ *		unknown name and a caller that may not act for its owner are
+ *		errors.  Don't lock what you don't change: a lock held by an idle
+ *		(or prepared) transaction that only looked would hold up the
+ *		worker's bookkeeping of that row.
+ */
+static AmMigration *
+am_get_existing(const char *name, Oid caller, const char *action)
+{
+	AmMigration *m = am_catalog_get(name);
+
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration \"%s\" does not exist", name)));
+	am_functions_check_member(caller, m, action);
+	return m;
+}
+
+/*
+ * am_is_requeueable
+ *		Does schedule() queue this row again: ERROR, or FINISHED backwards?
+ */
+static bool
+am_is_requeueable(AmMigration *m)
+{
+	return strcmp(m->status, AM_STATUS_ERROR) == 0 ||
+		(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
+		 strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0);
+}
+
+/*
+ * am_is_queued
+ *		Is this row SCHEDULED or STARTED (cancel() ends it without a run)?
+ */
+static bool
+am_is_queued(AmMigration *m)
+{
+	return strcmp(m->status, AM_STATUS_SCHEDULED) == 0 ||
+		strcmp(m->status, AM_STATUS_STARTED) == 0;
 }
 
 /*
@@ -392,14 +449,24 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 	{
 		Interval   *iv = PG_GETARG_INTERVAL_P(6);
 		Interval	zero;
+		Interval	one_ms;
 
 		memset(&zero, 0, sizeof(zero));
+		memset(&one_ms, 0, sizeof(one_ms));
+		one_ms.time = 1000;
 		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
 											  IntervalPGetDatum(iv),
 											  IntervalPGetDatum(&zero))) <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must be positive")));
+		/* the worker's timer counts milliseconds: less would be ignored */
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
+											  IntervalPGetDatum(iv),
+											  IntervalPGetDatum(&one_ms))) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must be at least 1 millisecond")));
 		a.timeout = IntervalPGetDatum(iv);
 	}
 	a.owner = GetUserId();
@@ -408,7 +475,7 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 		AM_STATUS_SCHEDULED : AM_STATUS_STARTED;
 
 	am_catalog_enter(&cxt);
-	if (!a.depends_on_null && am_catalog_depends_cycle(name, a.depends_on))
+	if (!a.depends_on_null && am_catalog_depends_cycle(cxt.relid, name, a.depends_on))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("dependencies of migration \"%s\" form a cycle", name),
@@ -417,22 +484,29 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 	status = am_catalog_insert(&a);
 	if (status != NULL)
 	{
+		am_row_locked = true;
 		am_catalog_notify(name, status);
 		queued = true;
 	}
 	else
 	{
-		AmMigration *m = am_catalog_lock(name);
+		/* look first; lock only a row that is to be queued again */
+		AmMigration *m = am_catalog_get(name);
 
+		if (m != NULL)
+			am_functions_check_member(a.owner, m, "schedule");
+		if (m != NULL && am_is_requeueable(m))
+		{
+			m = am_catalog_lock(name);
+			am_row_locked = true;
+		}
 		if (m == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("migration \"%s\" was deleted while it was being scheduled", name)));
 		/* a row of another role is not even shown to the caller */
-		am_check_member(a.owner, m, "schedule");
-		if (strcmp(m->status, AM_STATUS_ERROR) == 0 ||
-			(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
-			 strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0))
+		am_functions_check_member(a.owner, m, "schedule");
+		if (am_is_requeueable(m))
 		{
 			am_catalog_requeue_forwards(m->id, &a);
 			am_catalog_notify(name, a.status);
@@ -510,14 +584,22 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 
 	am_preflight_check_writable("cancel");
 	am_catalog_enter(&cxt);
-	m = am_lock_existing(name, caller, "cancel");
+	/* an ended row is only looked at: no lock */
+	m = am_get_existing(name, caller, "cancel");
+	if (am_is_queued(m))
+		m = am_lock_existing(name, caller, "cancel");
 	status = m->status;
-	if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0 ||
-		strcmp(m->status, AM_STATUS_STARTED) == 0)
+	if (am_is_queued(m))
 	{
+		bool		skipped;
+
 		am_catalog_cancel_queued(m->id);
 		am_catalog_notify(name, AM_STATUS_ERROR);
+		/* what depends on it can never run: it ends now, in this transaction */
+		(void) am_catalog_fail_broken_dependencies(&skipped);
 		am_broadcast_at_commit = true;
+		if (skipped)
+			am_wake_at_commit = true;	/* a worker comes back for them */
 		status = AM_STATUS_ERROR;
 	}
 	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
@@ -526,219 +608,19 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		AmPendingCancel *pc = palloc(sizeof(AmPendingCancel));
 
 		pc->migration_id = m->id;
+		pc->pid = m->pid;
 		pc->nest_level = GetCurrentTransactionNestLevel();
 		am_cancels_at_commit = lappend(am_cancels_at_commit, pc);
 		MemoryContextSwitchTo(old);
-		am_catalog_request_cancel(m->id);
+
+		/*
+		 * Nothing is written to the row: the request reaches the worker
+		 * through shared memory at commit, and a row lock held by this
+		 * transaction until then would hold up the worker's bookkeeping.
+		 */
 	}
 	am_catalog_leave(&cxt);
 	PG_RETURN_TEXT_P(cstring_to_text(status));
-}
-
-/*
- * asyncmig_wait
- *		CALL asyncmig.wait(name, timeout): wait until that migration, or
- *		every migration of this database that is queued or running now, has
- *		ended; raise an error naming those that ended in ERROR.
- *
- * It must not hold a snapshot while it sleeps: CREATE INDEX CONCURRENTLY
- * waits for every transaction with an older snapshot, so a waiting session
- * that kept one would wait for the build that waits for it.  So it is a
- * procedure that commits after each look at the table and sleeps between
- * transactions, woken by the workers when a migration ends.
- */
-Datum
-asyncmig_wait(PG_FUNCTION_ARGS)
-{
-	bool		atomic = true;
-	char	   *name = NULL;
-	int64		timeout_ms = -1;
-	TimestampTz deadline = 0;
-	MemoryContext wait_cxt;
-	MemoryContext old;
-	List	   *names = NIL;
-	List	   *failed = NIL;
-	StringInfoData pending_names;
-	AmCatalogContext cxt;
-	ListCell   *lc;
-	char	   *first_sqlstate = NULL;
-	Oid			caller = GetUserId();
-
-	if (fcinfo->context && IsA(fcinfo->context, CallContext))
-		atomic = ((CallContext *) fcinfo->context)->atomic;
-	if (atomic)
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("asyncmig.wait() cannot run inside a transaction block"),
-				 errdetail("It commits while it waits, so that it holds no snapshot that a concurrent index build would wait for."),
-				 errhint("Use CALL asyncmig.wait(...) at top level, in autocommit mode.")));
-
-	if (!PG_ARGISNULL(1))
-	{
-		Interval   *iv = PG_GETARG_INTERVAL_P(1);
-		float8		secs;
-
-		secs = DatumGetFloat8(DirectFunctionCall2(interval_part,
-												  CStringGetTextDatum("epoch"),
-												  IntervalPGetDatum(iv)));
-		if (secs < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("timeout must not be negative")));
-		timeout_ms = (int64) (secs * 1000.0);
-		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout_ms);
-	}
-
-	wait_cxt = AllocSetContextCreate(TopMemoryContext, "asyncmig wait",
-									 ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(wait_cxt);
-	if (!PG_ARGISNULL(0))
-		name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	initStringInfo(&pending_names);
-
-	PG_TRY();
-	{
-		SPI_connect_ext(SPI_OPT_NONATOMIC);
-
-		/* what to wait for */
-		PushActiveSnapshot(GetTransactionSnapshot());
-		am_catalog_enter(&cxt);
-		MemoryContextSwitchTo(wait_cxt);
-		if (name)
-		{
-			AmMigration *m = am_catalog_get(name);
-
-			if (m == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_UNDEFINED_OBJECT),
-						 errmsg("migration \"%s\" does not exist", name)));
-			am_check_member(caller, m, "wait for");
-			if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0)
-				ereport(NOTICE,
-						(errmsg("migration \"%s\" is " AM_STATUS_SCHEDULED ": nothing runs it until asyncmig.run() is called",
-								name)));
-			else
-				names = list_make1(name);
-		}
-		else
-			names = am_catalog_names_in(AM_STATUS_STARTED, AM_STATUS_IN_PROGRESS,
-										caller);
-		am_catalog_leave(&cxt);
-		PopActiveSnapshot();
-
-		if (names != NIL && !am_shmem_preloaded)
-			ereport(WARNING,
-					(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run the migrations waited for"),
-					 errhint("Add asyncmig to shared_preload_libraries in postgresql.conf and restart the server.")));
-
-		for (;;)
-		{
-			List	   *still = NIL;
-
-			if (am_shmem_state)
-				ConditionVariablePrepareToSleep(&am_shmem_state->status_cv);
-
-			PushActiveSnapshot(GetTransactionSnapshot());
-			am_catalog_enter(&cxt);
-			MemoryContextSwitchTo(wait_cxt);
-			resetStringInfo(&pending_names);
-			foreach(lc, names)
-			{
-				char	   *n = lfirst(lc);
-				AmMigration *m = am_catalog_get(n);
-
-				MemoryContextSwitchTo(wait_cxt);
-				if (m == NULL)
-					continue;	/* deleted by hand: nothing to wait for */
-				if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
-					strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
-				{
-					still = lappend(still, n);
-					appendStringInfo(&pending_names, "%s\"%s\"",
-									 pending_names.len ? ", " : "", n);
-				}
-				else if (strcmp(m->status, AM_STATUS_ERROR) == 0)
-				{
-					char	   *sqlstate;
-					char	   *msg = am_catalog_error_message(n, &sqlstate);
-
-					MemoryContextSwitchTo(wait_cxt);
-					failed = lappend(failed,
-									 psprintf("\"%s\" ended in " AM_STATUS_ERROR ": %s", n,
-											  msg ? msg : "unknown error"));
-					if (first_sqlstate == NULL && sqlstate)
-						first_sqlstate = pstrdup(sqlstate);
-				}
-			}
-			am_catalog_leave(&cxt);
-			PopActiveSnapshot();
-			names = still;
-
-			if (names == NIL)
-				break;
-			if (timeout_ms >= 0 && GetCurrentTimestamp() >= deadline)
-				ereport(ERROR,
-						(errcode(ERRCODE_QUERY_CANCELED),
-						 errmsg("timed out waiting for asyncmig migration %s",
-								pending_names.data)));
-
-			/* end the transaction: no snapshot, no lock while we sleep */
-			SPI_commit();
-			MemoryContextSwitchTo(wait_cxt);
-			InvalidateCatalogSnapshot();
-			pgstat_report_activity(STATE_RUNNING, "CALL asyncmig.wait(...)");
-
-			{
-				long		ms = 1000;
-
-				if (timeout_ms >= 0)
-					ms = Min(ms, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline)));
-				if (am_shmem_state)
-					(void) ConditionVariableTimedSleep(&am_shmem_state->status_cv, ms,
-													   PG_WAIT_EXTENSION);
-				else
-				{
-					(void) WaitLatch(MyLatch,
-									 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-									 ms, PG_WAIT_EXTENSION);
-					ResetLatch(MyLatch);
-				}
-			}
-			CHECK_FOR_INTERRUPTS();
-		}
-		if (am_shmem_state)
-			ConditionVariableCancelSleep();
-		SPI_finish();
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(old);
-		MemoryContextDelete(wait_cxt);
-		PG_RE_THROW();
-	}
-	PG_END_TRY();
-
-	MemoryContextSwitchTo(old);
-	if (failed != NIL)
-	{
-		StringInfoData buf;
-		int			code = ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE;
-
-		initStringInfo(&buf);
-		foreach(lc, failed)
-			appendStringInfo(&buf, "%s%s", buf.len ? "; " : "", (char *) lfirst(lc));
-		if (first_sqlstate && strlen(first_sqlstate) == 5)
-			code = MAKE_SQLSTATE(first_sqlstate[0], first_sqlstate[1],
-								 first_sqlstate[2], first_sqlstate[3],
-								 first_sqlstate[4]);
-		MemoryContextDelete(wait_cxt);
-		ereport(ERROR,
-				(errcode(code),
-				 errmsg("asyncmig migration %s", buf.data),
-				 errhint("SELECT * FROM asyncmig.status shows the errors; asyncmig.run() runs a migration again.")));
-	}
-	MemoryContextDelete(wait_cxt);
-	PG_RETURN_VOID();
 }
 
 /*

@@ -62,6 +62,9 @@
 #define AM_RETRY_NO_SLOT_MS		1000
 #define AM_LOG_NO_SLOT_MS		60000
 
+/* the longest the launcher sleeps before it looks at the time again */
+#define AM_LAUNCHER_MAX_SLEEP_MS	(3600 * 1000L)
+
 /* handles of the workers this launcher started, by slot */
 static BackgroundWorkerHandle **worker_handles = NULL;
 
@@ -189,6 +192,11 @@ asyncmig_launcher_main(Datum main_arg)
 		 */
 		if (busy && (timeout_ms < 0 || timeout_ms > 1000))
 			timeout_ms = 1000;
+		/* a not_before weeks ahead: WaitLatch's timeout is an int of ms */
+		if (timeout_ms > AM_LAUNCHER_MAX_SLEEP_MS)
+			timeout_ms = AM_LAUNCHER_MAX_SLEEP_MS;
+		if (timeout_ms >= 0)
+			elog(DEBUG1, "asyncmig launcher sleeps %ld ms", timeout_ms);
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH |

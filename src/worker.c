@@ -46,8 +46,8 @@
 #include "shmem.h"
 #include "worker.h"
 
-/* a row skipped because a user holds it: come back after */
-#define AM_SKIPPED_RETRY_MS		5000
+/* a row that a session held locked was skipped: look again after */
+#define AM_SKIPPED_RETRY_MS		1000
 
 /* the earliest a worker asks to be started again, when it has a reason */
 #define AM_MIN_WAKEUP_MS		1000
@@ -55,7 +55,7 @@
 static AmWorkerSlot *MySlot = NULL;
 static Oid	am_superuser = InvalidOid;
 
-/* something was skipped and must be looked at again from then on (or 0) */
+/* the sweep skipped something: look again from then on (or 0) */
 static TimestampTz am_retry_at = 0;
 static emit_log_hook_type prev_emit_log_hook = NULL;
 
@@ -66,7 +66,8 @@ static void am_sweep_cleanups(MemoryContext sweep_cxt);
 static void am_retry_later(void);
 static void am_settle_registry(void);
 static bool am_slot_runs(int64 migration_id);
-static char *am_obituary(int64 migration_id, int pid, int *sqlstate);
+static char *am_obituary(int64 migration_id, int pid, int *sqlstate,
+						 bool consume);
 static void am_run_claimed(AmMigration *m);
 
 /*
@@ -112,6 +113,7 @@ asyncmig_worker_main(Datum main_arg)
 	AmMigration *m;
 	AmCatalogContext cxt;
 	TimestampTz wakeup = 0;
+	bool		skipped = false;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -152,7 +154,7 @@ asyncmig_worker_main(Datum main_arg)
 
 	/* end what cannot run any more, then claim the oldest runnable */
 	am_catalog_begin(&cxt);
-	(void) am_catalog_fail_broken_dependencies();
+	(void) am_catalog_fail_broken_dependencies(&skipped);
 	{
 		/* the row must outlive this transaction */
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -164,22 +166,28 @@ asyncmig_worker_main(Datum main_arg)
 	{
 		/* before the launcher may count this database as looked at */
 		am_registry_ensure(MyDatabaseId);
+		am_catalog_claimed_in(cxt.relid);
 		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 		MySlot->migration_id = m->id;
 		LWLockRelease(am_shmem_state->lock);
 	}
 	else
+	{
 		wakeup = am_catalog_next_wakeup();
+		/* a locked row was skipped: come back for it */
+		if (skipped)
+			am_retry_later();
+		if (am_retry_at != 0 && (wakeup == 0 || am_retry_at < wakeup))
+			wakeup = am_retry_at;
+	}
 	am_catalog_commit(&cxt);
 	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 
 	if (m == NULL)
 	{
-		TimestampTz now = GetCurrentTimestamp();
-		TimestampTz earliest = TimestampTzPlusMilliseconds(now, AM_MIN_WAKEUP_MS);
+		TimestampTz earliest = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   AM_MIN_WAKEUP_MS);
 
-		if (am_retry_at != 0 && (wakeup == 0 || am_retry_at < wakeup))
-			wakeup = am_retry_at;
 		/* a due cleanup we could not lock must not make a busy loop */
 		if (wakeup != 0 && wakeup < earliest)
 			wakeup = earliest;
@@ -201,7 +209,6 @@ am_run_claimed(AmMigration *m)
 	bool		backwards = strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0;
 	const char *sql = backwards ? m->backwards_sql : m->forwards_sql;
 	AmExecResult res;
-	AmCatalogContext cxt;
 	bool		ok;
 	bool		owner_exists;
 	TimestampTz start = GetCurrentTimestamp();
@@ -253,9 +260,8 @@ am_run_claimed(AmMigration *m)
 	ResetAllOptions();
 	CommitTransactionCommand();
 
-	am_catalog_begin(&cxt);
-	am_catalog_finish(m->id, ok ? NULL : res.edata, res.statement, res.message);
-	am_catalog_commit(&cxt);
+	am_catalog_finish(m->id, m->pid, ok ? NULL : res.edata, res.statement,
+					  res.message);
 
 	if (ok)
 		ereport(LOG,
@@ -300,10 +306,11 @@ am_slot_runs(int64 migration_id)
  * am_obituary
  *		What is known of how the worker of a dead run ended: the launcher's
  *		record of its FATAL message, or, with none (shared memory was
- *		rebuilt), a server restart.  Consumes the record.
+ *		rebuilt), a server restart.  With consume, the record is removed
+ *		(once the row says it).
  */
 static char *
-am_obituary(int64 migration_id, int pid, int *sqlstate)
+am_obituary(int64 migration_id, int pid, int *sqlstate, bool consume)
 {
 	char	   *result = NULL;
 	int			i;
@@ -313,16 +320,20 @@ am_obituary(int64 migration_id, int pid, int *sqlstate)
 	{
 		AmObituary *ob = &am_shmem_state->obituaries[i];
 
-		if (ob->dboid == MyDatabaseId && ob->migration_id == migration_id)
+		if (ob->dboid == MyDatabaseId && ob->migration_id == migration_id &&
+			ob->pid == pid)
 		{
 			if (ob->message[0])
 				result = psprintf("interrupted: %s", ob->message);
 			else
 				result = psprintf("interrupted: its worker (pid %d) exited while it ran",
 								  (int) ob->pid);
-			memmove(ob, ob + 1,
-					sizeof(AmObituary) * (am_shmem_state->nobituaries - i - 1));
-			am_shmem_state->nobituaries--;
+			if (consume)
+			{
+				memmove(ob, ob + 1,
+						sizeof(AmObituary) * (am_shmem_state->nobituaries - i - 1));
+				am_shmem_state->nobituaries--;
+			}
 			break;
 		}
 	}
@@ -417,14 +428,6 @@ am_sweep(void)
 		ErrorData  *edata;
 		int			sqlstate;
 
-		am_catalog_begin(&cxt);
-		if (!am_catalog_lock_dead(m->id, m->pid))
-		{
-			/* ended meanwhile, or a user holds it: not now */
-			am_catalog_commit(&cxt);
-			am_retry_later();
-			continue;
-		}
 		MemoryContextSwitchTo(sweep_cxt);
 		edata = palloc0(sizeof(ErrorData));
 		if (m->cancel_requested)
@@ -434,11 +437,16 @@ am_sweep(void)
 		}
 		else
 		{
-			edata->message = am_obituary(m->id, m->pid, &sqlstate);
+			edata->message = am_obituary(m->id, m->pid, &sqlstate, false);
 			edata->sqlerrcode = sqlstate;
 		}
-		am_catalog_finish(m->id, edata, NULL, NULL);
-		am_catalog_commit(&cxt);
+		if (!am_catalog_end_dead_run(m->id, m->pid, edata))
+		{
+			/* ended meanwhile, or a session holds it: not now */
+			am_retry_later();
+			continue;
+		}
+		(void) am_obituary(m->id, m->pid, &sqlstate, true);
 
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\" failed: %s",
@@ -510,7 +518,8 @@ am_sweep_cleanups(MemoryContext sweep_cxt)
 			am_session_become_owner(c->owner);
 			PG_TRY();
 			{
-				done = am_exec_cleanup_guard(&m, c->guard, &error);
+				(void) am_exec_cleanup_guard(&m, c->guard, &error);
+				done = error == NULL;
 			}
 			PG_CATCH();
 			{
