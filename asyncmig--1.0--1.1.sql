@@ -152,7 +152,9 @@ WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
 
 /*
  * Rows inserted other than by schedule() - pg_restore's COPY of the
- * history - may be queued runs restored from elsewhere: the trigger
+ * history - may be queued runs restored from elsewhere: the trigger (per
+ * row: an INSERT ... ON CONFLICT DO NOTHING that inserts nothing, as
+ * schedule() of an existing name does, must not count)
  * registers the database with work (pg_asyncmig/databases) and wakes the
  * launcher at commit, so that a worker ends them in ERROR ("not run: it was
  * queued in another database or cluster") without the launcher having to
@@ -166,4 +168,4 @@ LANGUAGE C;
 REVOKE ALL ON FUNCTION asyncmig.note_inserted_rows() FROM PUBLIC;
 
 CREATE TRIGGER note_inserted_rows AFTER INSERT ON asyncmig.migration
-	FOR EACH STATEMENT EXECUTE FUNCTION asyncmig.note_inserted_rows();
+	FOR EACH ROW EXECUTE FUNCTION asyncmig.note_inserted_rows();

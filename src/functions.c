@@ -625,8 +625,8 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 
 /*
  * asyncmig_note_inserted_rows
- *		Statement trigger after INSERT on asyncmig.migration: rows that did
- *		not come from schedule() (pg_restore's COPY of the history) may be
+ *		Row trigger after INSERT on asyncmig.migration: rows that did not
+ *		come from schedule() (pg_restore's COPY of the history) may be
  *		queued runs, restored from elsewhere.  Register the database and
  *		wake the launcher at commit, as schedule() does, so that a worker
  *		ends them (they never run on their own) without a scan of every
