@@ -443,7 +443,6 @@ am_exec_cleanup_guard(AmMigration *m, const char *guard_json, char **left)
 	{
 		AmGuardAction *a = lfirst(lc);
 		int			try;
-
 		char	   *message = NULL;
 
 		/*
@@ -633,7 +632,6 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 			{
 				/* with the index it created, if it saw it */
 				char	   *json = am_guard_to_json((AmGuard *) guard);
-
 				char	   *left;
 
 				undone = am_exec_cleanup_guard(m, json, &left);

@@ -41,8 +41,8 @@
 #include "catalog.h"
 #include "catalog_worker.h"
 #include "executor.h"
-#include "session.h"
 #include "registry.h"
+#include "session.h"
 #include "shmem.h"
 #include "worker.h"
 
@@ -482,8 +482,8 @@ am_sweep_cleanups(MemoryContext sweep_cxt)
 	{
 		AmCleanup  *c = lfirst(lc);
 		AmMigration m;
-		char	   *error = NULL;
-		bool		done = false;
+		char	   *volatile error = NULL;
+		volatile bool done = false;
 		bool		owner_exists;
 		bool		begun;
 
@@ -518,8 +518,11 @@ am_sweep_cleanups(MemoryContext sweep_cxt)
 			am_session_become_owner(c->owner);
 			PG_TRY();
 			{
-				(void) am_exec_cleanup_guard(&m, c->guard, &error);
-				done = error == NULL;
+				char	   *left;
+
+				(void) am_exec_cleanup_guard(&m, c->guard, &left);
+				error = left;
+				done = left == NULL;
 			}
 			PG_CATCH();
 			{
