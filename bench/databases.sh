@@ -14,7 +14,8 @@
 #   - without the registry (as after a promotion): how long the one paced
 #     look at every database takes and how many workers it starts, then
 #     the launcher's idle CPU again.
-# Results are appended to bench/RESULTS.md.
+# Results are appended to bench/RESULTS.md (replacing this script's section
+# of an earlier run).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -115,7 +116,14 @@ scan_idle_ticks=$((c1 - c0))
 echo "no registry: scan of every database in $scan_ms ms, $scan_workers worker starts; then idle: $scan_idle_ticks ticks in 10 s"
 ndbs=$(sql -d postgres -c "SELECT count(*) FROM pg_database WHERE datallowconn AND NOT datistemplate")
 
-cat >> "$repo/bench/RESULTS.md" <<EOT
+# replace this script's section of an earlier run, keep the others
+results="$repo/bench/RESULTS.md"
+if [ -f "$results" ]; then
+	awk '/^## Many databases/ { skip = 1; next } /^## / { skip = 0 } !skip' "$results" > "$results.tmp"
+	sed -e :a -e '/^\n*$/{$d;N;ba' -e '}' "$results.tmp" > "$results"
+	rm -f "$results.tmp"
+fi
+cat >> "$results" <<EOT
 
 ## Many databases (\`bash bench/databases.sh\`)
 
@@ -133,4 +141,4 @@ waits (not_before in an hour) in 3 of them.
 | start-up without the registry (as after a promotion): look at every database | $scan_ms ms, $scan_workers worker starts (each database once, 2 at a time) |
 | launcher CPU over 10 s idle after that scan | $scan_idle_ticks clock ticks |
 EOT
-echo "== appended to bench/RESULTS.md"
+echo "== written to bench/RESULTS.md"
