@@ -23,6 +23,8 @@
  * src/catalog_functions.c	... the statements of schedule(), run(),
  *						cancel(), wait()
  * src/catalog_worker.c	... the statements of a worker
+ * src/catalog_dependencies.c	... what a queued run waits for, and the
+ *						end of a wait for a dependency nothing runs
  * src/functions.c		schedule(), run(), cancel()
  * src/wait.c			wait(), across transactions
  * src/vocabulary.h		statuses, directions, SQLSTATEs: spelled once
@@ -37,7 +39,7 @@
  *	6  wait.c
  *	5  functions.c, worker.c
  *	4  executor.c
- *	3  catalog_functions.c, catalog_worker.c
+ *	3  catalog_functions.c, catalog_worker.c, catalog_dependencies.c
  *	2  catalog.c, launcher.c
  *	1  shmem.c, session.c
  *	0  settings.c, guard.c
