@@ -341,7 +341,9 @@ am_wait_raise_failed(AmWait *w)
  * asyncmig_wait
  *		CALL asyncmig.wait(name, timeout): wait until that migration, or
  *		every migration of this database that is queued or running now, has
- *		ended; raise an error naming those that ended in ERROR.  What it
+ *		ended; raise an error naming those that ended in ERROR.  A NOTICE
+ *		says once what a migration waits for when nothing will run one of
+ *		its dependencies (am_wait_tell_blocked()).  What it
  *		waits for lives in its own memory context, which outlives the
  *		commits (see the top of this file).
  */
