@@ -78,6 +78,97 @@ BEGIN
 END
 $security$;
 
+/* ---- deps (issue 13, item 2) ---- */
+
+/*
+ * A queued run says in the progress column what it waits for:
+ *   waiting until <not_before>
+ *   waiting for dependency "x" (STARTED)
+ *   waiting for dependency "x" (never scheduled; gives up at <time>)
+ *   waiting for dependencies "a" (IN PROGRESS), "b" (SCHEDULED, nothing runs it; gives up at <time>)
+ * A dependency that nothing will run (never scheduled, SCHEDULED, reverted)
+ * is waited for at most asyncmig.dependency_timeout after the run was
+ * queued (updated_at of a STARTED row) or its not_before, whichever is
+ * later; then a worker ends the run ERROR (see catalog_dependencies.c,
+ * which decides the same cases).  0 waits forever and shows no time.
+ * CALL asyncmig.wait() says the same in a NOTICE: it reads this column.
+ *
+ * Only the WHEN m.status = 'STARTED' branch of "progress" is new; every
+ * column, its name and order are as in 1.0.  CREATE OR REPLACE keeps the
+ * grants given on the view.  The dependencies are read in the view (as
+ * its owner), not in a function, so that a role with SELECT on the view
+ * needs nothing more.
+ */
+CREATE OR REPLACE VIEW asyncmig.status WITH (security_barrier) AS
+SELECT m.name,
+	m.status,
+	m.direction,
+	m.owner,
+	m.attempts,
+	m.started_at,
+	m.finished_at,
+	CASE
+		WHEN m.started_at IS NULL THEN NULL
+		WHEN m.status = 'IN PROGRESS' THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at
+		ELSE m.finished_at OPERATOR(pg_catalog.-) m.started_at
+	END AS duration,
+	CASE WHEN m.status = 'IN PROGRESS' THEN
+		COALESCE(
+			(SELECT p.phase
+				OPERATOR(pg_catalog.||) COALESCE(
+					CASE
+						WHEN p.blocks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							(100 OPERATOR(pg_catalog.*) p.blocks_done OPERATOR(pg_catalog./) p.blocks_total)::text OPERATOR(pg_catalog.||) '%'
+						WHEN p.tuples_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							(100 OPERATOR(pg_catalog.*) p.tuples_done OPERATOR(pg_catalog./) p.tuples_total)::text OPERATOR(pg_catalog.||) '%'
+						WHEN p.lockers_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							p.lockers_done::text OPERATOR(pg_catalog.||) ' of ' OPERATOR(pg_catalog.||) p.lockers_total::text
+					END, '')
+			 FROM pg_catalog.pg_stat_progress_create_index p
+			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
+			(SELECT 'vacuuming: ' OPERATOR(pg_catalog.||) p.phase
+				OPERATOR(pg_catalog.||) COALESCE(
+					CASE WHEN p.heap_blks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+						(100 OPERATOR(pg_catalog.*) p.heap_blks_scanned OPERATOR(pg_catalog./) p.heap_blks_total)::text OPERATOR(pg_catalog.||) '%'
+					END, '')
+			 FROM pg_catalog.pg_stat_progress_vacuum p
+			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
+			(SELECT 'running: ' OPERATOR(pg_catalog.||) pg_catalog.left(a.query, 200)
+			 FROM pg_catalog.pg_stat_activity a
+			 WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
+			   AND a.state OPERATOR(pg_catalog.=) 'active'))
+	-- deps: what a queued run waits for
+	WHEN m.status OPERATOR(pg_catalog.=) 'STARTED' THEN
+		NULLIF(pg_catalog.concat_ws('; ',
+			CASE WHEN m.not_before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+				'waiting until ' OPERATOR(pg_catalog.||) pg_catalog.to_char(m.not_before, 'YYYY-MM-DD HH24:MI:SS')
+			END,
+			(SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 1
+					THEN 'waiting for dependency ' ELSE 'waiting for dependencies ' END
+				OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('"%s" (%s)', u.dn,
+					CASE
+						WHEN d.id IS NOT NULL AND d.status OPERATOR(pg_catalog.<>) 'SCHEDULED'
+							AND NOT (d.status OPERATOR(pg_catalog.=) 'FINISHED' AND d.direction OPERATOR(pg_catalog.=) 'backwards')
+						THEN d.status
+						ELSE CASE
+							WHEN d.id IS NULL THEN 'never scheduled'
+							WHEN d.status OPERATOR(pg_catalog.=) 'SCHEDULED' THEN 'SCHEDULED, nothing runs it'
+							ELSE 'reverted, nothing runs it forwards'
+						END OPERATOR(pg_catalog.||) COALESCE('; gives up at ' OPERATOR(pg_catalog.||)
+							pg_catalog.to_char(GREATEST(m.updated_at, m.not_before)
+								OPERATOR(pg_catalog.+) NULLIF(COALESCE(pg_catalog.current_setting('asyncmig.dependency_timeout', true), '1h')::pg_catalog.interval, '0'),
+								'YYYY-MM-DD HH24:MI:SS'), '')
+					END), ', ' ORDER BY u.o)
+			 FROM pg_catalog.unnest(m.depends_on) WITH ORDINALITY u(dn, o)
+			 LEFT JOIN asyncmig.migration d ON d.name OPERATOR(pg_catalog.=) u.dn
+			 WHERE m.direction OPERATOR(pg_catalog.=) 'forwards'
+			   AND (d.id IS NULL OR d.status OPERATOR(pg_catalog.<>) 'FINISHED' OR d.direction OPERATOR(pg_catalog.<>) 'forwards')
+			 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)), '')
+	END AS progress,
+	m.meta OPERATOR(pg_catalog.#>>) '{error,message}' AS error
+FROM asyncmig.migration m
+WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
+
 /* ---- field: standbys and cleanups in the status view (issue 12) ---- */
 
 /*
@@ -87,9 +178,11 @@ $security$;
  * An ended run whose INVALID index is still to be dropped (meta->'cleanup',
  * retried by the database's workers with a bounded wait) shows the cleanup:
  * the DROP running now, or the next try and why the last one failed.
- * CREATE OR REPLACE keeps the grants on the view; PostgreSQL's rules for
- * extension scripts allow it for an object known to be a member already,
- * as this view is.  Same columns as in 1.0.
+ * This is the "deps" section's view with these two branches added (a
+ * queued run whose cleanup is pending shows the cleanup, which it waits
+ * for).  CREATE OR REPLACE keeps the grants on the view; PostgreSQL's
+ * rules for extension scripts allow it for an object known to be a member
+ * already, as this view is.  Same columns as in 1.0.
  */
 CREATE OR REPLACE VIEW asyncmig.status WITH (security_barrier) AS
 SELECT m.name,
@@ -134,6 +227,7 @@ SELECT m.name,
 			 FROM pg_catalog.pg_stat_activity a
 			 WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
 			   AND a.state OPERATOR(pg_catalog.=) 'active'))
+	-- field: an ended run (or one queued again) whose cleanup is pending
 	WHEN m.meta OPERATOR(pg_catalog.?) 'cleanup' THEN
 		'cleaning up after the interrupted run: ' OPERATOR(pg_catalog.||) COALESCE(
 			(SELECT 'running ' OPERATOR(pg_catalog.||) pg_catalog.left(a.query, 200)
@@ -145,6 +239,33 @@ SELECT m.name,
 				OPERATOR(pg_catalog.||) (COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{cleanup,tries}')::integer, 0) OPERATOR(pg_catalog.+) 1)::text
 				OPERATOR(pg_catalog.||) COALESCE(' at ' OPERATOR(pg_catalog.||) (m.meta OPERATOR(pg_catalog.#>>) '{cleanup,next_try}'), '')
 				OPERATOR(pg_catalog.||) COALESCE(' (last try: ' OPERATOR(pg_catalog.||) (m.meta OPERATOR(pg_catalog.#>>) '{cleanup,last_error}') OPERATOR(pg_catalog.||) ')', ''))
+	-- deps: what a queued run waits for
+	WHEN m.status OPERATOR(pg_catalog.=) 'STARTED' THEN
+		NULLIF(pg_catalog.concat_ws('; ',
+			CASE WHEN m.not_before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+				'waiting until ' OPERATOR(pg_catalog.||) pg_catalog.to_char(m.not_before, 'YYYY-MM-DD HH24:MI:SS')
+			END,
+			(SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 1
+					THEN 'waiting for dependency ' ELSE 'waiting for dependencies ' END
+				OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('"%s" (%s)', u.dn,
+					CASE
+						WHEN d.id IS NOT NULL AND d.status OPERATOR(pg_catalog.<>) 'SCHEDULED'
+							AND NOT (d.status OPERATOR(pg_catalog.=) 'FINISHED' AND d.direction OPERATOR(pg_catalog.=) 'backwards')
+						THEN d.status
+						ELSE CASE
+							WHEN d.id IS NULL THEN 'never scheduled'
+							WHEN d.status OPERATOR(pg_catalog.=) 'SCHEDULED' THEN 'SCHEDULED, nothing runs it'
+							ELSE 'reverted, nothing runs it forwards'
+						END OPERATOR(pg_catalog.||) COALESCE('; gives up at ' OPERATOR(pg_catalog.||)
+							pg_catalog.to_char(GREATEST(m.updated_at, m.not_before)
+								OPERATOR(pg_catalog.+) NULLIF(COALESCE(pg_catalog.current_setting('asyncmig.dependency_timeout', true), '1h')::pg_catalog.interval, '0'),
+								'YYYY-MM-DD HH24:MI:SS'), '')
+					END), ', ' ORDER BY u.o)
+			 FROM pg_catalog.unnest(m.depends_on) WITH ORDINALITY u(dn, o)
+			 LEFT JOIN asyncmig.migration d ON d.name OPERATOR(pg_catalog.=) u.dn
+			 WHERE m.direction OPERATOR(pg_catalog.=) 'forwards'
+			   AND (d.id IS NULL OR d.status OPERATOR(pg_catalog.<>) 'FINISHED' OR d.direction OPERATOR(pg_catalog.<>) 'forwards')
+			 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)), '')
 	END AS progress,
 	m.meta OPERATOR(pg_catalog.#>>) '{error,message}' AS error
 FROM asyncmig.migration m

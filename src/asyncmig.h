@@ -27,6 +27,8 @@
  * src/catalog_functions.c	... the statements of schedule(), run(),
  *						cancel(), wait()
  * src/catalog_worker.c	... the statements of a worker
+ * src/catalog_dependencies.c	... what a queued run waits for, and the
+ *						end of a wait for a dependency nothing runs
  * src/functions.c		schedule(), run(), cancel()
  * src/wait.c			wait(), across transactions
  * src/vocabulary.h		statuses, directions, SQLSTATEs: spelled once
@@ -41,7 +43,8 @@
  *	6  wait.c
  *	5  functions.c, worker.c
  *	4  executor.c
- *	3  catalog_functions.c, catalog_worker.c, launcher.c, preflight.c
+ *	3  catalog_functions.c, catalog_worker.c, catalog_dependencies.c,
+ *	   launcher.c, preflight.c
  *	2  catalog.c, shmem.c
  *	1  session.c, registry.c
  *	0  settings.c, guard.c

@@ -10,8 +10,9 @@
  * exist.  It learns of work from src/registry.c: a committing
  * schedule()/run() names its database and sets the launcher's latch; a
  * worker that ran a migration asks for its database to be looked at again;
- * a worker that found nothing runnable but a not_before, a cleanup to
- * retry or a locked row leaves a wake-up time.  At its start it looks at
+ * a worker that found nothing runnable but a not_before, the end of a
+ * wait for a dependency (see catalog_dependencies.c), a cleanup to retry
+ * or a locked row leaves a wake-up time.  At its start it looks at
  * the databases of the registry file (those with queued or running work),
  * so that queued work resumes and rows of workers that died with the
  * server are swept.  Without a valid registry (first start, promotion,
@@ -97,6 +98,7 @@ static bool launcher_database_servable(Oid dboid);
 static bool launcher_start_worker(int slotno, Oid dboid);
 static void launcher_log_no_slot(Oid dboid);
 static bool launcher_database_busy(Oid dboid);
+static void launcher_dependency_timeout_changed(int old_timeout);
 
 /*
  * am_launcher_register
@@ -169,8 +171,11 @@ asyncmig_launcher_main(Datum main_arg)
 
 		if (ConfigReloadPending)
 		{
+			int			old_dependency_timeout = asyncmig_dependency_timeout;
+
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			launcher_dependency_timeout_changed(old_dependency_timeout);
 		}
 
 		busy = launcher_reap_workers();
@@ -249,6 +254,37 @@ launcher_detach(int code, Datum arg)
 		am_shmem_state->launcher_latch = NULL;
 	}
 	LWLockRelease(am_shmem_state->lock);
+}
+
+/*
+ * launcher_dependency_timeout_changed
+ *		A reload made asyncmig.dependency_timeout shorter, or turned it on:
+ *		queued runs may now have waited long enough for an idle dependency,
+ *		sooner than the wake-up times the workers left.  Look at every
+ *		database with work (queued runs keep their database registered), or,
+ *		without a complete registry, at every database once.  A longer
+ *		timeout needs nothing: a worker that comes too early leaves the new
+ *		deadline.
+ */
+static void
+launcher_dependency_timeout_changed(int old_timeout)
+{
+	int			new_timeout = asyncmig_dependency_timeout;
+	List	   *dboids;
+	ListCell   *lc;
+
+	if (new_timeout <= 0 || (old_timeout > 0 && new_timeout >= old_timeout))
+		return;
+	if (!started_up)
+		return;					/* the start-up looks at them anyway */
+	if (!am_registry_load(&dboids))
+	{
+		launcher_scan_begin(false);
+		return;
+	}
+	foreach(lc, dboids)
+		am_registry_request(lfirst_oid(lc), 0);
+	list_free(dboids);
 }
 
 /*
