@@ -7,6 +7,10 @@
 MODULE_big = asyncmig
 OBJS = \
 	src/asyncmig.o \
+	src/batch_catalog.o \
+	src/batch_check.o \
+	src/batch_run.o \
+	src/batch_schedule.o \
 	src/catalog.o \
 	src/catalog_functions.o \
 	src/catalog_worker.o \

@@ -87,7 +87,6 @@ static void am_run_text(const char *text);
 static AmGuard *am_prepare_guard(AmMigration *m, Node *stmt);
 static char *am_guard_to_json(AmGuard *g);
 static void am_verify_guard(AmGuard *g);
-static void am_backoff(int attempt);
 static char *am_statement_text(RawStmt *raw, const char *sql);
 
 /*
@@ -609,16 +608,26 @@ am_verify_guard(AmGuard *g)
 }
 
 /*
- * am_backoff
- *		Sleep before try number attempt + 1: 1 s, 2 s, 4 s ... up to 60 s,
- *		waking at once for a cancel or the migration's timeout.
+ * am_exec_timed_out
+ *		Has the migration's timeout fired?  (The batch loop tells a timeout
+ *		from a cancel by it, as am_exec_run() does.)
  */
-static void
-am_backoff(int attempt)
+bool
+am_exec_timed_out(void)
 {
-	long		delay = 1000L << Min(attempt - 1, 6);
-	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												  Min(delay, 60000L));
+	return am_timed_out;
+}
+
+/*
+ * am_exec_sleep
+ *		Sleep ms milliseconds on the latch, waking at once for a cancel, the
+ *		migration's timeout or a shutdown: the back-off between tries, and
+ *		the pause between batches.
+ */
+void
+am_exec_sleep(int64 ms)
+{
+	TimestampTz end = GetCurrentTimestamp() + ms * 1000;
 
 	for (;;)
 	{
@@ -631,9 +640,19 @@ am_backoff(int attempt)
 			QueryCancelPending)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 left, PG_WAIT_EXTENSION);
+						 Min(left, 60000L), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * am_exec_backoff
+ *		Sleep before try number attempt + 1: 1 s, 2 s, 4 s ... up to 60 s.
+ */
+void
+am_exec_backoff(int attempt)
+{
+	am_exec_sleep(Min(1000L << Min(attempt - 1, 6), 60000L));
 }
 
 /*
@@ -753,7 +772,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				am_catalog_begin(&ccxt);
 				am_catalog_count_attempt(m->id, edata);
 				am_catalog_commit(&ccxt);
-				am_backoff(attempt);
+				am_exec_backoff(attempt);
 				attempt++;
 				continue;
 			}

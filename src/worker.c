@@ -38,6 +38,8 @@
 #include "utils/timeout.h"
 
 #include "asyncmig.h"
+#include "batch_catalog.h"
+#include "batch_run.h"
 #include "catalog.h"
 #include "catalog_worker.h"
 #include "executor.h"
@@ -176,6 +178,7 @@ am_run_claimed(AmMigration *m)
 	AmCatalogContext cxt;
 	bool		ok;
 	bool		owner_exists;
+	AmBatchSpec *batch = NULL;
 	TimestampTz start = GetCurrentTimestamp();
 	char		appname[NAMEDATALEN];
 
@@ -188,6 +191,18 @@ am_run_claimed(AmMigration *m)
 	StartTransactionCommand();
 	owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(m->owner));
 	CommitTransactionCommand();
+
+	/* a forwards run of a batched migration walks its key (batch_run.c) */
+	if (!backwards)
+	{
+		MemoryContext old;
+
+		am_catalog_begin(&cxt);
+		old = MemoryContextSwitchTo(cxt.save_mcxt);
+		batch = am_batch_catalog_spec(m->id);
+		MemoryContextSwitchTo(old);
+		am_catalog_commit(&cxt);
+	}
 
 	memset(&res, 0, sizeof(res));
 	if (!owner_exists)
@@ -214,7 +229,10 @@ am_run_claimed(AmMigration *m)
 		am_session_become_owner(m->owner);
 		am_session_set(m);
 		am_exec_start_timeout(m->timeout_ms);
-		ok = am_exec_run(m, sql, &res);
+		if (batch)
+			ok = am_batch_run_forwards(m, batch, &res);
+		else
+			ok = am_exec_run(m, sql, &res);
 		am_exec_stop_timeout();
 		/* the run is decided: a late cancel must not hit our bookkeeping */
 		QueryCancelPending = false;
@@ -227,6 +245,11 @@ am_run_claimed(AmMigration *m)
 
 	am_catalog_begin(&cxt);
 	am_catalog_finish(m->id, ok ? NULL : res.edata, res.statement, res.message);
+	if (batch)
+		am_batch_catalog_error_batch(m->id, batch);
+	/* undone: the next forwards run starts at the first key again */
+	if (ok && backwards)
+		am_batch_catalog_forget_progress(m->id);
 	am_catalog_commit(&cxt);
 
 	if (ok)
