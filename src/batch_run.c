@@ -157,8 +157,9 @@ am_batch_bounds_sql(AmBatchKey *key, bool after)
 
 /*
  * am_batch_estimate
- *		The planner's estimate of the rows of a table and of its partitions
- *		or children (the walk sees them all): the "~N rows" of the status.
+ *		The rows of a table and of its partitions or children (the walk
+ *		sees them all), as the planner estimates them: the "~N rows" of
+ *		the status.
  */
 static int64
 am_batch_estimate(Oid relid)
@@ -179,7 +180,10 @@ am_batch_estimate(Oid relid)
 		if (rel->rd_rel->relkind == RELKIND_RELATION ||
 			rel->rd_rel->relkind == RELKIND_MATVIEW)
 		{
-			estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
+			/* live rows as of the last VACUUM/ANALYZE, else from its size */
+			tuples = rel->rd_rel->reltuples;
+			if (tuples < 0)
+				estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
 			total += tuples;
 		}
 		relation_close(rel, AccessShareLock);
