@@ -326,6 +326,14 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		am_batch_check_key(spec->relid, spec->key, &key, false);
+
+		/*
+		 * The statement as this worker parses it must be what was checked:
+		 * one DML statement with $1 and $2.  SPI would run every statement
+		 * of a text that parses differently here (other settings than the
+		 * caller's, e.g. standard_conforming_strings).
+		 */
+		am_batch_check_sql(m->forwards_sql, key.typid, false);
 		estimate = am_batch_estimate(spec->relid);
 		am_catalog_enter(&ccxt);
 		am_batch_catalog_start_run(m->id, estimate);
