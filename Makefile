@@ -16,6 +16,7 @@ OBJS = \
 	src/catalog_worker.o \
 	src/executor.o \
 	src/functions.o \
+	src/guard.o \
 	src/launcher.o \
 	src/session.o \
 	src/settings.o \
@@ -29,12 +30,12 @@ PGFILEDESC = "asyncmig - run heavy schema changes in a background worker"
 
 # pg_regress: the SQL surface, on a temporary instance that preloads asyncmig.
 # It must be run by a user that may start PostgreSQL (test/run.sh does that).
-REGRESS = schedule input security batches
+REGRESS = schedule input security security_hostile batches
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/regress.conf \
 	--dbname=contrib_regression
 
 # isolation specs (races), run by "make isolationcheck"
-ISOLATION = schedule_race
+ISOLATION = schedule_race security_cycle
 ISOLATION_OPTS = --temp-instance=./tmp_check_iso --temp-config=./test/regress.conf
 
 TAP_TESTS = 1

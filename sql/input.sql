@@ -61,8 +61,11 @@ CALL asyncmig.wait('no such migration');
 BEGIN;
 CALL asyncmig.wait();
 ROLLBACK;
+-- in the scheduling transaction, so that no worker can have claimed it yet
+BEGIN;
 SELECT asyncmig.schedule('no_backwards', 'SELECT 1');
 SELECT try($$SELECT asyncmig.run('no_backwards')$$);
+COMMIT;
 CALL asyncmig.wait('no_backwards');
 SELECT try($$SELECT asyncmig.run('no_backwards', backwards => true)$$);
 SELECT asyncmig.schedule('slow', 'SELECT pg_sleep(3)');

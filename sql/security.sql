@@ -83,7 +83,9 @@ SELECT asyncmig.schedule('esc_reset_all', 'RESET ALL; RESET SESSION AUTHORIZATIO
 SELECT asyncmig.schedule('esc_guc', $$SELECT set_config('role', 'postgres', false); CREATE TABLE esc5 (a int)$$);
 SELECT asyncmig.schedule('esc_read', $$CREATE TABLE esc6 AS SELECT pg_read_file('postgresql.conf')$$);
 RESET ROLE;
-CALL asyncmig.wait();
+-- one database runs its migrations one at a time, oldest first: when the
+-- last has ended, all have (a wait() without a name would race the worker)
+CALL asyncmig.wait('esc_read');
 SELECT name, status, meta->'error'->>'sqlstate' AS sqlstate, meta->'error'->>'message' AS error
   FROM asyncmig.migration WHERE name LIKE 'esc\_%' ORDER BY name;
 SELECT rolsuper FROM pg_roles WHERE rolname = 'regress_am_a';

@@ -15,6 +15,8 @@
  * src/worker.c			a worker: sweeps, claims and runs one migration
  * src/executor.c		runs SQL text statement by statement, top-level;
  *						the migration's timeout
+ * src/guard.c			what an interrupted CONCURRENTLY statement leaves,
+ *						and the statements that finish or undo it
  * src/session.c		the session a migration runs in: owner, settings,
  *						asyncmig's own settings under the migration's SETs
  * src/catalog.c		asyncmig.migration: what every access shares
@@ -43,7 +45,7 @@
  *	3  catalog_functions.c, catalog_worker.c, batch_catalog.c
  *	2  catalog.c, launcher.c
  *	1  shmem.c, session.c, batch_check.c
- *	0  settings.c
+ *	0  settings.c, guard.c
  *
  * Names: asyncmig_* only for what PostgreSQL looks up by name (the
  * bgworker entry points asyncmig_launcher_main and asyncmig_worker_main,
@@ -51,8 +53,8 @@
  * (asyncmig_max_workers ... , named as the operator sets them).  Every
  * other exported function or variable carries its file's prefix:
  * am_shmem_*, am_settings_*, am_launcher_*, am_functions_*, am_exec_*
- * (executor.c), am_session_*, am_catalog_* (catalog*.c), am_batch_check_*,
- * am_batch_catalog_*, am_batch_run_*.  Types are Am*.
+ * (executor.c), am_guard_*, am_session_*, am_catalog_* (catalog*.c),
+ * am_batch_check_*, am_batch_catalog_*, am_batch_run_*.  Types are Am*.
  * Statics may use any am_ name.
  *
  *-------------------------------------------------------------------------

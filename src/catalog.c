@@ -18,16 +18,25 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/namespace.h"
+#include "catalog/dependency.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "commands/extension.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -41,24 +50,192 @@ static AmMigration *am_row_to_migration(HeapTuple tup, TupleDesc desc,
 										MemoryContext cxt);
 
 /*
+ * lock_timeout of a worker's bookkeeping transactions: a session holding
+ * the table or a row (LOCK TABLE, SELECT ... FOR UPDATE left open, a
+ * PREPAREd transaction) makes the worker give up and come back (the
+ * launcher starts it again), or try again (am_catalog_write_run()).
+ */
+#define AM_CATALOG_LOCK_TIMEOUT_MS	5000
+
+/* the table a worker claimed its run in; InvalidOid before a claim */
+static Oid	am_claimed_relid = InvalidOid;
+
+static void am_catalog_lost_table(void) pg_attribute_noreturn();
+
+/*
+ * am_extension_owner
+ *		Owner and schema of extension extoid, from pg_extension.
+ */
+static void
+am_extension_owner(Oid extoid, Oid *owner, Oid *nspid)
+{
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+
+	*owner = InvalidOid;
+	*nspid = InvalidOid;
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(extoid));
+	scan = systable_beginscan(rel, ExtensionOidIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		*owner = ((Form_pg_extension) GETSTRUCT(tup))->extowner;
+		*nspid = ((Form_pg_extension) GETSTRUCT(tup))->extnamespace;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+}
+
+/*
+ * am_namespace_owner
+ *		Owner of schema nspid.
+ */
+static Oid
+am_namespace_owner(Oid nspid)
+{
+	HeapTuple	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nspid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nspid);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
  * am_catalog_relid
- *		OID of asyncmig.migration, or InvalidOid (with missing_ok) when the
- *		extension is not installed in this database.
+ *		OID of the extension's own table asyncmig.migration, or InvalidOid
+ *		(with missing_ok) when the extension is not installed in this
+ *		database.
+ *
+ * NB: the rows are execution rights, so the table must be the one CREATE
+ * EXTENSION made, not whatever is called asyncmig.migration now: a member
+ * of extension asyncmig (pg_depend deptype 'e'), in the extension's schema,
+ * owned by the extension owner.  A database owner who squatted the schema
+ * before the install (1.0 did not refuse that) could otherwise rename it
+ * and put a table of its own there, with rows owned by a superuser; a
+ * schema owned by anyone but a superuser (left by such an install) is
+ * refused too, or its owner could swap the table between this check and a
+ * statement.  Such a table is an error; with missing_ok (the worker) it is
+ * logged and treated as no table at all.  The statements of catalog*.c name the table
+ * asyncmig.migration: that name is the verified table as long as its
+ * schema cannot be renamed, which takes its owner, a superuser (the 1.1
+ * install script refuses a schema owned by anyone else).
  */
 Oid
 am_catalog_relid(bool missing_ok)
 {
-	Oid			nspid = get_namespace_oid("asyncmig", missing_ok);
+	Oid			extoid = get_extension_oid("asyncmig", true);
+	Oid			nspid = get_namespace_oid("asyncmig", true);
 	Oid			relid = InvalidOid;
+	Oid			extowner;
+	Oid			extnsp;
+	const char *problem = NULL;
 
 	if (OidIsValid(nspid))
 		relid = get_relname_relid("migration", nspid);
-	if (!OidIsValid(relid) && !missing_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("asyncmig.migration does not exist"),
-				 errhint("Run CREATE EXTENSION asyncmig in this database.")));
+	if (!OidIsValid(extoid) || !OidIsValid(relid))
+	{
+		if (OidIsValid(am_claimed_relid))
+			am_catalog_lost_table();
+		if (!missing_ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("asyncmig.migration does not exist"),
+					 errhint("Run CREATE EXTENSION asyncmig in this database.")));
+		return InvalidOid;
+	}
+
+	am_extension_owner(extoid, &extowner, &extnsp);
+	if (getExtensionOfObject(RelationRelationId, relid) != extoid)
+		problem = "It is not a member of the extension.";
+	else if (!superuser_arg(am_namespace_owner(nspid)))
+		problem = psprintf("Its schema is owned by role \"%s\", which is not a superuser and could replace the table.",
+						   GetUserNameFromId(am_namespace_owner(nspid), true) ?
+						   GetUserNameFromId(am_namespace_owner(nspid), true) : "?");
+	else if (nspid != extnsp)
+		problem = "It is not in the extension's schema.";
+	else if (get_rel_relkind(relid) != RELKIND_RELATION)
+		problem = "It is not a table.";
+	else
+	{
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for relation %u", relid);
+		if (((Form_pg_class) GETSTRUCT(tup))->relowner != extowner)
+			problem = "It is not owned by the extension's owner.";
+		ReleaseSysCache(tup);
+	}
+	if (problem && OidIsValid(am_claimed_relid))
+		am_catalog_lost_table();
+	if (problem)
+	{
+		ereport(missing_ok ? LOG : ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("asyncmig.migration is not the table of extension asyncmig"),
+				 errdetail_internal("%s", problem),
+				 errhint("Someone replaced the schema or the table asyncmig.migration; "
+						 "nothing in it is run.  A superuser should drop it and the extension "
+						 "and install the extension again.")));
+		return InvalidOid;
+	}
+
+	/* a worker's bookkeeping: the table it claimed its run in, or stop */
+	if (OidIsValid(am_claimed_relid) && relid != am_claimed_relid)
+		am_catalog_lost_table();
 	return relid;
+}
+
+/*
+ * am_catalog_check_claimed
+ *		Between the statements of a run: stop (FATAL, nothing written, no
+ *		more statements run) if the table the run was claimed in is gone.
+ *		A run whose row was dropped with the extension has nobody to report
+ *		to, and its remaining statements were not asked for any more.
+ */
+void
+am_catalog_check_claimed(void)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (!OidIsValid(am_claimed_relid))
+		return;
+	StartTransactionCommand();
+	(void) am_catalog_relid(true);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+}
+
+/*
+ * am_catalog_lost_table
+ *		The table a worker claimed its run in is gone (DROP EXTENSION, maybe
+ *		followed by CREATE EXTENSION: a new row may have the old id).  Stop
+ *		without touching anything.
+ */
+static void
+am_catalog_lost_table(void)
+{
+	ereport(FATAL,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("asyncmig.migration was dropped while this worker ran a migration of it"),
+			 errdetail("The worker stops without recording anything: its run belongs to a table that is gone.")));
+}
+
+/*
+ * am_catalog_claimed_in
+ *		A worker claimed its run in table relid: from now on its bookkeeping
+ *		touches that table or nothing (see am_catalog_relid()).
+ */
+void
+am_catalog_claimed_in(Oid relid)
+{
+	am_claimed_relid = relid;
 }
 
 /*
@@ -88,6 +265,7 @@ am_catalog_enter(AmCatalogContext *cxt)
 	HeapTuple	tup;
 	Oid			owner;
 
+	cxt->relid = relid;
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for relation %u", relid);
@@ -127,6 +305,8 @@ am_catalog_begin(AmCatalogContext *cxt)
 	cxt->save_mcxt = CurrentMemoryContext;
 	HOLD_CANCEL_INTERRUPTS();
 	am_session_own_settings_push(&cxt->save_settings);
+	/* never wait without end on a lock a session holds: fail, come back */
+	LockTimeout = AM_CATALOG_LOCK_TIMEOUT_MS;
 	/* a background worker must move now() on by itself */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -274,4 +454,71 @@ am_catalog_notify(const char *name, const char *status)
 		   "pg_catalog.json_build_object('name', $1, 'status', $2)::pg_catalog.text)",
 		   2, types, values, NULL, false, SPI_OK_SELECT);
 	SPI_finish();
+}
+
+/* queued forwards rows of which a dependency is in ERROR (alias m) */
+#define AM_BROKEN_DEPENDENT \
+	"m.status = '" AM_STATUS_STARTED "' AND m.direction = '" AM_DIRECTION_FORWARDS "' " \
+	"AND m.depends_on IS NOT NULL " \
+	"AND EXISTS (SELECT 1 FROM asyncmig.migration d " \
+	"  WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "')"
+
+/*
+ * am_catalog_fail_broken_dependencies
+ *		End in ERROR every queued row that depends on a row in ERROR, naming
+ *		it and its error (the cause, along a chain); repeat along chains.  Returns how many rows it ended.  Used by
+ *		a worker before it claims, and by cancel() in the same transaction
+ *		that ends the dependency.  Rows that a session holds locked are
+ *		skipped, never waited for: *skipped says whether to come back.
+ */
+int
+am_catalog_fail_broken_dependencies(bool *skipped)
+{
+	int			total = 0;
+	bool		isnull;
+
+	SPI_connect();
+	for (;;)
+	{
+		uint64		i;
+		int			n;
+
+		n = am_catalog_spi("WITH broken AS ("
+						   "  SELECT m.id, (SELECT pg_catalog.string_agg("
+						   "      '\"' || d.name || '\" ended in " AM_STATUS_ERROR ": ' || "
+						   "      coalesce(d.meta #>> '{error,message}', 'unknown error'), '; ' ORDER BY d.name) "
+						   "    FROM asyncmig.migration d "
+						   "    WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "') AS deps "
+						   "  FROM asyncmig.migration m "
+						   "  WHERE " AM_BROKEN_DEPENDENT " "
+						   "  FOR UPDATE OF m SKIP LOCKED) "
+						   "UPDATE asyncmig.migration m SET status = '" AM_STATUS_ERROR "', "
+						   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
+						   "  meta = m.meta || pg_catalog.jsonb_build_object('error', "
+						   "    pg_catalog.jsonb_build_object('message', "
+						   "      'dependency ' || b.deps, "
+						   "      'sqlstate', '55000')) "
+						   "FROM broken b WHERE b.id = m.id "
+						   "RETURNING m.name",
+						   0, NULL, NULL, NULL, false, SPI_OK_UPDATE_RETURNING);
+		if (n == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1);
+
+			ereport(LOG,
+					(errmsg("asyncmig migration \"%s\" failed: a dependency ended in " AM_STATUS_ERROR,
+							name)));
+			am_catalog_notify(name, AM_STATUS_ERROR);
+		}
+		total += n;
+	}
+	am_catalog_spi("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m WHERE " AM_BROKEN_DEPENDENT ")",
+				   0, NULL, NULL, NULL, false, SPI_OK_SELECT);
+	*skipped = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+										  SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	return total;
 }

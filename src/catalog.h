@@ -49,6 +49,7 @@ typedef struct AmMigration
 /* saved state of am_catalog_enter() and am_catalog_begin() */
 typedef struct AmCatalogContext
 {
+	Oid			relid;			/* the extension's table, verified */
 	Oid			save_userid;
 	int			save_sec_context;
 	int			save_nestlevel;
@@ -57,11 +58,14 @@ typedef struct AmCatalogContext
 } AmCatalogContext;
 
 extern Oid	am_catalog_relid(bool missing_ok);
+extern void am_catalog_claimed_in(Oid relid);
+extern void am_catalog_check_claimed(void);
 extern void am_catalog_enter(AmCatalogContext *cxt);
 extern void am_catalog_leave(AmCatalogContext *cxt);
 extern void am_catalog_begin(AmCatalogContext *cxt);
 extern void am_catalog_commit(AmCatalogContext *cxt);
 extern void am_catalog_notify(const char *name, const char *status);
+extern int	am_catalog_fail_broken_dependencies(bool *skipped);
 
 /* for catalog_functions.c and catalog_worker.c */
 extern Datum am_catalog_origin(void);

@@ -20,6 +20,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -29,6 +30,9 @@
 #include "asyncmig.h"
 #include "catalog.h"
 #include "catalog_functions.h"
+
+/* second key of the advisory lock that serializes dependency checks ("amdc") */
+#define AM_DEPENDS_LOCK_KEY		0x616d6463
 
 static AmMigration *am_fetch_by_name(const char *name, bool lock);
 
@@ -108,7 +112,10 @@ am_catalog_insert(const AmScheduleArgs *a)
 
 /*
  * am_fetch_by_name
- *		The row of that name, locked FOR UPDATE with lock, or NULL.
+ *		The row of that name, locked FOR UPDATE with lock, or NULL.  Not
+ *		read-only either way: SPI then takes a new snapshot, and (in READ
+ *		COMMITTED) a row that a concurrent schedule() committed while our
+ *		INSERT waited for it is seen.
  */
 static AmMigration *
 am_fetch_by_name(const char *name, bool lock)
@@ -123,7 +130,7 @@ am_fetch_by_name(const char *name, bool lock)
 							   "WHERE name = $1 FOR UPDATE" :
 							   "SELECT " AM_COLUMNS " FROM asyncmig.migration "
 							   "WHERE name = $1",
-							   1, types, values, NULL, !lock);
+							   1, types, values, NULL, false);
 	return rows ? linitial(rows) : NULL;
 }
 
@@ -217,20 +224,6 @@ am_catalog_cancel_queued(int64 id)
 }
 
 /*
- * am_catalog_request_cancel
- *		Record that a running migration is to be canceled, so that whoever
- *		ends its run (its worker, or the sweep if the worker dies first)
- *		says "canceled".
- */
-void
-am_catalog_request_cancel(int64 id)
-{
-	am_catalog_update_by_id("UPDATE asyncmig.migration SET "
-					"meta = meta || '{\"cancel_requested\": true}'::pg_catalog.jsonb "
-					"WHERE id = $1", id);
-}
-
-/*
  * am_catalog_names_in
  *		Names of the rows in one of two statuses whose owner the role member
  *		is a member of, oldest first.
@@ -266,49 +259,35 @@ am_catalog_names_in(const char *status1, const char *status2, Oid member)
 }
 
 /*
- * am_catalog_error_message
- *		meta->'error'->>'message' of a row (NULL if none); *sqlstate gets
- *		its SQLSTATE or NULL.
- */
-char *
-am_catalog_error_message(const char *name, char **sqlstate)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	MemoryContext cxt = CurrentMemoryContext;
-	char	   *message = NULL;
-
-	*sqlstate = NULL;
-	values[0] = CStringGetTextDatum(name);
-	SPI_connect();
-	if (am_catalog_spi("SELECT meta #>> '{error,message}', meta #>> '{error,sqlstate}' "
-			   "FROM asyncmig.migration WHERE name = $1",
-			   1, types, values, NULL, true, SPI_OK_SELECT) == 1)
-	{
-		message = am_catalog_strdup_value(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								  1, cxt);
-		*sqlstate = am_catalog_strdup_value(SPI_tuptable->vals[0],
-									SPI_tuptable->tupdesc, 2, cxt);
-	}
-	SPI_finish();
-	return message;
-}
-
-/*
  * am_catalog_depends_cycle
  *		Would a migration called name that depends on depends_on close a
  *		cycle of dependencies with the rows that exist?
+ *
+ * NB: two concurrent calls, each adding one edge, would each miss the
+ * other's uncommitted row and build a cycle together.  So the checks are
+ * serialized: a transaction lock (an advisory lock keyed by the table's
+ * OID, held to commit) makes the second call wait for the first
+ * transaction, and the check reads the latest committed rows (not the
+ * transaction's snapshot, which in REPEATABLE READ predates the first
+ * commit).  Only calls with depends_on take the lock; a cycle needs an
+ * edge from each of its members.
  */
 bool
-am_catalog_depends_cycle(const char *name, Datum depends_on)
+am_catalog_depends_cycle(Oid relid, const char *name, Datum depends_on)
 {
 	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
 	Datum		values[2];
 	bool		cycle;
 	bool		isnull;
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) relid,
+						 AM_DEPENDS_LOCK_KEY, 2);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = depends_on;
+	PushActiveSnapshot(GetLatestSnapshot());
 	SPI_connect();
 	am_catalog_spi("WITH RECURSIVE d(n) AS ("
 		   "  SELECT pg_catalog.unnest($2::pg_catalog.text[]) "
@@ -320,5 +299,40 @@ am_catalog_depends_cycle(const char *name, Datum depends_on)
 	cycle = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 									   SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
+	PopActiveSnapshot();
 	return cycle;
+}
+
+/*
+ * am_catalog_status_of
+ *		The status of the row of that name (NULL if there is none) and, in
+ *		*message and *sqlstate, its error (NULL if none), in the caller's
+ *		memory context.  Nothing else is read: wait() calls this at every
+ *		look, and the SQL texts may be megabytes long (they stay TOASTed).
+ */
+char *
+am_catalog_status_of(const char *name, char **message, char **sqlstate)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *status = NULL;
+
+	*message = NULL;
+	*sqlstate = NULL;
+	values[0] = CStringGetTextDatum(name);
+	SPI_connect();
+	if (am_catalog_spi("SELECT status, meta #>> '{error,message}', meta #>> '{error,sqlstate}' "
+					   "FROM asyncmig.migration WHERE name = $1",
+					   1, types, values, NULL, false, SPI_OK_SELECT) == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		status = am_catalog_strdup_value(tup, desc, 1, cxt);
+		*message = am_catalog_strdup_value(tup, desc, 2, cxt);
+		*sqlstate = am_catalog_strdup_value(tup, desc, 3, cxt);
+	}
+	SPI_finish();
+	return status;
 }

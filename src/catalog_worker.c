@@ -25,17 +25,12 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "pgstat.h"
+#include "storage/latch.h"
 
 #include "asyncmig.h"
 #include "catalog.h"
 #include "catalog_worker.h"
-
-/* jsonb of an error from the parameters $2 .. $7 */
-#define AM_ERROR_JSON \
-	"pg_catalog.jsonb_build_object('message', $2::pg_catalog.text, " \
-	"'sqlstate', $3::pg_catalog.text, 'detail', $4::pg_catalog.text, " \
-	"'hint', $5::pg_catalog.text, 'context', $6::pg_catalog.text, " \
-	"'statement', $7::pg_catalog.text)"
 
 /*
  * am_catalog_in_progress
@@ -47,57 +42,6 @@ am_catalog_in_progress(void)
 	return am_catalog_fetch("SELECT " AM_COLUMNS " FROM asyncmig.migration "
 							   "WHERE status = '" AM_STATUS_IN_PROGRESS "' ORDER BY id FOR UPDATE",
 							   0, NULL, NULL, NULL, false);
-}
-
-/*
- * am_catalog_fail_broken_dependencies
- *		End in ERROR every queued row that depends on a row in ERROR, naming
- *		it; repeat along chains.  Returns how many rows it ended.
- */
-int
-am_catalog_fail_broken_dependencies(void)
-{
-	int			total = 0;
-
-	SPI_connect();
-	for (;;)
-	{
-		uint64		i;
-		int			n;
-
-		n = am_catalog_spi("WITH broken AS ("
-				   "  SELECT m.id, (SELECT pg_catalog.string_agg("
-				   "      '\"' || d.name || '\"', ', ' ORDER BY d.name) "
-				   "    FROM asyncmig.migration d "
-				   "    WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "') AS deps "
-				   "  FROM asyncmig.migration m "
-				   "  WHERE m.status = '" AM_STATUS_STARTED "' AND m.direction = '" AM_DIRECTION_FORWARDS "' "
-				   "    AND m.depends_on IS NOT NULL) "
-				   "UPDATE asyncmig.migration m SET status = '" AM_STATUS_ERROR "', "
-				   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
-				   "  meta = m.meta || pg_catalog.jsonb_build_object('error', "
-				   "    pg_catalog.jsonb_build_object('message', "
-				   "      'dependency ' || b.deps || ' ended in " AM_STATUS_ERROR "', "
-				   "      'sqlstate', '55000')) "
-				   "FROM broken b WHERE b.id = m.id AND b.deps IS NOT NULL "
-				   "RETURNING m.name",
-				   0, NULL, NULL, NULL, false, SPI_OK_UPDATE_RETURNING);
-		if (n == 0)
-			break;
-		for (i = 0; i < SPI_processed; i++)
-		{
-			char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc, 1);
-
-			ereport(LOG,
-					(errmsg("asyncmig migration \"%s\" failed: a dependency ended in " AM_STATUS_ERROR,
-							name)));
-			am_catalog_notify(name, AM_STATUS_ERROR);
-		}
-		total += n;
-	}
-	SPI_finish();
-	return total;
 }
 
 /*
@@ -123,8 +67,10 @@ am_catalog_fail_foreign(void)
 			   "    pg_catalog.jsonb_build_object('message', "
 			   "      'not run: it was queued in another database or cluster and restored or copied here', "
 			   "      'hint', 'asyncmig.run() runs it here.', 'sqlstate', '55000')) "
-			   "WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
-			   "  AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb "
+			   "WHERE id IN (SELECT id FROM asyncmig.migration "
+			   "  WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
+			   "    AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb "
+			   "  FOR UPDATE SKIP LOCKED) "
 			   "RETURNING name",
 			   1, types, values, NULL, false, SPI_OK_UPDATE_RETURNING);
 	for (i = 0; i < SPI_processed; i++)
@@ -207,114 +153,263 @@ am_catalog_next_wakeup(void)
 }
 
 /*
+ * What a worker writes into the row of the run it claimed: the guard, one
+ * more attempt, or the end of the run.
+ */
+typedef enum AmRunWriteKind
+{
+	AM_WRITE_GUARD,
+	AM_WRITE_ATTEMPT,
+	AM_WRITE_FINISH
+} AmRunWriteKind;
+
+typedef struct AmRunWrite
+{
+	AmRunWriteKind kind;
+	int64		id;
+	int			pid;			/* the run's worker, meta->'pid' */
+	const char *guard_json;		/* AM_WRITE_GUARD: NULL forgets it */
+	ErrorData  *edata;			/* AM_WRITE_ATTEMPT, AM_WRITE_FINISH */
+	const char *statement;		/* AM_WRITE_FINISH */
+	const char *message_override;	/* AM_WRITE_FINISH */
+} AmRunWrite;
+
+/*
+ * The row of one run: this id, still IN PROGRESS, claimed by this pid.  A
+ * row that was ended meanwhile, or made again with the same id (a new
+ * table after DROP and CREATE EXTENSION, see am_catalog_relid()), is not
+ * touched.  $1 is the id, $2 the pid.
+ */
+#define AM_SAME_RUN \
+	"id = $1 AND status = '" AM_STATUS_IN_PROGRESS "' " \
+	"AND (meta ->> 'pid') = $2::pg_catalog.int4::pg_catalog.text"
+
+/* jsonb of an error from the parameters $3 .. $8 */
+#define AM_RUN_ERROR_JSON \
+	"pg_catalog.jsonb_build_object('message', $3::pg_catalog.text, " \
+	"'sqlstate', $4::pg_catalog.text, 'detail', $5::pg_catalog.text, " \
+	"'hint', $6::pg_catalog.text, 'context', $7::pg_catalog.text, " \
+	"'statement', $8::pg_catalog.text)"
+
+/* how long one try of a write may wait for a row lock a session holds */
+#define AM_RUN_WRITE_LOCK_TIMEOUT_MS	1000
+
+/*
+ * am_catalog_write_once
+ *		Do w in the current transaction.  Returns false if the row is not
+ *		that run's any more.
+ */
+static bool
+am_catalog_write_once(AmRunWrite *w)
+{
+	Oid			types[8] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = "        ";
+	char	   *name = NULL;
+	int			n;
+
+	values[0] = Int64GetDatum(w->id);
+	values[1] = Int32GetDatum(w->pid);
+	SPI_connect();
+	if (w->kind == AM_WRITE_GUARD)
+	{
+		if (w->guard_json)
+			values[2] = CStringGetTextDatum(w->guard_json);
+		else
+			nulls[2] = 'n';
+		n = am_catalog_spi("UPDATE asyncmig.migration SET meta = CASE WHEN $3 IS NULL "
+						   "THEN meta - 'guard' "
+						   "ELSE meta || pg_catalog.jsonb_build_object('guard', $3::pg_catalog.jsonb) END "
+						   "WHERE " AM_SAME_RUN,
+						   3, types, values, nulls, false, SPI_OK_UPDATE);
+	}
+	else if (w->kind == AM_WRITE_ATTEMPT)
+	{
+		values[2] = CStringGetTextDatum(w->edata->message ? w->edata->message : "");
+		values[3] = CStringGetTextDatum(unpack_sql_state(w->edata->sqlerrcode));
+		n = am_catalog_spi("UPDATE asyncmig.migration SET attempts = attempts + 1, "
+						   "updated_at = pg_catalog.now(), "
+						   "meta = meta || pg_catalog.jsonb_build_object('retried_after', "
+						   "  pg_catalog.jsonb_build_object('message', $3, 'sqlstate', $4)) "
+						   "WHERE " AM_SAME_RUN,
+						   4, types, values, NULL, false, SPI_OK_UPDATE);
+	}
+	else if (w->edata == NULL && w->message_override == NULL)
+	{
+		n = am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_FINISHED "', "
+						   "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
+						   "meta = meta - 'error' - 'guard' - 'cancel_requested' "
+						   "WHERE " AM_SAME_RUN " RETURNING name",
+						   2, types, values, NULL, false, SPI_OK_UPDATE_RETURNING);
+	}
+	else
+	{
+		ErrorData  *edata = w->edata;
+		const char *fields[4];
+		int			i;
+
+		values[2] = CStringGetTextDatum(w->message_override ? w->message_override :
+										(edata && edata->message ? edata->message : "unknown error"));
+		values[3] = CStringGetTextDatum(edata ?
+										unpack_sql_state(edata->sqlerrcode) :
+										AM_SQLSTATE_QUERY_CANCELED);
+		fields[0] = edata ? edata->detail : NULL;
+		fields[1] = edata ? edata->hint : NULL;
+		fields[2] = edata ? edata->context : NULL;
+		fields[3] = w->statement;
+		for (i = 0; i < 4; i++)
+		{
+			if (fields[i])
+				values[4 + i] = CStringGetTextDatum(fields[i]);
+			else
+				nulls[4 + i] = 'n';
+		}
+		n = am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_ERROR "', "
+						   "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
+						   "meta = (meta - 'guard' - 'cancel_requested') || "
+						   "  pg_catalog.jsonb_build_object('error', "
+						   "    pg_catalog.jsonb_strip_nulls(" AM_RUN_ERROR_JSON ")) "
+						   "WHERE " AM_SAME_RUN " RETURNING name",
+						   8, types, values, nulls, false, SPI_OK_UPDATE_RETURNING);
+	}
+	if (w->kind == AM_WRITE_FINISH && n == 1)
+		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	if (name)
+		am_catalog_notify(name, w->edata || w->message_override ?
+						  AM_STATUS_ERROR : AM_STATUS_FINISHED);
+	SPI_finish();
+	return n == 1;
+}
+
+/*
+ * am_catalog_write_run
+ *		Do w in a transaction of its own.  A lock on the row that a session
+ *		holds (a superuser's SELECT ... FOR UPDATE left open, a PREPAREd
+ *		transaction) is waited for in bounded tries, with the log saying
+ *		who holds it, never in one wait without end; a shutdown request
+ *		ends the wait.  Other errors end the worker (the sweep then ends the
+ *		row).
+ */
+static void
+am_catalog_write_run(AmRunWrite *w)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	int			tries = 0;
+
+	for (;;)
+	{
+		AmCatalogContext cxt;
+		ErrorData  *edata = NULL;
+		bool		matched = false;
+
+		PG_TRY();
+		{
+			am_catalog_begin(&cxt);
+			LockTimeout = AM_RUN_WRITE_LOCK_TIMEOUT_MS;
+			matched = am_catalog_write_once(w);
+			LockTimeout = 0;
+			am_catalog_commit(&cxt);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(mcxt);
+			edata = CopyErrorData();
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				PG_RE_THROW();
+			FlushErrorState();
+			AbortCurrentTransaction();
+			am_session_own_settings_pop(&cxt.save_settings);
+			RESUME_CANCEL_INTERRUPTS();
+		}
+		PG_END_TRY();
+
+		if (edata == NULL)
+		{
+			if (!matched)
+				ereport(LOG,
+						(errmsg("asyncmig migration %lld: its row is no longer the run of worker %d; nothing recorded",
+								(long long) w->id, w->pid)));
+			return;
+		}
+		if (tries++ % 60 == 0)
+			ereport(LOG,
+					(errmsg("asyncmig migration %lld: its row is locked by another session; trying again",
+							(long long) w->id),
+					 errhint("End the transaction that locked it (see pg_locks and pg_prepared_xacts).")));
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		if (ProcDiePending)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * am_catalog_set_guard
  *		Record (or with NULL, forget) what the sweep must clean up if the
- *		running statement dies: see executor.c.
+ *		running statement dies: see executor.c.  Its own transaction.
  */
 void
-am_catalog_set_guard(int64 id, const char *guard_json)
+am_catalog_set_guard(int64 id, int pid, const char *guard_json)
 {
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		values[2];
-	char		nulls[2] = "  ";
+	AmRunWrite	w = {AM_WRITE_GUARD, id, pid, guard_json, NULL, NULL, NULL};
 
-	values[0] = Int64GetDatum(id);
-	if (guard_json)
-		values[1] = CStringGetTextDatum(guard_json);
-	else
-		nulls[1] = 'n';
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET meta = CASE WHEN $2 IS NULL "
-		   "THEN meta - 'guard' "
-		   "ELSE meta || pg_catalog.jsonb_build_object('guard', $2::pg_catalog.jsonb) END "
-		   "WHERE id = $1",
-		   2, types, values, nulls, false, SPI_OK_UPDATE);
-	SPI_finish();
+	am_catalog_write_run(&w);
 }
 
 /*
  * am_catalog_count_attempt
- *		Count one more try of a running migration, after edata.
+ *		Count one more try of a running migration, after edata.  Its own
+ *		transaction.
  */
 void
-am_catalog_count_attempt(int64 id, ErrorData *edata)
+am_catalog_count_attempt(int64 id, int pid, ErrorData *edata)
 {
-	Oid			types[3] = {INT8OID, TEXTOID, TEXTOID};
-	Datum		values[3];
+	AmRunWrite	w = {AM_WRITE_ATTEMPT, id, pid, NULL, edata, NULL, NULL};
 
-	values[0] = Int64GetDatum(id);
-	values[1] = CStringGetTextDatum(edata->message ? edata->message : "");
-	values[2] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET attempts = attempts + 1, "
-		   "updated_at = pg_catalog.now(), "
-		   "meta = meta || pg_catalog.jsonb_build_object('retried_after', "
-		   "  pg_catalog.jsonb_build_object('message', $2, 'sqlstate', $3)) "
-		   "WHERE id = $1",
-		   3, types, values, NULL, false, SPI_OK_UPDATE);
-	SPI_finish();
+	am_catalog_write_run(&w);
 }
 
 /*
  * am_catalog_finish
- *		End a run: FINISHED when edata is NULL, else ERROR with the error's
- *		fields (message_override replaces its message) and the statement
- *		that failed in meta->'error'.
+ *		End the run of worker pid: FINISHED when edata is NULL, else ERROR
+ *		with the error's fields (message_override replaces its message) and
+ *		the statement that failed in meta->'error'.  Its own transaction.
  */
 void
-am_catalog_finish(int64 id, ErrorData *edata, const char *statement,
+am_catalog_finish(int64 id, int pid, ErrorData *edata, const char *statement,
 				  const char *message_override)
 {
-	Oid			types[7] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7] = "       ";
-	const char *message;
-	char	   *name = NULL;
-	const char *fields[4];
-	int			i;
+	AmRunWrite	w = {AM_WRITE_FINISH, id, pid, NULL, edata, statement,
+	message_override};
 
-	values[0] = Int64GetDatum(id);
-	SPI_connect();
-	if (edata == NULL && message_override == NULL)
+	am_catalog_write_run(&w);
+}
+
+/*
+ * am_catalog_set_guard_in_xact
+ *		Record the guard in the current transaction (a transaction callback
+ *		of the executor's, see am_guard_xact_callback()), as the table's
+ *		owner, waiting at most a second for the row.
+ */
+void
+am_catalog_set_guard_in_xact(int64 id, int pid, const char *guard_json)
+{
+	AmRunWrite	w = {AM_WRITE_GUARD, id, pid, guard_json, NULL, NULL, NULL};
+	AmCatalogContext cxt;
+	int			save_lock_timeout = LockTimeout;
+
+	am_catalog_enter(&cxt);
+	LockTimeout = AM_RUN_WRITE_LOCK_TIMEOUT_MS;
+	PG_TRY();
 	{
-		am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_FINISHED "', "
-			   "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
-			   "meta = meta - 'error' - 'guard' - 'cancel_requested' "
-			   "WHERE id = $1 RETURNING name",
-			   1, types, values, NULL, false, SPI_OK_UPDATE_RETURNING);
+		(void) am_catalog_write_once(&w);
 	}
-	else
+	PG_FINALLY();
 	{
-		message = message_override ? message_override :
-			(edata && edata->message ? edata->message : "unknown error");
-		values[1] = CStringGetTextDatum(message);
-		values[2] = CStringGetTextDatum(edata ?
-										unpack_sql_state(edata->sqlerrcode) :
-										"57014");
-		fields[0] = edata ? edata->detail : NULL;
-		fields[1] = edata ? edata->hint : NULL;
-		fields[2] = edata ? edata->context : NULL;
-		fields[3] = statement;
-		for (i = 0; i < 4; i++)
-		{
-			if (fields[i])
-				values[3 + i] = CStringGetTextDatum(fields[i]);
-			else
-				nulls[3 + i] = 'n';
-		}
-		am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_ERROR "', "
-			   "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
-			   "meta = (meta - 'guard' - 'cancel_requested') || "
-			   "  pg_catalog.jsonb_build_object('error', "
-			   "    pg_catalog.jsonb_strip_nulls(" AM_ERROR_JSON ")) "
-			   "WHERE id = $1 RETURNING name",
-			   7, types, values, nulls, false, SPI_OK_UPDATE_RETURNING);
+		LockTimeout = save_lock_timeout;
 	}
-	if (SPI_processed == 1)
-		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (name)
-		am_catalog_notify(name, edata || message_override ?
-						  AM_STATUS_ERROR : AM_STATUS_FINISHED);
-	SPI_finish();
+	PG_END_TRY();
+	am_catalog_leave(&cxt);
 }

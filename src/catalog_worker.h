@@ -16,13 +16,16 @@
 #include "catalog.h"
 
 extern List *am_catalog_in_progress(void);
-extern int	am_catalog_fail_broken_dependencies(void);
 extern int	am_catalog_fail_foreign(void);
 extern AmMigration *am_catalog_claim(int pid);
 extern TimestampTz am_catalog_next_wakeup(void);
-extern void am_catalog_set_guard(int64 id, const char *guard_json);
-extern void am_catalog_count_attempt(int64 id, ErrorData *edata);
-extern void am_catalog_finish(int64 id, ErrorData *edata, const char *statement,
+/* writes of a run's own row, each in its own transaction (see AM_SAME_RUN) */
+extern void am_catalog_set_guard(int64 id, int pid, const char *guard_json);
+extern void am_catalog_set_guard_in_xact(int64 id, int pid,
+										 const char *guard_json);
+extern void am_catalog_count_attempt(int64 id, int pid, ErrorData *edata);
+extern void am_catalog_finish(int64 id, int pid, ErrorData *edata,
+							  const char *statement,
 							  const char *message_override);
 
 #endif							/* ASYNCMIG_CATALOG_WORKER_H */

@@ -37,6 +37,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/analyze.h"
+#include "parser/parser.h"
 #include "parser/scansup.h"
 #include "pgstat.h"
 #include "storage/proc.h"
@@ -60,18 +61,24 @@
 #include "catalog.h"
 #include "catalog_worker.h"
 #include "executor.h"
+#include "guard.h"
 #include "session.h"
 #include "settings.h"
 #include "shmem.h"
 
-/* what a guarded statement does to indexes */
-typedef struct AmGuard
+/* the guarded statement that runs now, for am_guard_xact_callback() */
+static struct
 {
-	Oid			relid;			/* the table whose indexes it builds */
-	char	   *idxname;		/* CREATE INDEX's name, or NULL */
-	bool		reindex;		/* REINDEX CONCURRENTLY */
-	List	   *before;			/* OIDs of the table's indexes before */
-} AmGuard;
+	AmGuard    *guard;
+	int64		id;
+	int			pid;
+	bool		recorded;		/* its created index is in the row */
+}			am_running;
+
+static void am_guard_xact_callback(XactEvent event, void *arg);
+
+/* tries of a cleanup statement that hit a deadlock or a lock timeout */
+#define AM_CLEANUP_TRIES		5
 
 static MemoryContext am_statement_context = NULL;
 
@@ -80,13 +87,10 @@ static volatile sig_atomic_t am_timed_out = false;
 static TimeoutId am_timeout_id;
 
 static void am_timeout_handler(void);
-static bool am_is_concurrent(Node *stmt);
 static void am_run_statement(RawStmt *raw, const char *sql,
 							 const char *stmt_text);
 static void am_run_text(const char *text);
 static AmGuard *am_prepare_guard(AmMigration *m, Node *stmt);
-static char *am_guard_to_json(AmGuard *g);
-static void am_verify_guard(AmGuard *g);
 static char *am_statement_text(RawStmt *raw, const char *sql);
 
 /*
@@ -100,6 +104,21 @@ am_exec_parse_sql(const char *sql, const char *what)
 {
 	List	   *stmts;
 	ListCell   *lc;
+
+	/*
+	 * NB: what is checked must be what runs.  With standard_conforming_strings
+	 * off, 'x\' ... ' is one literal that swallows what follows, and a text
+	 * checked that way is split differently by a worker, which always parses
+	 * with it on (am_session_set()).  Refuse the old mode rather than carry
+	 * it into the worker: every driver in use sets it on.
+	 */
+	if (!standard_conforming_strings)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s cannot be checked with standard_conforming_strings = off", what),
+				 errdetail("asyncmig runs SQL texts parsed with standard_conforming_strings = on; "
+						   "with it off, backslashes in string literals would split the text differently."),
+				 errhint("SET standard_conforming_strings = on before the call.")));
 
 	stmts = pg_parse_query(sql);
 	if (stmts == NIL)
@@ -160,38 +179,6 @@ am_statement_text(RawStmt *raw, const char *sql)
 }
 
 /*
- * am_is_concurrent
- *		Is stmt one of the CONCURRENTLY commands, whose waits for older
- *		transactions are their design and must not hit lock_timeout?
- */
-static bool
-am_is_concurrent(Node *stmt)
-{
-	ListCell   *lc;
-
-	switch (nodeTag(stmt))
-	{
-		case T_IndexStmt:
-			return ((IndexStmt *) stmt)->concurrent;
-		case T_DropStmt:
-			return ((DropStmt *) stmt)->concurrent;
-		case T_RefreshMatViewStmt:
-			return ((RefreshMatViewStmt *) stmt)->concurrent;
-		case T_ReindexStmt:
-			foreach(lc, ((ReindexStmt *) stmt)->params)
-			{
-				DefElem    *opt = (DefElem *) lfirst(lc);
-
-				if (strcmp(opt->defname, "concurrently") == 0)
-					return defGetBoolean(opt);
-			}
-			return false;
-		default:
-			return false;
-	}
-}
-
-/*
  * am_exec_init
  *		Per-worker set-up: the memory context that holds a statement's parse
  *		and plan trees across the commits a CONCURRENTLY command does, and
@@ -204,6 +191,28 @@ am_exec_init(void)
 												 "asyncmig statement",
 												 ALLOCSET_DEFAULT_SIZES);
 	am_timeout_id = RegisterTimeout(USER_TIMEOUT, am_timeout_handler);
+	am_guard_init();
+	RegisterXactCallback(am_guard_xact_callback, NULL);
+}
+
+/*
+ * am_guard_xact_callback
+ *		When the first transaction of a guarded CREATE INDEX CONCURRENTLY
+ *		commits, the index it created is recorded in the row's guard, in
+ *		that same transaction: the index and the record of it are committed
+ *		together, so that even after a crash the sweep drops exactly that
+ *		index (see guard.c).  An error here (the row locked for more than a
+ *		second) fails the build before it built anything.
+ */
+static void
+am_guard_xact_callback(XactEvent event, void *arg)
+{
+	if (event != XACT_EVENT_PRE_COMMIT || am_running.guard == NULL ||
+		am_running.recorded || !OidIsValid(am_running.guard->created))
+		return;
+	am_running.recorded = true;
+	am_catalog_set_guard_in_xact(am_running.id, am_running.pid,
+								 am_guard_to_json(am_running.guard));
 }
 
 /*
@@ -228,8 +237,15 @@ am_timeout_handler(void)
 void
 am_exec_start_timeout(int64 timeout_ms)
 {
-	if (timeout_ms > 0)
-		enable_timeout_after(am_timeout_id, (int) Min(timeout_ms, INT_MAX));
+	TimestampTz now = GetCurrentTimestamp();
+
+	/*
+	 * By its end time, not by a delay: enable_timeout_after() takes an int
+	 * of milliseconds, and '30 days' would fire after 24.8 days.  A timeout
+	 * past the end of what a timestamp holds never fires.
+	 */
+	if (timeout_ms > 0 && timeout_ms < (DT_NOEND - now) / 1000)
+		enable_timeout_at(am_timeout_id, TimestampTzPlusMilliseconds(now, timeout_ms));
 }
 
 /*
@@ -353,258 +369,121 @@ am_exec_recover_from_error(void)
 
 /*
  * am_prepare_guard
- *		For CREATE INDEX CONCURRENTLY and REINDEX {INDEX|TABLE} CONCURRENTLY:
- *		resolve the table (as the owner, with the migration's search_path),
- *		drop an INVALID index of the same name that IF NOT EXISTS would
- *		skip, and note the table's indexes.  NULL for other statements, or
- *		when the table does not exist (the statement will then fail on its
- *		own and leave nothing).
+ *		Note what a concurrent statement works on (guard.c), and drop first
+ *		an INVALID index of the name that CREATE INDEX CONCURRENTLY IF NOT
+ *		EXISTS would otherwise skip.  NULL for statements without a guard.
  */
 static AmGuard *
 am_prepare_guard(AmMigration *m, Node *stmt)
 {
-	AmGuard    *g = NULL;
-	Oid			relid = InvalidOid;
-	char	   *drop_first = NULL;
-	Oid			drop_first_oid = InvalidOid;
-	MemoryContext cxt = CurrentMemoryContext;
+	AmGuard    *g = am_guard_prepare(stmt);
 
-	if (!am_is_concurrent(stmt) ||
-		!(IsA(stmt, IndexStmt) || IsA(stmt, ReindexStmt)))
-		return NULL;
-
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-
-	if (IsA(stmt, IndexStmt))
-	{
-		IndexStmt  *istmt = (IndexStmt *) stmt;
-
-		relid = RangeVarGetRelid(istmt->relation, NoLock, true);
-		if (OidIsValid(relid))
-		{
-			g = MemoryContextAllocZero(cxt, sizeof(AmGuard));
-			if (istmt->idxname)
-				g->idxname = MemoryContextStrdup(cxt, istmt->idxname);
-		}
-		if (OidIsValid(relid) && istmt->idxname && istmt->if_not_exists)
-		{
-			Oid			idxoid = get_relname_relid(istmt->idxname,
-												   get_rel_namespace(relid));
-
-			if (OidIsValid(idxoid) && get_rel_relkind(idxoid) == RELKIND_INDEX &&
-				IndexGetRelation(idxoid, true) == relid &&
-				!get_index_isvalid(idxoid))
-			{
-				drop_first_oid = idxoid;
-				drop_first = MemoryContextStrdup(cxt,
-												 quote_qualified_identifier(get_namespace_name(get_rel_namespace(idxoid)),
-																			get_rel_name(idxoid)));
-			}
-		}
-	}
-	else
-	{
-		ReindexStmt *rstmt = (ReindexStmt *) stmt;
-
-		if (rstmt->kind == REINDEX_OBJECT_INDEX)
-		{
-			Oid			idxoid = RangeVarGetRelid(rstmt->relation, NoLock, true);
-
-			if (OidIsValid(idxoid))
-				relid = IndexGetRelation(idxoid, true);
-		}
-		else if (rstmt->kind == REINDEX_OBJECT_TABLE)
-			relid = RangeVarGetRelid(rstmt->relation, NoLock, true);
-		if (OidIsValid(relid))
-		{
-			g = MemoryContextAllocZero(cxt, sizeof(AmGuard));
-			g->reindex = true;
-		}
-	}
-
-	if (g)
-	{
-		Relation	rel = try_relation_open(relid, AccessShareLock);
-
-		if (rel == NULL)
-			g = NULL;
-		else
-		{
-			List	   *indexes = RelationGetIndexList(rel);
-			MemoryContext old = MemoryContextSwitchTo(cxt);
-
-			g->relid = relid;
-			g->before = list_copy(indexes);
-			MemoryContextSwitchTo(old);
-			relation_close(rel, AccessShareLock);
-		}
-	}
-
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(cxt);
-
-	if (drop_first)
+	if (g && g->drop_first)
 	{
 		char	   *drop = psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s",
-									drop_first);
+									g->drop_first);
 
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\": dropping INVALID index %s before building it again",
-						m->name, drop_first)));
-		am_run_text(drop);
+						m->name, g->drop_first)));
+		/* only that index, and only if nobody built it meanwhile */
+		am_guard_expect_drop(g->drop_first_oid);
+		PG_TRY();
+		{
+			am_run_text(drop);
+		}
+		PG_FINALLY();
+		{
+			am_guard_expect_drop(InvalidOid);
+		}
+		PG_END_TRY();
 		/* it is gone: do not count it among the indexes that were there */
-		if (g)
-			g->before = list_delete_oid(g->before, drop_first_oid);
+		g->before = list_delete_oid(g->before, g->drop_first_oid);
 	}
 	return g;
 }
 
 /*
- * am_guard_to_json
- *		meta->'guard' for a guard: {"relid": ..., "index": ..., "reindex":
- *		..., "before": [...]}.
- */
-static char *
-am_guard_to_json(AmGuard *g)
-{
-	StringInfoData buf;
-	ListCell   *lc;
-	bool		first = true;
-
-	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"relid\": %u, \"index\": ", g->relid);
-	if (g->idxname)
-		escape_json(&buf, g->idxname);
-	else
-		appendStringInfoString(&buf, "null");
-	appendStringInfo(&buf, ", \"reindex\": %s, \"before\": [",
-					 g->reindex ? "true" : "false");
-	foreach(lc, g->before)
-	{
-		appendStringInfo(&buf, "%s%u", first ? "" : ", ", lfirst_oid(lc));
-		first = false;
-	}
-	appendStringInfoString(&buf, "]}");
-	return buf.data;
-}
-
-/*
  * am_exec_cleanup_guard
- *		Drop, concurrently and as the owner, the INVALID indexes that a
- *		failed guarded statement left: for CREATE INDEX the new index (of
- *		the given name, if it had one), for REINDEX the *_ccnew and *_ccold
- *		indexes of the table.  Used after an error and by the sweep after a
- *		worker died.  Failures to drop are logged, not raised: the run has
- *		failed already and its own error is what the row must say.
+ *		Finish or undo, as the migration's owner, what a failed guarded
+ *		statement left (guard.c): drop the INVALID index a build left, the
+ *		*_ccnew and *_ccold indexes of a REINDEX, complete an interrupted
+ *		DROP INDEX CONCURRENTLY, finalize an interrupted DETACH PARTITION
+ *		CONCURRENTLY.  Used after an error and by the sweep after a worker
+ *		died.  Failures are logged, not raised: the run has failed already
+ *		and its own error is what the row must say.  Returns true if it
+ *		restored the state before the statement (a retry may then run it
+ *		again) or found nothing to do.
  */
-void
+bool
 am_exec_cleanup_guard(AmMigration *m, const char *guard_json)
 {
-	List	   *drops = NIL;
+	List	   *actions;
 	ListCell   *lc;
 	MemoryContext cxt = CurrentMemoryContext;
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1];
-	uint64		i;
-	int			save_nestlevel;
+	bool		undoes;
 
 	/* cleanup is not canceled: the INVALID index must go */
 	HOLD_CANCEL_INTERRUPTS();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	values[0] = CStringGetTextDatum(guard_json);
-	SPI_connect();
-	if (SPI_execute_with_args(
-							  "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname) "
-							  "FROM pg_catalog.pg_index i "
-							  "JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid "
-							  "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace, "
-							  "  (SELECT $1::pg_catalog.jsonb AS g) AS g "
-							  "WHERE i.indrelid = (g.g ->> 'relid')::pg_catalog.oid "
-							  "  AND NOT i.indisvalid "
-							  "  AND CASE WHEN (g.g ->> 'reindex')::pg_catalog.bool "
-							  "    THEN c.relname OPERATOR(pg_catalog.~) '_cc(new|old)[0-9]*$' "
-							  "    ELSE i.indexrelid::pg_catalog.text <> ALL (ARRAY("
-							  "        SELECT pg_catalog.jsonb_array_elements_text(g.g -> 'before'))) "
-							  "      AND (g.g ->> 'index' IS NULL OR c.relname::pg_catalog.text = g.g ->> 'index') "
-							  "  END",
-							  1, types, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "asyncmig: could not look for INVALID indexes");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
-										SPI_tuptable->tupdesc, 1);
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-
-		drops = lappend(drops, pstrdup(name));
-		MemoryContextSwitchTo(old);
-	}
-	SPI_finish();
-	AtEOXact_GUC(true, save_nestlevel);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	actions = am_guard_actions(guard_json, &undoes);
 	MemoryContextSwitchTo(cxt);
 
-	foreach(lc, drops)
+	foreach(lc, actions)
 	{
-		char	   *idx = lfirst(lc);
-		char	   *drop = psprintf("DROP INDEX CONCURRENTLY IF EXISTS %s", idx);
+		AmGuardAction *a = lfirst(lc);
+		int			try;
 
-		PG_TRY();
+		/*
+		 * A concurrent build of another session on the same table waits for
+		 * our drop's snapshot while our drop waits for its lock: the
+		 * deadlock detector then cancels one of them.  Try again a few
+		 * times, a second apart.
+		 */
+		for (try = 1; try <= AM_CLEANUP_TRIES; try++)
 		{
-			am_run_text(drop);
-			ereport(LOG,
-					(errmsg("asyncmig migration \"%s\": dropped INVALID index %s left by its failed run",
-							m->name, idx)));
+			int			sqlerrcode = 0;
+
+			am_guard_expect_drop(a->check_oid);
+			PG_TRY();
+			{
+				am_run_text(a->sql);
+				ereport(LOG,
+						(errmsg("asyncmig migration \"%s\": cleaned up %s left by its failed run",
+								m->name, a->label),
+						 errdetail("Statement: %s", a->sql)));
+			}
+			PG_CATCH();
+			{
+				ErrorData  *edata;
+
+				MemoryContextSwitchTo(cxt);
+				edata = CopyErrorData();
+				sqlerrcode = edata->sqlerrcode;
+				EmitErrorReport();
+				FlushErrorState();
+				am_exec_recover_from_error();
+				/* the error reset the hold-off count */
+				HOLD_CANCEL_INTERRUPTS();
+				ereport(LOG,
+						(errmsg("asyncmig migration \"%s\": could not clean up %s (try %d)",
+								m->name, a->label, try)));
+			}
+			PG_END_TRY();
+			am_guard_expect_drop(InvalidOid);
+			if (sqlerrcode != ERRCODE_T_R_DEADLOCK_DETECTED &&
+				sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE)
+				break;
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 1000L, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+			if (ProcDiePending)
+				CHECK_FOR_INTERRUPTS();
 		}
-		PG_CATCH();
-		{
-			MemoryContextSwitchTo(cxt);
-			EmitErrorReport();
-			FlushErrorState();
-			am_exec_recover_from_error();
-			/* the error reset the hold-off count */
-			HOLD_CANCEL_INTERRUPTS();
-			ereport(LOG,
-					(errmsg("asyncmig migration \"%s\": could not drop INVALID index %s",
-							m->name, idx)));
-		}
-		PG_END_TRY();
 	}
 	RESUME_CANCEL_INTERRUPTS();
 	/* a cancel that came meanwhile is for a run that has failed already */
 	QueryCancelPending = false;
-}
-
-/*
- * am_verify_guard
- *		After a CREATE INDEX CONCURRENTLY with a name succeeded: the index
- *		must exist and be valid, or the run must not end FINISHED.
- */
-static void
-am_verify_guard(AmGuard *g)
-{
-	Oid			idxoid;
-	bool		valid;
-
-	if (g->reindex || g->idxname == NULL)
-		return;
-	StartTransactionCommand();
-	idxoid = get_relname_relid(g->idxname, get_rel_namespace(g->relid));
-	valid = !OidIsValid(idxoid) || get_rel_relkind(idxoid) != RELKIND_INDEX ||
-		get_index_isvalid(idxoid);
-	CommitTransactionCommand();
-	if (!valid)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("index \"%s\" is INVALID after its concurrent build",
-						g->idxname)));
+	return undoes || actions == NIL;
 }
 
 /*
@@ -670,7 +549,6 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 	ListCell   *lc;
 	int			attempt = 1;
 	char		lock_timeout[32];
-	AmCatalogContext ccxt;
 
 	memset(res, 0, sizeof(AmExecResult));
 
@@ -693,15 +571,18 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 	{
 		RawStmt    *raw = lfirst_node(RawStmt, lc);
 		char	   *stmt_text = am_statement_text(raw, sql);
-		bool		concurrent = am_is_concurrent(raw->stmt);
+		bool		concurrent = am_guard_is_concurrent(raw->stmt);
 
 		for (;;)
 		{
 			AmGuard    *volatile guard = NULL;
 			ErrorData  *edata = NULL;
+			bool		undone = true;
 
 			PG_TRY();
 			{
+				/* the extension (and the row) dropped meanwhile: stop */
+				am_catalog_check_claimed();
 				if (am_timed_out || am_shmem_cancel_requested())
 				{
 					/* interrupted between statements */
@@ -711,11 +592,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				}
 				guard = am_prepare_guard(m, raw->stmt);
 				if (guard)
-				{
-					am_catalog_begin(&ccxt);
-					am_catalog_set_guard(m->id, am_guard_to_json(guard));
-					am_catalog_commit(&ccxt);
-				}
+					am_catalog_set_guard(m->id, m->pid, am_guard_to_json(guard));
 
 				snprintf(lock_timeout, sizeof(lock_timeout), "%d",
 						 concurrent ? 0 : asyncmig_lock_timeout);
@@ -723,18 +600,25 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 										 PGC_SUSET, PGC_S_CLIENT,
 										 GUC_ACTION_SET, true, 0, false);
 
+				am_guard_watch((AmGuard *) guard);
+				am_running.guard = (AmGuard *) guard;
+				am_running.id = m->id;
+				am_running.pid = m->pid;
+				am_running.recorded = false;
 				am_run_statement(raw, sql, stmt_text);
+				am_running.guard = NULL;
+				am_guard_watch(NULL);
 
 				if (guard)
 				{
-					am_verify_guard(guard);
-					am_catalog_begin(&ccxt);
-					am_catalog_set_guard(m->id, NULL);
-					am_catalog_commit(&ccxt);
+					am_guard_verify((AmGuard *) guard);
+					am_catalog_set_guard(m->id, m->pid, NULL);
 				}
 			}
 			PG_CATCH();
 			{
+				am_running.guard = NULL;
+				am_guard_watch(NULL);
 				MemoryContextSwitchTo(cxt);
 				edata = CopyErrorData();
 				FlushErrorState();
@@ -748,12 +632,11 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 
 			if (guard)
 			{
-				char	   *json = am_guard_to_json(guard);
+				/* with the index it created, if it saw it */
+				char	   *json = am_guard_to_json((AmGuard *) guard);
 
-				am_exec_cleanup_guard(m, json);
-				am_catalog_begin(&ccxt);
-				am_catalog_set_guard(m->id, NULL);
-				am_catalog_commit(&ccxt);
+				undone = am_exec_cleanup_guard(m, json);
+				am_catalog_set_guard(m->id, m->pid, NULL);
 			}
 
 			if (am_timed_out)
@@ -764,14 +647,12 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 			else if ((edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 					  edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
 					  edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE) &&
-					 attempt < asyncmig_max_attempts)
+					 attempt < asyncmig_max_attempts && undone)
 			{
 				ereport(LOG,
 						(errmsg("asyncmig migration \"%s\": try %d failed, trying again: %s",
 								m->name, attempt, edata->message)));
-				am_catalog_begin(&ccxt);
-				am_catalog_count_attempt(m->id, edata);
-				am_catalog_commit(&ccxt);
+				am_catalog_count_attempt(m->id, m->pid, edata);
 				am_exec_backoff(attempt);
 				attempt++;
 				continue;

@@ -27,7 +27,7 @@ extern void am_exec_init(void);
 extern void am_exec_start_timeout(int64 timeout_ms);
 extern void am_exec_stop_timeout(void);
 extern bool am_exec_run(AmMigration *m, const char *sql, AmExecResult *res);
-extern void am_exec_cleanup_guard(AmMigration *m, const char *guard_json);
+extern bool am_exec_cleanup_guard(AmMigration *m, const char *guard_json);
 extern void am_exec_recover_from_error(void);
 extern bool am_exec_timed_out(void);
 extern void am_exec_sleep(int64 ms);

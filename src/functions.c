@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(asyncmig_cancel);
 typedef struct AmPendingCancel
 {
 	int64		migration_id;
+	int			pid;			/* its worker, from the row's meta */
 	int			nest_level;
 } AmPendingCancel;
 
@@ -61,14 +62,17 @@ typedef struct AmPendingCancel
 static bool am_wake_at_commit = false;
 static bool am_broadcast_at_commit = false;
 static List *am_cancels_at_commit = NIL;	/* in TopMemoryContext */
+static bool am_row_locked = false;	/* a call locked or changed a row */
 
 static void am_xact_callback(XactEvent event, void *arg);
 static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
 static void am_forget_pending(void);
-static void am_signal_cancel(int64 migration_id);
+static void am_signal_cancel(int64 migration_id, int pid);
 static AmMigration *am_lock_existing(const char *name, Oid caller,
 									 const char *action);
+static AmMigration *am_get_existing(const char *name, Oid caller,
+									const char *action);
 static void am_warn_if_not_preloaded(const char *name, const char *status);
 static void am_sql_error_context(void *arg);
 
@@ -87,8 +91,11 @@ am_functions_init(void)
 /*
  * am_xact_callback
  *		At commit, do what the committed calls asked for; at abort, forget
- *		it.  PREPARE TRANSACTION is refused: COMMIT PREPARED runs no
- *		callback, so the work would not start.
+ *		it.  PREPARE TRANSACTION is refused after a call that locked or
+ *		changed a row: COMMIT PREPARED runs no callback, so the work would
+ *		not start, and a prepared transaction would hold the row lock
+ *		(across restarts) that the worker's bookkeeping needs.  Calls that
+ *		only looked lock nothing and do not stop PREPARE.
  */
 static void
 am_xact_callback(XactEvent event, void *arg)
@@ -101,7 +108,11 @@ am_xact_callback(XactEvent event, void *arg)
 			if (am_wake_at_commit)
 				am_shmem_request_database(MyDatabaseId, 0);
 			foreach(lc, am_cancels_at_commit)
-				am_signal_cancel(((AmPendingCancel *) lfirst(lc))->migration_id);
+			{
+				AmPendingCancel *pc = lfirst(lc);
+
+				am_signal_cancel(pc->migration_id, pc->pid);
+			}
 			if ((am_broadcast_at_commit || am_wake_at_commit) && am_shmem_state)
 				ConditionVariableBroadcast(&am_shmem_state->status_cv);
 			am_forget_pending();
@@ -112,7 +123,7 @@ am_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (am_wake_at_commit || am_broadcast_at_commit ||
-				am_cancels_at_commit != NIL)
+				am_cancels_at_commit != NIL || am_row_locked)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 						 errmsg("cannot PREPARE a transaction that called asyncmig functions"),
@@ -161,6 +172,7 @@ am_forget_pending(void)
 {
 	am_wake_at_commit = false;
 	am_broadcast_at_commit = false;
+	am_row_locked = false;
 	list_free_deep(am_cancels_at_commit);
 	am_cancels_at_commit = NIL;
 }
@@ -168,10 +180,12 @@ am_forget_pending(void)
 /*
  * am_signal_cancel
  *		Ask the worker running migration_id in this database to stop: flag
- *		its slot and send it SIGINT, as pg_cancel_backend() would.
+ *		its slot and send it SIGINT, as pg_cancel_backend() would.  Only the
+ *		worker of the run that was seen (run_pid, the row's meta pid): an id
+ *		alone may name a run of a table dropped and created again.
  */
 static void
-am_signal_cancel(int64 migration_id)
+am_signal_cancel(int64 migration_id, int run_pid)
 {
 	pid_t		pid = 0;
 	int			i;
@@ -184,7 +198,7 @@ am_signal_cancel(int64 migration_id)
 		AmWorkerSlot *slot = &am_shmem_state->slots[i];
 
 		if (slot->in_use && slot->dboid == MyDatabaseId &&
-			slot->migration_id == migration_id)
+			slot->migration_id == migration_id && slot->pid == run_pid)
 		{
 			slot->cancel_requested = true;
 			pid = slot->pid;
@@ -310,8 +324,53 @@ am_lock_existing(const char *name, Oid caller, const char *action)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("migration \"%s\" does not exist", name)));
+	am_row_locked = true;
 	am_functions_check_member(caller, m, action);
 	return m;
+}
+
+/*
+ * am_get_existing
+ *		The row of that name, not locked, for a look of caller's: an
+ *		unknown name and a caller that may not act for its owner are
+ *		errors.  Don't lock what you don't change: a lock held by an idle
+ *		(or prepared) transaction that only looked would hold up the
+ *		worker's bookkeeping of that row.
+ */
+static AmMigration *
+am_get_existing(const char *name, Oid caller, const char *action)
+{
+	AmMigration *m = am_catalog_get(name);
+
+	if (m == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("migration \"%s\" does not exist", name)));
+	am_functions_check_member(caller, m, action);
+	return m;
+}
+
+/*
+ * am_is_requeueable
+ *		Does schedule() queue this row again: ERROR, or FINISHED backwards?
+ */
+static bool
+am_is_requeueable(AmMigration *m)
+{
+	return strcmp(m->status, AM_STATUS_ERROR) == 0 ||
+		(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
+		 strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0);
+}
+
+/*
+ * am_is_queued
+ *		Is this row SCHEDULED or STARTED (cancel() ends it without a run)?
+ */
+static bool
+am_is_queued(AmMigration *m)
+{
+	return strcmp(m->status, AM_STATUS_SCHEDULED) == 0 ||
+		strcmp(m->status, AM_STATUS_STARTED) == 0;
 }
 
 /*
@@ -387,14 +446,24 @@ am_functions_schedule_options(FunctionCallInfo fcinfo, int first,
 	{
 		Interval   *iv = PG_GETARG_INTERVAL_P(first + 3);
 		Interval	zero;
+		Interval	one_ms;
 
 		memset(&zero, 0, sizeof(zero));
+		memset(&one_ms, 0, sizeof(one_ms));
+		one_ms.time = 1000;
 		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
 											  IntervalPGetDatum(iv),
 											  IntervalPGetDatum(&zero))) <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must be positive")));
+		/* the worker's timer counts milliseconds: less would be ignored */
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
+											  IntervalPGetDatum(iv),
+											  IntervalPGetDatum(&one_ms))) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("timeout must be at least 1 millisecond")));
 		a->timeout = IntervalPGetDatum(iv);
 	}
 	a->owner = GetUserId();
@@ -425,7 +494,7 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 	bool		queued = false;
 
 	am_catalog_enter(&cxt);
-	if (!a->depends_on_null && am_catalog_depends_cycle(name, a->depends_on))
+	if (!a->depends_on_null && am_catalog_depends_cycle(cxt.relid, name, a->depends_on))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("dependencies of migration \"%s\" form a cycle", name),
@@ -434,6 +503,7 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 	status = am_catalog_insert(a);
 	if (status != NULL)
 	{
+		am_row_locked = true;
 		if (batch)
 			am_batch_catalog_set_spec(name, batch);
 		am_catalog_notify(name, status);
@@ -441,17 +511,23 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 	}
 	else
 	{
-		AmMigration *m = am_catalog_lock(name);
+		/* look first; lock only a row that is to be queued again */
+		AmMigration *m = am_catalog_get(name);
 
+		if (m != NULL)
+			am_functions_check_member(a->owner, m, "schedule");
+		if (m != NULL && am_is_requeueable(m))
+		{
+			m = am_catalog_lock(name);
+			am_row_locked = true;
+		}
 		if (m == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("migration \"%s\" was deleted while it was being scheduled", name)));
 		/* a row of another role is not even shown to the caller */
 		am_functions_check_member(a->owner, m, "schedule");
-		if (strcmp(m->status, AM_STATUS_ERROR) == 0 ||
-			(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
-			 strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0))
+		if (am_is_requeueable(m))
 		{
 			am_catalog_requeue_forwards(m->id, a);
 			if (batch)
@@ -541,14 +617,22 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 	char	   *status;
 
 	am_catalog_enter(&cxt);
-	m = am_lock_existing(name, caller, "cancel");
+	/* an ended row is only looked at: no lock */
+	m = am_get_existing(name, caller, "cancel");
+	if (am_is_queued(m))
+		m = am_lock_existing(name, caller, "cancel");
 	status = m->status;
-	if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0 ||
-		strcmp(m->status, AM_STATUS_STARTED) == 0)
+	if (am_is_queued(m))
 	{
+		bool		skipped;
+
 		am_catalog_cancel_queued(m->id);
 		am_catalog_notify(name, AM_STATUS_ERROR);
+		/* what depends on it can never run: it ends now, in this transaction */
+		(void) am_catalog_fail_broken_dependencies(&skipped);
 		am_broadcast_at_commit = true;
+		if (skipped)
+			am_wake_at_commit = true;	/* a worker comes back for them */
 		status = AM_STATUS_ERROR;
 	}
 	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
@@ -557,10 +641,16 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		AmPendingCancel *pc = palloc(sizeof(AmPendingCancel));
 
 		pc->migration_id = m->id;
+		pc->pid = m->pid;
 		pc->nest_level = GetCurrentTransactionNestLevel();
 		am_cancels_at_commit = lappend(am_cancels_at_commit, pc);
 		MemoryContextSwitchTo(old);
-		am_catalog_request_cancel(m->id);
+
+		/*
+		 * Nothing is written to the row: the request reaches the worker
+		 * through shared memory at commit, and a row lock held by this
+		 * transaction until then would hold up the worker's bookkeeping.
+		 */
 	}
 	am_catalog_leave(&cxt);
 	PG_RETURN_TEXT_P(cstring_to_text(status));

@@ -48,6 +48,9 @@
 /* a worker that failed before claiming anything: look again after */
 #define AM_RETRY_FAILED_MS		10000
 
+/* the longest the launcher sleeps before it looks at the time again */
+#define AM_LAUNCHER_MAX_SLEEP_MS	(3600 * 1000L)
+
 /* handles of the workers this launcher started, by slot */
 static BackgroundWorkerHandle **worker_handles = NULL;
 
@@ -151,6 +154,11 @@ asyncmig_launcher_main(Datum main_arg)
 		 */
 		if (busy && (timeout_ms < 0 || timeout_ms > 1000))
 			timeout_ms = 1000;
+		/* a not_before weeks ahead: WaitLatch's timeout is an int of ms */
+		if (timeout_ms > AM_LAUNCHER_MAX_SLEEP_MS)
+			timeout_ms = AM_LAUNCHER_MAX_SLEEP_MS;
+		if (timeout_ms >= 0)
+			elog(DEBUG1, "asyncmig launcher sleeps %ld ms", timeout_ms);
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH |

@@ -89,8 +89,12 @@ am_session_become_owner(Oid owner)
  *		Session settings of a migration: the search_path captured when it
  *		was scheduled, asyncmig.statement_timeout over any role or database
  *		setting (a web-tuned statement_timeout must not kill a 3-hour
- *		build), and an application_name that names it.  PGC_S_CLIENT ranks
- *		above database and role settings and below the migration's own SET.
+ *		build), an application_name that names it, and the parser settings
+ *		the text was checked with in schedule() (standard_conforming_strings
+ *		on, backslash_quote at its default), whatever the database or role
+ *		say: the migration's text must split into the statements that were
+ *		checked.  PGC_S_CLIENT ranks above database and role settings and
+ *		below the migration's own SET (which comes after the text is parsed).
  */
 void
 am_session_set(AmMigration *m)
@@ -105,6 +109,12 @@ am_session_set(AmMigration *m)
 	snprintf(buf, sizeof(buf), "%d", asyncmig_statement_timeout);
 	(void) set_config_option("statement_timeout", buf,
 							 PGC_SUSET, PGC_S_CLIENT,
+							 GUC_ACTION_SET, true, 0, false);
+	(void) set_config_option("standard_conforming_strings", "on",
+							 PGC_USERSET, PGC_S_CLIENT,
+							 GUC_ACTION_SET, true, 0, false);
+	(void) set_config_option("backslash_quote", "safe_encoding",
+							 PGC_USERSET, PGC_S_CLIENT,
 							 GUC_ACTION_SET, true, 0, false);
 	snprintf(appname, sizeof(appname), AM_NOTIFY_CHANNEL ": %s", m->name);
 	(void) set_config_option("application_name", appname,

@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "pgstat.h"
+#include "postmaster/bgworker.h"
 #include "storage/condition_variable.h"
 #include "storage/latch.h"
 #include "utils/builtins.h"
@@ -39,6 +40,7 @@ PG_FUNCTION_INFO_V1(asyncmig_wait);
 typedef struct AmWait
 {
 	MemoryContext cxt;			/* holds all of this; outlives commits */
+	MemoryContext look_cxt;		/* one look at one row, emptied each time */
 	Oid			caller;
 	int64		timeout_ms;		/* -1: no timeout */
 	TimestampTz deadline;
@@ -51,12 +53,25 @@ typedef struct AmWait
 /*
  * am_wait_check_call
  *		wait() commits while it waits, so it must be CALLed at top level,
- *		not inside a transaction block or a function.
+ *		not inside a transaction block or a function, and not by a
+ *		migration.
  */
 static void
 am_wait_check_call(FunctionCallInfo fcinfo)
 {
 	bool		atomic = true;
+
+	/*
+	 * In a worker it would wait for the migration that calls it, or for a
+	 * migration of its own database, which cannot run while it does.
+	 */
+	if (MyBgworkerEntry != NULL &&
+		strcmp(MyBgworkerEntry->bgw_type, "asyncmig worker") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("asyncmig.wait() cannot be called inside a migration"),
+				 errdetail("It would wait for the migration that calls it, or for one that cannot start before it ends."),
+				 errhint("Order migrations with depends_on instead.")));
 
 	if (fcinfo->context && IsA(fcinfo->context, CallContext))
 		atomic = ((CallContext *) fcinfo->context)->atomic;
@@ -77,6 +92,7 @@ am_wait_set_timeout(FunctionCallInfo fcinfo, AmWait *w)
 {
 	Interval   *iv;
 	float8		secs;
+	TimestampTz now;
 
 	w->timeout_ms = -1;
 	w->deadline = 0;
@@ -90,9 +106,16 @@ am_wait_set_timeout(FunctionCallInfo fcinfo, AmWait *w)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("timeout must not be negative")));
+	/* a deadline past the end of time is none ('300000 years' must wait) */
+	now = GetCurrentTimestamp();
+	if (secs * 1000.0 >= (double) ((DT_NOEND - now) / 1000))
+	{
+		w->timeout_ms = PG_INT64_MAX / 1000;
+		w->deadline = DT_NOEND;
+		return;
+	}
 	w->timeout_ms = (int64) (secs * 1000.0);
-	w->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-											  w->timeout_ms);
+	w->deadline = TimestampTzPlusMilliseconds(now, w->timeout_ms);
 }
 
 /*
@@ -155,24 +178,30 @@ am_wait_look(AmWait *w)
 	foreach(lc, w->names)
 	{
 		char	   *n = lfirst(lc);
-		AmMigration *m = am_catalog_get(n);
+		char	   *status;
+		char	   *msg;
+		char	   *sqlstate;
 
+		/*
+		 * NB: only the status (and an error), in a context emptied at every
+		 * look: wait() may look thousands of times at a row whose SQL text
+		 * is megabytes long, and must run in constant memory.
+		 */
+		MemoryContextReset(w->look_cxt);
+		MemoryContextSwitchTo(w->look_cxt);
+		status = am_catalog_status_of(n, &msg, &sqlstate);
 		MemoryContextSwitchTo(w->cxt);
-		if (m == NULL)
+		if (status == NULL)
 			continue;			/* deleted by hand: nothing to wait for */
-		if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
-			strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
+		if (strcmp(status, AM_STATUS_STARTED) == 0 ||
+			strcmp(status, AM_STATUS_IN_PROGRESS) == 0)
 		{
 			still = lappend(still, n);
 			appendStringInfo(&w->pending, "%s\"%s\"",
 							 w->pending.len ? ", " : "", n);
 		}
-		else if (strcmp(m->status, AM_STATUS_ERROR) == 0)
+		else if (strcmp(status, AM_STATUS_ERROR) == 0)
 		{
-			char	   *sqlstate;
-			char	   *msg = am_catalog_error_message(n, &sqlstate);
-
-			MemoryContextSwitchTo(w->cxt);
 			w->failed = lappend(w->failed,
 								psprintf("\"%s\" ended in " AM_STATUS_ERROR ": %s", n,
 										 msg ? msg : "unknown error"));
@@ -182,7 +211,9 @@ am_wait_look(AmWait *w)
 	}
 	am_catalog_leave(&cxt);
 	PopActiveSnapshot();
+	list_free(w->names);
 	w->names = still;
+	MemoryContextReset(w->look_cxt);
 }
 
 /*
@@ -295,6 +326,8 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 
 	w.cxt = AllocSetContextCreate(TopMemoryContext, "asyncmig wait",
 								  ALLOCSET_DEFAULT_SIZES);
+	w.look_cxt = AllocSetContextCreate(w.cxt, "asyncmig wait look",
+									   ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(w.cxt);
 	if (!PG_ARGISNULL(0))
 		name = text_to_cstring(PG_GETARG_TEXT_PP(0));

@@ -47,6 +47,9 @@
 #include "shmem.h"
 #include "worker.h"
 
+/* a row that a session held locked was skipped: look again after */
+#define AM_SKIPPED_RETRY_MS		1000
+
 static AmWorkerSlot *MySlot = NULL;
 static Oid	am_superuser = InvalidOid;
 static emit_log_hook_type prev_emit_log_hook = NULL;
@@ -101,6 +104,7 @@ asyncmig_worker_main(Datum main_arg)
 	AmMigration *m;
 	AmCatalogContext cxt;
 	TimestampTz wakeup = 0;
+	bool		skipped = false;
 
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -139,7 +143,7 @@ asyncmig_worker_main(Datum main_arg)
 
 	/* end what cannot run any more, then claim the oldest runnable */
 	am_catalog_begin(&cxt);
-	(void) am_catalog_fail_broken_dependencies();
+	(void) am_catalog_fail_broken_dependencies(&skipped);
 	{
 		/* the row must outlive this transaction */
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -149,12 +153,24 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	if (m)
 	{
+		am_catalog_claimed_in(cxt.relid);
 		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 		MySlot->migration_id = m->id;
 		LWLockRelease(am_shmem_state->lock);
 	}
 	else
+	{
 		wakeup = am_catalog_next_wakeup();
+		/* a locked row was skipped: come back for it */
+		if (skipped)
+		{
+			TimestampTz soon = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														   AM_SKIPPED_RETRY_MS);
+
+			if (wakeup == 0 || soon < wakeup)
+				wakeup = soon;
+		}
+	}
 	am_catalog_commit(&cxt);
 	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 
@@ -243,14 +259,25 @@ am_run_claimed(AmMigration *m)
 	ResetAllOptions();
 	CommitTransactionCommand();
 
-	am_catalog_begin(&cxt);
-	am_catalog_finish(m->id, ok ? NULL : res.edata, res.statement, res.message);
-	if (batch)
-		am_batch_catalog_error_batch(m->id, batch);
-	/* undone: the next forwards run starts at the first key again */
+	/*
+	 * A backwards run undid the batches: the next forwards run starts at
+	 * the first key.  Forgotten before the run is recorded FINISHED, so
+	 * that a crash in between cannot leave the progress of undone batches.
+	 */
 	if (ok && backwards)
+	{
+		am_catalog_begin(&cxt);
 		am_batch_catalog_forget_progress(m->id);
-	am_catalog_commit(&cxt);
+		am_catalog_commit(&cxt);
+	}
+	am_catalog_finish(m->id, m->pid, ok ? NULL : res.edata, res.statement,
+					  res.message);
+	if (batch && batch->failed_batch)
+	{
+		am_catalog_begin(&cxt);
+		am_batch_catalog_error_batch(m->id, batch);
+		am_catalog_commit(&cxt);
+	}
 
 	if (ok)
 		ereport(LOG,
@@ -308,7 +335,8 @@ am_obituary(int64 migration_id, int pid, int *sqlstate)
 	{
 		AmObituary *ob = &am_shmem_state->obituaries[i];
 
-		if (ob->dboid == MyDatabaseId && ob->migration_id == migration_id)
+		if (ob->dboid == MyDatabaseId && ob->migration_id == migration_id &&
+			ob->pid == pid)
 		{
 			if (ob->message[0])
 				result = psprintf("interrupted: %s", ob->message);
@@ -412,9 +440,7 @@ am_sweep(void)
 			SetUserIdAndSecContext(am_superuser, 0);
 		}
 
-		am_catalog_begin(&cxt);
-		am_catalog_finish(m->id, edata, NULL, NULL);
-		am_catalog_commit(&cxt);
+		am_catalog_finish(m->id, m->pid, edata, NULL, NULL);
 
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\" failed: %s",

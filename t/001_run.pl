@@ -76,8 +76,10 @@ like($notes . $listener->{stderr}, qr/"status" : "FINISHED"/, 'NOTIFY FINISHED')
 $listener->quit;
 
 # a failing migration, and the worker serves the next one
-$node->safe_psql('postgres', "SELECT asyncmig.schedule('bad', 'CREATE UNIQUE INDEX CONCURRENTLY big_b_uniq ON big (b)')");
-$node->safe_psql('postgres', "SELECT asyncmig.schedule('good', 'CREATE INDEX CONCURRENTLY big_a_idx ON big (a)')");
+# (not_before: wait() without a name waits for what is queued when it
+# looks, and 'bad' fails within milliseconds of its start)
+$node->safe_psql('postgres', "SELECT asyncmig.schedule('bad', 'CREATE UNIQUE INDEX CONCURRENTLY big_b_uniq ON big (b)', not_before => now() + interval '3 s')");
+$node->safe_psql('postgres', "SELECT asyncmig.schedule('good', 'CREATE INDEX CONCURRENTLY big_a_idx ON big (a)', not_before => now() + interval '3 s')");
 my ($rc, $out, $err) = $node->psql('postgres', "CALL asyncmig.wait()");
 isnt($rc, 0, 'wait() fails when a migration ended in ERROR');
 like($err, qr/"bad" ended in ERROR: could not create unique index/, 'wait() names the failed migration');

@@ -6,4 +6,4 @@ This Python package holds the Django integration, ``asyncmig.django``
 itself imports nothing from Django.
 """
 
-__version__ = "1.0"
+__version__ = "1.1"

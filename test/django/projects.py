@@ -13,6 +13,8 @@ bad       0001 a migration whose SQL fails when it runs (atomic = False),
           0002 one that fails in an atomic migration, apply_on_sqlite=True.
 rollback  0001 an atomic migration that schedules, then fails: no row.
 slow      0001 a migration that runs for a while (to revert while it runs).
+deps      0001 a migration that depends on an asyncmig name never scheduled.
+batch     0001 a batched data migration (make_batched_migration).
 """
 
 import os
@@ -390,6 +392,44 @@ class Migration(migrations.Migration):
 '''
 
 
+DEPS_0001 = '''
+from django.db import migrations
+from asyncmig.django import make_sql_migration
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.RunPython(*make_sql_migration(
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS deps_idx ON shop_item (a, id)",
+            "DROP INDEX CONCURRENTLY IF EXISTS deps_idx",
+            migration_name="deps.0001_missing_dep",
+            dependencies=["never.scheduled"],
+        )),
+    ]
+'''
+
+BATCH_0001 = '''
+from django.db import migrations
+from asyncmig.django import make_batched_migration
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.RunPython(*make_batched_migration(
+            "shop_item",
+            "UPDATE shop_item SET a = a + 1000000 WHERE id BETWEEN $1 AND $2",
+            "UPDATE shop_item SET a = a - 1000000 WHERE a >= 1000000",
+            migration_name="batch.0001_bump",
+            batch_size=700,
+            pause=0,
+            apply_on_sqlite=True,
+        )),
+    ]
+'''
+
+
 def _write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -409,6 +449,8 @@ def write_project(root):
         "bad": {"0001_nonatomic": BAD_0001, "0002_atomic": BAD_0002},
         "rollback": {"0001_fails": ROLLBACK_0001},
         "slow": {"0001_slow": SLOW_0001},
+        "deps": {"0001_missing_dep": DEPS_0001},
+        "batch": {"0001_bump": BATCH_0001},
     }
     for app, migs in apps.items():
         _write(os.path.join(root, app, "__init__.py"), "")

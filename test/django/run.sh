@@ -1,120 +1,94 @@
-#!/bin/bash
-# Tests of the Django package (python/asyncmig/django) against real Django
-# projects, on a throwaway PostgreSQL 15 cluster (and a second one that does
-# not preload asyncmig) and on SQLite files.
+#!/usr/bin/env bash
+# test/django/run.sh - tests of the Django package (python/asyncmig) against
+# real Django projects: test_django.py (our projects) and test_label_studio.py
+# (a project shaped like Label Studio, its helper tests run against
+# asyncmig.django.label_studio), on a throwaway PostgreSQL cluster that
+# preloads asyncmig, a second one that does not, and SQLite files.
 #
-# Run as root after "make && make install" (asyncmig.so, asyncmig--1.0.sql
-# and asyncmig_sqlite.so in $(pg_config --pkglibdir)):
+# Run as root after asyncmig is built and installed into $AM_PGBIN's
+# installation (test/run.sh does both; without asyncmig.so only the SQLite
+# and pure-Python tests run, ASYNCMIG_TEST_SQLITE_MODULE may name the module):
 #     test/django/run.sh [unittest test names, e.g. test_django.SQLiteTests]
-# (ASYNCMIG_TEST_SCRIPT=file.py runs that script instead, with the clusters up;
-# KEEP_WORK=1 keeps the temporary directory.)
-# Uses /usr/bin/python3 (Debian's python3-django 3.2 and python3-psycopg2).
+# The package is installed the way users install it - pip, from python/,
+# offline, into a virtual environment made by AM_PYTHON (default
+# /usr/bin/python3, Debian's, which has django and psycopg2 or psycopg).
+# ASYNCMIG_TEST_SCRIPT=file.py runs that script instead, with the clusters
+# up; KEEP_WORK=1 keeps the temporary directory.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-PY=/usr/bin/python3
-PG_CONFIG=${PG_CONFIG:-pg_config}
-pgbin=$($PG_CONFIG --bindir 2>/dev/null || echo /usr/lib/postgresql/15/bin)
-[ -x "$pgbin/initdb" ] || pgbin=/usr/lib/postgresql/15/bin
-pkglibdir=$($PG_CONFIG --pkglibdir 2>/dev/null || echo /usr/lib/postgresql/15/lib)
+. "$repo/test/lib/common.sh"
+PY=${AM_PYTHON:-/usr/bin/python3}
 
 die() { echo "test/django/run.sh: $*" >&2; exit 2; }
 [ "$(id -u)" = 0 ] || die "run me as root (the clusters run as the postgres user)"
-id postgres >/dev/null 2>&1 || die "no postgres user"
-"$PY" -c 'import django, psycopg2' 2>/dev/null \
-    || die "$PY lacks django or psycopg2 (apt-get install python3-django python3-psycopg2)"
-[ -f "$pkglibdir/asyncmig.so" ] || die "$pkglibdir/asyncmig.so is missing: run make && make install first"
-[ -f "$pkglibdir/asyncmig_sqlite.so" ] || echo "warning: $pkglibdir/asyncmig_sqlite.so is missing: the SQLite tests will fail" >&2
+"$PY" -c 'import django' 2>/dev/null || die "$PY lacks django (apt-get install python3-django)"
+"$PY" -c 'import psycopg2' 2>/dev/null || "$PY" -c 'import psycopg' 2>/dev/null \
+	|| die "$PY lacks psycopg2 and psycopg (apt-get install python3-psycopg2)"
+"$PY" -c 'import venv, ensurepip' 2>/dev/null || die "$PY lacks venv (apt-get install python3-venv)"
+pkglibdir=$("$AM_PGBIN/pg_config" --pkglibdir)
+have_pg=yes
+if [ ! -f "$pkglibdir/asyncmig.so" ]; then
+	echo "warning: $pkglibdir/asyncmig.so is missing: the PostgreSQL tests are skipped" >&2
+	have_pg=
+fi
+sqlite_module=${ASYNCMIG_TEST_SQLITE_MODULE:-$pkglibdir/asyncmig_sqlite.so}
+[ -f "$sqlite_module" ] || echo "warning: $sqlite_module is missing: the SQLite tests are skipped" >&2
 
 work=$(mktemp -d /tmp/asyncmig-django.XXXXXX)
 chmod 755 "$work"
-pgdir="$work/pg"            # owned by postgres: data dirs, sockets, logs
-mkdir -p "$pgdir/sock"
-chown -R postgres: "$pgdir"
-chmod 700 "$pgdir/sock"
-chmod 755 "$pgdir"
-sockdir="$pgdir/sock"
-
-started=()
+clusters=()
 cleanup() {
-    rc=$?
-    for d in "${started[@]}"; do
-        runuser -u postgres -- "$pgbin/pg_ctl" -D "$d" -m immediate -w stop >/dev/null 2>&1 || true
-    done
-    if [ $rc -ne 0 ]; then
-        for d in "${started[@]}"; do
-            echo "----- tail of $d.log" >&2
-            tail -n 40 "$d.log" >&2 || true
-        done
-    fi
-    if [ -n "${KEEP_WORK:-}" ]; then
-        echo "kept $work" >&2
-    else
-        rm -rf "$work"
-    fi
-    exit $rc
+	local rc=$?
+	for d in "${clusters[@]}"; do
+		if [ $rc -ne 0 ] && [ -f "$d/server.log" ]; then
+			echo "----- tail of $d/server.log" >&2
+			tail -n 40 "$d/server.log" >&2 || true
+		fi
+		[ -n "${KEEP_WORK:-}" ] || am_stop_cluster "$d"
+	done
+	if [ -n "${KEEP_WORK:-}" ]; then echo "kept $work" >&2; else rm -rf "$work"; fi
+	exit $rc
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-port_free() {
-    local p=$1
-    [ -e "/tmp/.s.PGSQL.$p" ] && return 1
-    [ -e "/var/run/postgresql/.s.PGSQL.$p" ] && return 1
-    if command -v ss >/dev/null 2>&1; then
-        ss -Hltn "sport = :$p" 2>/dev/null | grep -q . && return 1
-    fi
-    return 0
+echo "== pip install ./python into a virtual environment ($("$PY" --version))"
+cp -r "$repo/python" "$work/src"   # pip builds in the tree: keep the checkout clean
+"$PY" -m venv --system-site-packages "$work/venv"
+"$work/venv/bin/python" -m pip install -q --no-build-isolation --no-deps --no-index "$work/src" \
+	|| die "pip install of python/ failed"
+(cd "$work" && "$work/venv/bin/python" -c 'import django, asyncmig.django; print("   Django", django.get_version(), "asyncmig", asyncmig.__version__, "from", asyncmig.__file__)')
+
+port=$((55432 + ($$ % 500) * 2))
+start() { # start NAME [postgresql.conf lines...]: a cluster in $work/NAME on a new $port
+	local dir="$work/$1"
+	shift
+	port=$(am_free_port $((port + 1)))
+	clusters+=("$dir")
+	am_start_cluster "$dir" "$port" "fsync = off" "$@"
+	runuser -u postgres -- "$AM_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" -p "$port" \
+		-U postgres -d postgres -c 'CREATE ROLE django LOGIN SUPERUSER' -c 'CREATE ROLE app LOGIN CREATEDB'
 }
-
-pick_port() {
-    local p=$((55432 + ($$ % 500) * 2 + $1))
-    local tries=0
-    until port_free $p; do
-        p=$((p + 7)); tries=$((tries + 1))
-        [ $tries -lt 200 ] || die "no free port"
-    done
-    echo $p
-}
-
-# start_cluster NAME PORT PRELOAD(yes/no)
-start_cluster() {
-    local name=$1 port=$2 preload=$3 d="$pgdir/$1"
-    runuser -u postgres -- "$pgbin/initdb" -D "$d" -A trust -U postgres --no-sync \
-        -E UTF8 --locale=C.UTF-8 >"$d.initdb.log" 2>&1 \
-        || { cat "$d.initdb.log" >&2; die "initdb failed"; }
-    local opts="-k $sockdir -p $port -c listen_addresses='' -c fsync=off"
-    if [ "$preload" = yes ]; then
-        opts="$opts -c shared_preload_libraries=asyncmig"
-    fi
-    started+=("$d")
-    runuser -u postgres -- "$pgbin/pg_ctl" -D "$d" -l "$d.log" -w -t 60 -o "$opts" start >/dev/null \
-        || { cat "$d.log" >&2; die "cluster $name did not start"; }
-    runuser -u postgres -- "$pgbin/psql" -X -q -v ON_ERROR_STOP=1 -h "$sockdir" -p "$port" \
-        -U postgres -d postgres <<'SQL'
-CREATE ROLE django LOGIN SUPERUSER;
-CREATE ROLE app LOGIN CREATEDB;
-SQL
-}
-
-port1=$(pick_port 0)
-start_cluster main "$port1" yes
-port2=$(pick_port 1)
-start_cluster nopreload "$port2" no
-
 export ASYNCMIG_TEST_WORK="$work"
-export ASYNCMIG_TEST_SOCKDIR="$sockdir"
-export ASYNCMIG_TEST_PORT="$port1"
-export ASYNCMIG_TEST_PORT_NOPRELOAD="$port2"
-export ASYNCMIG_TEST_REPO="$repo"
+if [ -n "$have_pg" ]; then
+	start main
+	export ASYNCMIG_TEST_SOCKDIR="$work/main" ASYNCMIG_TEST_PORT="$port"
+	start nopreload "shared_preload_libraries = ''"
+	export ASYNCMIG_TEST_SOCKDIR_NOPRELOAD="$work/nopreload" ASYNCMIG_TEST_PORT_NOPRELOAD="$port"
+fi
 export ASYNCMIG_TEST_PKGLIBDIR="$pkglibdir"
-export PATH="$pgbin:$PATH"
-unset DJANGO_SETTINGS_MODULE ALLOW_SCHEDULED_MIGRATIONS ASYNCMIG_WAIT_IN_MIGRATE \
-      ASYNCMIG_CREATE_EXTENSION ASYNCMIG_SQLITE_MODULE PGHOST PGPORT PGUSER PGDATABASE || true
+export ASYNCMIG_TEST_PYTHON="$work/venv/bin/python"
+export PATH="$AM_PGBIN:$PATH"
+unset DJANGO_SETTINGS_MODULE ALLOW_SCHEDULED_MIGRATIONS ASYNCMIG_WAIT_IN_MIGRATE CI \
+	ASYNCMIG_CREATE_EXTENSION ASYNCMIG_SQLITE_MODULE PGHOST PGPORT PGUSER PGDATABASE PYTHONPATH || true
 
 cd "$here"
+if [ -n "${ASYNCMIG_TEST_SCRIPT:-}" ]; then
+	PYTHONDONTWRITEBYTECODE=1 "$ASYNCMIG_TEST_PYTHON" "$ASYNCMIG_TEST_SCRIPT"
+	exit
+fi
 args=("$@")
-[ ${#args[@]} -gt 0 ] || args=(test_django)
-if [ -n "${ASYNCMIG_TEST_SCRIPT:-}" ]; then PYTHONPATH="$repo/python:$here" PYTHONDONTWRITEBYTECODE=1 "$PY" "$ASYNCMIG_TEST_SCRIPT"; exit; fi
-PYTHONPATH="$repo/python:$here" PYTHONDONTWRITEBYTECODE=1 "$PY" -m unittest -v "${args[@]}"
+[ ${#args[@]} -gt 0 ] || args=(test_django test_label_studio)
+PYTHONDONTWRITEBYTECODE=1 "$ASYNCMIG_TEST_PYTHON" -m unittest -v "${args[@]}"

@@ -11,10 +11,11 @@ import unittest
 
 import projects
 
-PY = "/usr/bin/python3"
+PY = os.environ.get("ASYNCMIG_TEST_PYTHON", sys.executable)
 REPO = os.environ.get("ASYNCMIG_TEST_REPO", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 WORK = os.environ.get("ASYNCMIG_TEST_WORK")
 SOCK = os.environ.get("ASYNCMIG_TEST_SOCKDIR")
+SOCK_NOPRELOAD = os.environ.get("ASYNCMIG_TEST_SOCKDIR_NOPRELOAD")
 PORT = os.environ.get("ASYNCMIG_TEST_PORT")
 PORT_NOPRELOAD = os.environ.get("ASYNCMIG_TEST_PORT_NOPRELOAD")
 PKGLIBDIR = os.environ.get("ASYNCMIG_TEST_PKGLIBDIR", "/usr/lib/postgresql/15/lib")
@@ -34,10 +35,18 @@ SHOP_INDEXES = {NAME2: "shop_item_ab_idx", NAME3: "shop_item_b_idx",
 # helpers
 
 def pg_connect(dbname="postgres", port=None, user="django"):
-    import psycopg2
-    conn = psycopg2.connect(host=SOCK, port=port or PORT, user=user, dbname=dbname)
+    try:
+        import psycopg2 as driver
+    except ImportError:
+        import psycopg as driver
+    conn = driver.connect(host=host_for(port), port=port or PORT, user=user, dbname=dbname)
     conn.autocommit = True
     return conn
+
+
+def host_for(port):
+    """The socket directory of the cluster on that port."""
+    return SOCK_NOPRELOAD if port and str(port) == str(PORT_NOPRELOAD) else SOCK
 
 
 def pg_query(dbname, sql, params=(), port=None):
@@ -113,7 +122,7 @@ class Project:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("ASYNCMIG_", "ALLOW_SCHEDULED", "DJANGO_", "DB_"))}
         env.update({
-            "PYTHONPATH": os.path.join(REPO, "python") + os.pathsep + self.root,
+            "PYTHONPATH": self.root,  # asyncmig itself is pip-installed
             "PYTHONDONTWRITEBYTECODE": "1",
             "DJANGO_SETTINGS_MODULE": "proj.settings",
             "DB_ENGINE": engine,
@@ -121,7 +130,7 @@ class Project:
             "EXTRA_APPS": ",".join(extra_apps),
         })
         if engine == "postgresql":
-            env.update({"DB_HOST": SOCK, "DB_PORT": str(port or PORT)})
+            env.update({"DB_HOST": host_for(port), "DB_PORT": str(port or PORT)})
         env.update({k: str(v) for k, v in extra.items()})
         return env
 
@@ -169,7 +178,7 @@ class PurePythonTests(unittest.TestCase):
 
     def test_migration_name_required(self):
         from asyncmig.django import make_sql_migration
-        with self.assertRaises(TypeError) as cm:
+        with self.assertRaises(ValueError) as cm:  # as Label Studio's helper
             make_sql_migration("SELECT 1", "SELECT 2")
         self.assertIn("migration_name", str(cm.exception))
         with self.assertRaises(ValueError):
@@ -186,6 +195,20 @@ class PurePythonTests(unittest.TestCase):
             make_sql_migration("SELECT 1", "SELECT 2", migration_name="x", sql_forward="typo")
         with self.assertRaises(ValueError):
             make_sql_migration("SELECT 1", "SELECT 2", migration_name="x", job_timeout=-1)
+
+    def test_batched_arguments(self):
+        from asyncmig.django import make_batched_migration
+        f, b = make_batched_migration("t", "UPDATE t SET x = 1 WHERE id BETWEEN $1 AND $2",
+                                      migration_name="x", batch_size=10, pause=0.5, key="id")
+        self.assertTrue(callable(f) and callable(b))
+        with self.assertRaises(ValueError):
+            make_batched_migration("t", "UPDATE t SET x = 1", migration_name=None)
+        with self.assertRaises(ValueError):
+            make_batched_migration("t", "UPDATE t SET x = 1", migration_name="x", batch_size=0)
+        with self.assertRaises(ValueError):
+            make_batched_migration("t", "UPDATE t SET x = 1", migration_name="x", pause=-1)
+        with self.assertRaises(ValueError):
+            make_batched_migration("", "UPDATE t SET x = 1", migration_name="x")
 
     def test_resolve_sql(self):
         from asyncmig.django.migration import resolve_sql
@@ -279,6 +302,9 @@ class PostgresTests(Base):
         env = self.project.env(db)
         p = self.ok(self.project.manage(env, "migrate", "--noinput"))
         self.assertTrue(pg_query(db, "SELECT 1 FROM pg_extension WHERE extname = 'asyncmig'"))
+        # execute_immediately=True: migrate ran it to its end (Label Studio's helper too)
+        self.assertEqual(pg_statuses(db)[NAME5], ("FINISHED", "forwards"))
+        self.assertIs(pg_index_valid(db, SHOP_INDEXES[NAME5]), True)
         self.wait_all(env)
         self.assert_shop(db, "forwards")
         # the sequence of statements was joined; names as given (the LS
@@ -593,6 +619,87 @@ print("STATUS", status(NAME))
         env = self.project.env(db, DB_USER="app", ASYNCMIG_CREATE_EXTENSION="false")
         self.fails(self.project.manage(env, "migrate", "--noinput"), "GRANT USAGE ON SCHEMA asyncmig")
 
+    def test_backwards_without_row(self):
+        # applied with --fake (or by Label Studio's own helper): no row in
+        # asyncmig, not even the extension; the backwards SQL still runs
+        db = "shop_fake"
+        create_db(db)
+        env = self.project.env(db, ASYNCMIG_WAIT_IN_MIGRATE="1")
+        self.ok(self.project.manage(env, "migrate", "shop", "0001", "--noinput"))
+        self.ok(self.project.manage(env, "migrate", "shop", "0002", "--fake", "--noinput"))
+        pg_query(db, "CREATE INDEX shop_item_ab_idx ON shop_item (a, b)")
+        self.assertFalse(pg_query(db, "SELECT 1 FROM pg_extension WHERE extname = 'asyncmig'"))
+        self.ok(self.project.manage(env, "migrate", "shop", "0001", "--noinput"))
+        self.assertEqual(pg_statuses(db)[NAME2], ("FINISHED", "backwards"))
+        self.assertIsNone(pg_index_valid(db, "shop_item_ab_idx"))
+        # and forwards again builds it
+        self.ok(self.project.manage(env, "migrate", "shop", "0002", "--noinput"))
+        self.assertIs(pg_index_valid(db, "shop_item_ab_idx"), True)
+
+    def test_missing_dependency(self):
+        db = "shop_deps"
+        create_db(db)
+        self.ok(self.project.manage(self.project.env(db), "migrate", "shop", "--noinput"))
+        # synchronous: an error at once, naming it; nothing recorded
+        env = self.project.env(db, extra_apps=["deps"], ASYNCMIG_WAIT_IN_MIGRATE="1")
+        t0 = time.time()
+        self.fails(self.project.manage(env, "migrate", "deps", "--noinput", timeout=60),
+                   "never.scheduled")
+        self.assertLess(time.time() - t0, 30)
+        self.assertNotIn("deps.0001_missing_dep", pg_statuses(db))
+        # queued: a wait gives up after ASYNCMIG_DEPENDENCY_TIMEOUT, says what
+        # it waited for, and the row ends ERROR
+        env = self.project.env(db, extra_apps=["deps"])
+        p = self.ok(self.project.manage(env, "migrate", "deps", "--noinput"))
+        self.assertIn("never.scheduled, which is not recorded", p.stderr, p.output)
+        self.assertEqual(pg_statuses(db)["deps.0001_missing_dep"], ("STARTED", "forwards"))
+        env = self.project.env(db, extra_apps=["deps"], ASYNCMIG_DEPENDENCY_TIMEOUT="3")
+        p = self.fails(self.project.manage(env, "asyncmig_wait", "deps.0001_missing_dep",
+                                           "--timeout", "60", timeout=90),
+                       "never.scheduled (missing)", "gave up")
+        self.assertIn("waits for never.scheduled (missing)", p.stdout, p.output)
+        time.sleep(0.5)
+        self.assertEqual(pg_statuses(db)["deps.0001_missing_dep"], ("ERROR", "forwards"))
+
+    def test_ci_setting_runs_in_migrate(self):
+        # Label Studio's settings.CI: synchronous, even in scheduled mode
+        db = "shop_ci"
+        create_db(db)
+        env = self.project.env(db, CI="true", ALLOW_SCHEDULED_MIGRATIONS="true")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assert_shop(db, "forwards")
+
+    def test_start_delay(self):
+        db = "shop_delay"
+        create_db(db)
+        env = self.project.env(db, MIGRATION_JOB_START_DELAY_SECONDS="3600")
+        self.ok(self.project.manage(env, "migrate", "shop", "0002", "--noinput"))
+        rows = pg_query(db, "SELECT status, not_before > now() + interval '50 minutes' "
+                            "FROM asyncmig.migration WHERE name = %s", [NAME2])
+        self.assertEqual(rows, [("STARTED", True)])
+        self.assertIsNone(pg_index_valid(db, SHOP_INDEXES[NAME2]))
+        # execute_immediately ignores the delay
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assertEqual(pg_statuses(db)[NAME5], ("FINISHED", "forwards"))
+
+    def test_batched_migration(self):
+        db = "shop_batch"
+        create_db(db)
+        env = self.project.env(db, extra_apps=["batch"], ASYNCMIG_WAIT_IN_MIGRATE="1")
+        self.ok(self.project.manage(env, "migrate", "shop", "0001", "--noinput"))
+        pg_query(db, "CREATE EXTENSION IF NOT EXISTS asyncmig")
+        if not pg_query(db, "SELECT 1 FROM pg_proc WHERE proname = 'schedule_batches' "
+                            "AND pronamespace = 'asyncmig'::regnamespace"):
+            self.skipTest("asyncmig.schedule_batches is not in this build of the extension")
+        self.ok(self.project.manage(env, "migrate", "batch", "--noinput"))
+        self.assertEqual(pg_statuses(db)["batch.0001_bump"], ("FINISHED", "forwards"))
+        # every row updated exactly once
+        self.assertEqual(pg_query(db, "SELECT count(*), count(*) FILTER (WHERE a >= 1000000 "
+                                      "AND a < 2000000) FROM shop_item"), [(5000, 5000)])
+        self.ok(self.project.manage(env, "migrate", "batch", "zero", "--noinput"))
+        self.assertEqual(pg_statuses(db)["batch.0001_bump"], ("FINISHED", "backwards"))
+        self.assertEqual(pg_query(db, "SELECT count(*) FROM shop_item WHERE a >= 1000000"), [(0,)])
+
     @unittest.skipUnless(PORT_NOPRELOAD, "no second cluster")
     def test_worker_not_preloaded(self):
         db = "shop_nopreload"
@@ -698,6 +805,24 @@ class SQLiteTests(Base):
         self.assertIn("FINISHED", p.stdout)
         self.assertEqual(sqlite_statuses(path)[NAME4], ("FINISHED", "forwards"))
         self.assertTrue(sqlite_has_index(path, "shop_item_a_idx"))
+
+    def test_batched_migration(self):
+        conn = sqlite3.connect(":memory:")
+        conn.enable_load_extension(True)
+        conn.execute("SELECT load_extension(?, 'sqlite3_asyncmigsqlite_init')", [SQLITE_MODULE])
+        has = conn.execute("SELECT 1 FROM pragma_function_list "
+                           "WHERE name = 'asyncmig_schedule_batches'").fetchone()
+        conn.close()
+        if not has:
+            self.skipTest("this asyncmig_sqlite module has no asyncmig_schedule_batches")
+        path = self.fresh("batch")
+        env = self.env(path, extra_apps=["batch"], ASYNCMIG_WAIT_IN_MIGRATE="1")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assertEqual(sqlite_statuses(path)["batch.0001_bump"], ("FINISHED", "forwards"))
+        conn = sqlite3.connect(path)
+        self.assertEqual(conn.execute("SELECT count(*), sum(a >= 1000000 AND a < 2000000) "
+                                      "FROM shop_item").fetchone(), (5000, 5000))
+        conn.close()
 
     def test_module_not_found(self):
         path = self.fresh("nomodule")

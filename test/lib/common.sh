@@ -10,7 +10,7 @@
 # PostgreSQL refuses to run as root, so clusters run as the postgres user,
 # in directories that user owns.
 
-AM_PACKAGES="postgresql-15 postgresql-server-dev-15 libipc-run-perl libsqlite3-dev sqlite3 python3-django python3-psycopg2 make gcc"
+AM_PACKAGES="postgresql-15 postgresql-server-dev-15 libipc-run-perl libsqlite3-dev sqlite3 python3-django python3-psycopg2 python3-venv python3-setuptools make gcc"
 # AM_PGBIN may be set to another installation (a private copy, another major)
 AM_PGBIN=${AM_PGBIN:-/usr/lib/postgresql/15/bin}
 

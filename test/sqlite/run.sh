@@ -5,12 +5,15 @@
 #   MODULE_DIR  the directory that holds asyncmig_sqlite.so (the build tree
 #               or the install directory); default: $(pg_config --pkglibdir)
 #
-# Runs, against that module and then against an AddressSanitizer +
-# UndefinedBehaviorSanitizer build made from this checkout's source:
+# Runs the unit test of the tokenizer/translator (unit.c, plain and with
+# ASan/UBSan), then, against that module and then against an
+# AddressSanitizer + UndefinedBehaviorSanitizer build made from this
+# checkout's source:
 #   - the sqlite3 CLI suite (cli_test.sh),
 #   - the Python suite (test_asyncmig_sqlite.py, /usr/bin/python3, unittest).
 # Works from any directory, writes only under a mktemp -d directory, needs
-# no network.  Needs sqlite3, libsqlite3-dev (sqlite3ext.h), gcc, make.
+# no network.  Needs sqlite3, libsqlite3-dev (sqlite3ext.h, and libsqlite3.so
+# for the unit test), gcc, make.
 # Exits 0 if everything passed, 1 otherwise.
 set -euo pipefail
 
@@ -147,6 +150,21 @@ else
   san_reports >/dev/null || true
   record "sanitizer harness catches a heap overflow (exit $canary_rc)" FAIL
 fi
+
+# ---------------------------------------------------------------------------
+# The unit test of translate.c (pure functions, no module loaded)
+echo "== unit test of the tokenizer and translator"
+make --no-print-directory -s -C "$work" -f "$repo/src/sqlite/sqlite.mk" \
+  srcdir="$repo" CC="$CC" SQLITE_ASAN_DIR="$work/unit" sqlite-unit
+for unit in unit unit-asan; do
+  if env LD_PRELOAD= "${san_env[@]}" "$work/unit/$unit" >"$work/unit/$unit.out" 2>&1 &&
+     san_reports; then
+    record "unit test of translate.c ($unit)" PASS
+  else
+    cat "$work/unit/$unit.out"; san_reports || true
+    record "unit test of translate.c ($unit)" FAIL
+  fi
+done
 
 # ---------------------------------------------------------------------------
 run_suites plain "$moddir/asyncmig_sqlite" ""

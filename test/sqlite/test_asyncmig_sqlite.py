@@ -7,7 +7,9 @@ Environment:
 Run with /usr/bin/python3 (Debian's python3 allows load_extension).
 """
 
+import json
 import os
+import random
 import sqlite3
 import subprocess
 import sys
@@ -15,6 +17,7 @@ import tempfile
 import threading
 import time
 import unittest
+import uuid
 
 MODULE = os.environ.get("ASYNCMIG_SQLITE_MODULE", "")
 TMP = os.environ.get("ASYNCMIG_TEST_TMP") or tempfile.mkdtemp(prefix="asyncmig-py-")
@@ -137,7 +140,7 @@ class TestBasics(Base):
             ("SELECT asyncmig_schedule('n', ' \n ', NULL, 1)", "forwards SQL must not be empty"),
             ("SELECT asyncmig_schedule('n')", "takes 3 to 5 arguments"),
             ("SELECT asyncmig_run('nope')", 'there is no migration named "nope"'),
-            ("SELECT asyncmig_run()", "takes 1 or 2 arguments"),
+            ("SELECT asyncmig_run()", "takes 1 to 3 arguments"),
             ("SELECT asyncmig_schedule('n', 'SAVEPOINT a; SELECT 1', NULL, 1)",
              "transaction control statement (SAVEPOINT)"),
             ("SELECT asyncmig_schedule('n', 'SELECT 1; rollback', NULL, 1)",
@@ -390,6 +393,213 @@ class TestConcurrency(unittest.TestCase):
             th.join(120)
         self.assertEqual(errors, [])
         self.check(path, results)
+
+
+BATCH_SQL = "UPDATE t SET n = n + 1 WHERE id BETWEEN $1 AND $2"
+
+# One process that runs a slow batched migration (killed by the test)
+BATCH_CHILD = r"""
+import sqlite3, sys
+path, module, sql = sys.argv[1:4]
+conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+conn.enable_load_extension(True)
+conn.load_extension(module)
+print(conn.execute("SELECT asyncmig_schedule_batches('slow', 't', ?, NULL, 400,"
+                   " '20ms', NULL, 1)", (sql,)).fetchone()[0])
+"""
+
+
+class TestBatches(unittest.TestCase):
+    """asyncmig_schedule_batches(): exactly once, across errors, interrupts
+    and a killed process."""
+
+    N = 20000
+
+    def setUp(self):
+        self.path = os.path.join(TMP, "b_%s.db" % self.id().rsplit(".", 1)[-1])
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            if os.path.exists(self.path + suffix):
+                os.unlink(self.path + suffix)
+        self.conn = connect(self.path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0)")
+        ids = random.Random(15).sample(range(1, 10 ** 12), self.N)   # sparse, random gaps
+        self.conn.execute("BEGIN")
+        self.conn.executemany("INSERT INTO t(id) VALUES(?)", ((i,) for i in ids))
+        self.conn.execute("COMMIT")
+        self.max_id = max(ids)
+
+    def tearDown(self):
+        self.conn.close()
+
+    def one(self, sql, *args, conn=None):
+        return (conn or self.conn).execute(sql, args).fetchone()[0]
+
+    def batches(self, name, conn=None):
+        """meta's "batches" of migration name, as a dict"""
+        meta = self.one("SELECT meta FROM asyncmig_migration WHERE name=?", name, conn=conn)
+        return json.loads(meta)["batches"]
+
+    def assert_exactly_once(self):
+        self.assertEqual(self.conn.execute("SELECT count(*), min(n), max(n) FROM t").fetchone(),
+                         (self.N, 1, 1))
+
+    def test_random_gaps(self):
+        self.assertEqual(self.one("SELECT asyncmig_schedule_batches('g', 't', ?, NULL, 333,"
+                                  " 0, NULL, 1)", BATCH_SQL), "FINISHED")
+        self.assert_exactly_once()
+        b = self.batches("g")
+        self.assertEqual((b["rows"], b["rows_affected"], b["batches"], b["last_key"]),
+                         (self.N, self.N, (self.N + 332) // 333, self.max_id))
+        self.assertEqual(self.conn.execute(
+            "SELECT batch_relation, batch_key, batch_size FROM asyncmig_migration").fetchone(),
+            ("t", "id", 333))
+
+    def test_text_keys(self):
+        self.conn.execute("CREATE TABLE s(k TEXT PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0)")
+        keys = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(3000)]
+        self.conn.execute("BEGIN")
+        self.conn.executemany("INSERT INTO s(k) VALUES(?)", ((k,) for k in keys))
+        self.conn.execute("COMMIT")
+        self.assertEqual(self.one(
+            "SELECT asyncmig_schedule_batches('s', 's', 'UPDATE s SET n = n + 1"
+            " WHERE k BETWEEN $1 AND $2', NULL, 128, 0, 'k', 1)"), "FINISHED")
+        self.assertEqual(self.conn.execute("SELECT count(*), min(n), max(n) FROM s").fetchone(),
+                         (3000, 1, 1))
+        self.assertEqual(self.batches("s")["last_key"], max(keys))
+
+    def test_interrupt_in_the_middle_then_resume(self):
+        """sqlite3_interrupt() between or during batches: the call fails, the
+        batches done stay done (with their progress), and asyncmig_run in
+        the same process resumes: every row exactly once."""
+        watcher = connect(self.path, isolation_level=None, timeout=10,
+                          check_same_thread=False)
+        done = threading.Event()
+
+        def interrupter():
+            while not done.is_set():
+                try:
+                    b = self.batches("i", conn=watcher)
+                except (TypeError, KeyError, sqlite3.OperationalError):
+                    b = {"batches": 0}
+                if b["batches"] >= 3:
+                    self.conn.interrupt()
+                    return
+                time.sleep(0.005)
+        th = threading.Thread(target=interrupter)
+        th.start()
+        try:
+            with self.assertRaisesRegex(sqlite3.OperationalError, "interrupted"):
+                self.one("SELECT asyncmig_schedule_batches('i', 't', ?, NULL, 400, '10ms',"
+                         " NULL, 1)", BATCH_SQL)
+        finally:
+            done.set()
+            th.join()
+        self.assertFalse(self.conn.in_transaction)
+        b = self.batches("i")
+        self.assertGreaterEqual(b["batches"], 3)
+        self.assertLess(b["batches"], self.N // 400)
+        # the progress committed with each batch says exactly what was done
+        self.assertEqual(self.one("SELECT sum(n) FROM t"), b["rows"])
+        self.assertEqual(self.one("SELECT max(n) FROM t"), 1)
+        self.assertEqual(self.one("SELECT asyncmig_run('i')"), "FINISHED")
+        self.assert_exactly_once()
+        self.assertEqual(self.one("SELECT attempts FROM asyncmig_migration WHERE name='i'"), 2)
+        watcher.close()
+
+    def test_cancel_from_another_connection_then_resume(self):
+        """asyncmig_cancel() of a batched run going on in another connection
+        returns IN PROGRESS; the run stops after its current batch and ends
+        ERROR ("canceled", 57014); asyncmig_run resumes: exactly once."""
+        other = connect(self.path, isolation_level=None, timeout=10,
+                        check_same_thread=False)
+        result = []
+        th = threading.Thread(target=lambda: result.append(self.one(
+            "SELECT asyncmig_schedule_batches('c', 't', ?, NULL, 400, '10ms', NULL, 1)",
+            BATCH_SQL)))
+        th.start()
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                self.assertLess(time.monotonic(), deadline)
+                try:
+                    if self.batches("c", conn=other)["batches"] >= 3:
+                        break
+                except (TypeError, KeyError, sqlite3.OperationalError):
+                    pass
+                time.sleep(0.002)
+            self.assertEqual(self.one("SELECT asyncmig_cancel('c')", conn=other),
+                             "IN PROGRESS")
+        finally:
+            th.join()
+        self.assertEqual(result, ["ERROR"])
+        self.assertEqual(other.execute(
+            "SELECT error, json_extract(meta, '$.error.sqlstate') FROM asyncmig_status"
+            " JOIN asyncmig_migration USING (name)").fetchone(), ("canceled", "57014"))
+        b = self.batches("c")
+        self.assertLess(b["batches"], self.N // 400)
+        self.assertEqual(self.one("SELECT sum(n) FROM t"), b["rows"])
+        self.assertEqual(self.one("SELECT asyncmig_run('c')"), "FINISHED")
+        self.assert_exactly_once()
+        self.assertIsNone(self.one("SELECT json_extract(meta, '$.cancel_requested')"
+                                   " FROM asyncmig_migration"))
+        other.close()
+
+    def test_kill_in_the_middle_then_resume(self):
+        """kill -9 of the process in the middle: the row stays IN PROGRESS
+        with progress that matches the table exactly; the next asyncmig_run
+        ends it ERROR (its process is gone) and resumes."""
+        p = subprocess.Popen([sys.executable, "-c", BATCH_CHILD, self.path, MODULE, BATCH_SQL],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+        deadline = time.monotonic() + 60
+        try:
+            while True:
+                self.assertIsNone(p.poll(), "the batched run ended before it was killed")
+                self.assertLess(time.monotonic(), deadline)
+                try:
+                    if self.batches("slow")["batches"] >= 3:
+                        break
+                except (TypeError, KeyError, sqlite3.OperationalError):
+                    pass
+                time.sleep(0.005)
+        finally:
+            p.kill()
+            p.communicate()
+        self.assertEqual(self.one("SELECT status FROM asyncmig_migration WHERE name='slow'"),
+                         "IN PROGRESS")
+        b = self.batches("slow")
+        # as PostgreSQL words it, with an eta from the run's pace so far
+        self.assertRegex(self.one("SELECT progress FROM asyncmig_status"),
+                         r"^batch %d: %d of ~%d rows \(%d%%\), eta \d+(\.\d)? (s|min|h)$"
+                         % (b["batches"], b["rows"], self.N, b["rows"] * 100 // self.N))
+        self.assertEqual(self.one("SELECT sum(n) FROM t"), b["rows"])
+        self.assertEqual(self.one("SELECT max(n) FROM t"), 1)
+        self.assertEqual(self.one("SELECT asyncmig_run('slow')"), "FINISHED")
+        self.assert_exactly_once()
+        self.assertEqual(self.one("SELECT attempts FROM asyncmig_migration WHERE name='slow'"), 2)
+
+    def test_killed_run_is_error_for_schedule_too(self):
+        """A row left IN PROGRESS by a process that is gone counts as ERROR:
+        scheduling it again resumes it (and cancel leaves it ERROR)."""
+        self.assertEqual(self.one("SELECT asyncmig_schedule_batches('dead', 't', ?, NULL,"
+                                  " 1000, 0, NULL, 1)", BATCH_SQL), "FINISHED")
+        # as a killed process leaves it: IN PROGRESS, a pid that is gone
+        gone = subprocess.Popen([sys.executable, "-c", "pass"])
+        gone.wait()
+        self.conn.execute("UPDATE t SET n = 0 WHERE id > (SELECT id FROM t ORDER BY id"
+                          " LIMIT 1 OFFSET 9999)")
+        self.conn.execute("UPDATE asyncmig_migration SET status='IN PROGRESS',"
+                          " meta=json_set(meta, '$.pid', ?, '$.batches.last_key',"
+                          " (SELECT id FROM t ORDER BY id LIMIT 1 OFFSET 9999))",
+                          (gone.pid,))
+        self.assertEqual(self.one("SELECT asyncmig_cancel('dead')"), "ERROR")
+        self.assertIn("interrupted", self.one("SELECT error FROM asyncmig_status"))
+        self.assertEqual(self.one("SELECT json_extract(meta, '$.error.sqlstate')"
+                                  " FROM asyncmig_migration"), "57014")
+        self.assertEqual(self.one("SELECT asyncmig_schedule_batches('dead', 't', ?, NULL,"
+                                  " 1000, 0, NULL, 1)", BATCH_SQL), "FINISHED")
+        self.assert_exactly_once()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,11 @@ from the environment variable of the same name, else its default:
 ``ASYNCMIG_WAIT_IN_MIGRATE``  (default: True under a test runner - Django's
     ``manage.py test``, pytest-django - else False): ``migrate`` waits for
     each migration it queued (after that migration's transaction committed)
-    and fails if one ends ``ERROR``.
+    and fails if one ends ``ERROR``.  Label Studio's ``CI`` setting (else
+    environment variable) and ``execute_immediately=True`` do the same.
+
+``MIGRATION_JOB_START_DELAY_SECONDS``, ``ASYNCMIG_DEPENDENCY_TIMEOUT``: see
+    ``start_delay()`` and ``dependency_timeout()``.
 
 ``ASYNCMIG_WAIT_TIMEOUT``  (seconds, default None = no limit): the limit of
     each such wait.
@@ -67,6 +71,7 @@ def raw(name, default=None):
 
 
 def get_bool(name, default=None):
+    """A boolean setting (see ``raw``), default when it is not set."""
     value = raw(name, _MISSING)
     if value is _MISSING or value is None:
         return default
@@ -79,6 +84,7 @@ def allow_scheduled_migrations():
 
 
 def create_extension():
+    """ASYNCMIG_CREATE_EXTENSION (default True)."""
     return get_bool("ASYNCMIG_CREATE_EXTENSION", True)
 
 
@@ -97,6 +103,7 @@ def in_test_environment():
 
 
 def wait_in_migrate():
+    """ASYNCMIG_WAIT_IN_MIGRATE (default: True under a test runner)."""
     value = get_bool("ASYNCMIG_WAIT_IN_MIGRATE", None)
     if value is None:
         return in_test_environment()
@@ -104,6 +111,7 @@ def wait_in_migrate():
 
 
 def wait_timeout():
+    """ASYNCMIG_WAIT_TIMEOUT in seconds (None: no limit)."""
     value = raw("ASYNCMIG_WAIT_TIMEOUT", None)
     if value in (None, ""):
         return None
@@ -111,4 +119,41 @@ def wait_timeout():
 
 
 def database_alias():
+    """ASYNCMIG_DATABASE (default "default")."""
     return raw("ASYNCMIG_DATABASE", None) or "default"
+
+
+def ci():
+    """Label Studio's ``settings.CI`` (else the environment variable CI,
+    which CI services set, some to their own name): every migration runs
+    to its end inside ``migrate``."""
+    try:
+        return get_bool("CI", False)
+    except ValueError:
+        return True  # CI=woodpecker and the like: set, so on
+
+
+def _seconds(name, default):
+    value = raw(name, None)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError("%s: %r is not a number of seconds" % (name, value)) from None
+
+
+def start_delay():
+    """``MIGRATION_JOB_START_DELAY_SECONDS`` (Label Studio's name, default
+    0): a migration queued by ``migrate`` starts no earlier than this many
+    seconds later (asyncmig's ``not_before``), so that a rolling deploy can
+    switch every server to the new code first.  Synchronous runs ignore it."""
+    return _seconds("MIGRATION_JOB_START_DELAY_SECONDS", 0.0)
+
+
+def dependency_timeout():
+    """``ASYNCMIG_DEPENDENCY_TIMEOUT`` (seconds, default 600): how long a
+    wait of ``migrate`` (or ``asyncmig_wait``) lets a migration stay queued
+    behind a dependency that is missing or not FINISHED before it cancels
+    it (it ends ERROR) and fails, naming the dependency."""
+    return _seconds("ASYNCMIG_DEPENDENCY_TIMEOUT", 600.0)

@@ -1,27 +1,38 @@
-"""make_sql_migration: a drop-in for Label Studio's helper of the same name."""
+"""make_sql_migration and make_batched_migration: the RunPython pairs that
+record a migration in asyncmig.
 
+A migration is an object (``SqlMigration``, ``BatchedMigration``) that knows
+its name, its SQL and its options; its ``forwards`` and ``backwards`` methods
+are what ``migrations.RunPython`` calls.  The database is reached through the
+backend of the connection (``backends.backend_for``): the PostgreSQL
+extension or the SQLite module.
+"""
+
+import datetime
 import inspect
 import logging
 import re
+import time
 
-from . import backend, conf
-from .backend import (ERROR, FINISHED, IN_PROGRESS, PENDING, SCHEDULED, STARTED,
-                      AsyncmigError, MigrationFailed, WorkerNotRunning)
+from .. import vocabulary as v
+from . import conf
+from .backends import backend_for, supported_vendors
+from .exceptions import MigrationFailed, WorkerNotRunning
+from .util import after_commit, surface_warning, to_interval
 
 logger = logging.getLogger("asyncmig")
 
 _VENDOR_KWARG = re.compile(r"^sql_[a-z0-9]+_(forwards|backwards)$")
+WAIT_SLICE = 2.0  # seconds: how often a wait looks at what blocks it
 
 
 def _call_sql(sql, apps, schema_editor):
     """Call a callable SQL, with (apps, schema_editor) if it takes them."""
     try:
-        sig = inspect.signature(sql)
-    except (TypeError, ValueError):
-        return sql()
-    try:
-        sig.bind(apps, schema_editor)
+        inspect.signature(sql).bind(apps, schema_editor)
     except TypeError:
+        return sql()
+    except ValueError:  # no signature (a builtin)
         return sql()
     return sql(apps, schema_editor)
 
@@ -58,6 +69,283 @@ def _is_blank(sql):
     return sql is None or not sql.strip().strip(";").strip()
 
 
+def check_name(migration_name, caller):
+    """Refuse a missing or blank migration_name with ValueError (as Label
+    Studio's helper does)."""
+    if not migration_name or not isinstance(migration_name, str) or not migration_name.strip():
+        raise ValueError(
+            "%s requires explicit migration_name=..., a stable unique name of the "
+            "async migration (write migration_name=__name__ in the migration file), "
+            "not %r" % (caller, migration_name))
+
+
+def _dependencies(dependencies):
+    if isinstance(dependencies, str):
+        dependencies = (dependencies,)
+    names = tuple(dependencies or ())
+    for dep in names:
+        if not isinstance(dep, str) or not dep:
+            raise ValueError("dependencies must be names of other asyncmig migrations, "
+                             "not %r" % (dep,))
+    return names
+
+
+class SqlMigration:
+    """One asyncmig migration of a Django migration file: SQL to run
+    forwards and backwards, and how (see make_sql_migration)."""
+
+    caller = "make_sql_migration()"
+    start_delay = None  # seconds before a queued run may start (None: the setting)
+
+    def __init__(self, name, sql_forwards, sql_backwards=None, *, apply_on_sqlite=False,
+                 execute_immediately=False, job_timeout=None, dependencies=()):
+        check_name(name, self.caller)
+        self.name = name
+        self.sql_forwards = sql_forwards
+        self.sql_backwards = sql_backwards
+        self.apply_on_sqlite = apply_on_sqlite
+        self.execute_immediately = execute_immediately
+        self.timeout = to_interval(job_timeout, "job_timeout")
+        self.depends_on = _dependencies(dependencies)
+
+    # -- what RunPython calls
+    def pair(self):
+        """(forwards, backwards) functions for migrations.RunPython."""
+        def forwards(apps, schema_editor):
+            """RunPython's code: SqlMigration.forwards."""
+            self.forwards(apps, schema_editor)
+
+        def backwards(apps, schema_editor):
+            """RunPython's reverse_code: SqlMigration.backwards."""
+            self.backwards(apps, schema_editor)
+
+        forwards.asyncmig_name = backwards.asyncmig_name = self.name
+        return forwards, backwards
+
+    def _backend(self, schema_editor):
+        """The backend to use, or None when this run does nothing: under
+        sqlmigrate, on SQLite without apply_on_sqlite, on other vendors."""
+        if getattr(schema_editor, "collect_sql", False):
+            return None  # sqlmigrate: nothing to show, nothing to do
+        backend = backend_for(schema_editor.connection)
+        if backend is None:
+            logger.warning("asyncmig: %s skipped: asyncmig supports %s, not %s", self.name,
+                           supported_vendors(), schema_editor.connection.vendor)
+        elif backend.vendor == "sqlite" and not self.apply_on_sqlite:
+            logger.info("asyncmig: %s skipped on SQLite (apply_on_sqlite=False)", self.name)
+            return None
+        return backend
+
+    def _sql(self, sql, apps, schema_editor, what):
+        text = resolve_sql(sql, apps, schema_editor, "%s of %s" % (what, self.name))
+        return None if _is_blank(text) else text
+
+    def synchronous(self):
+        """True when migrate must run this migration to its end: Label
+        Studio's CI setting, execute_immediately, ASYNCMIG_WAIT_IN_MIGRATE."""
+        return self.execute_immediately or conf.ci() or conf.wait_in_migrate()
+
+    def forwards(self, apps, schema_editor):
+        """Record the migration and queue it (run it, on SQLite)."""
+        backend = self._backend(schema_editor)
+        if backend is None:
+            return
+        fwd = self._sql(self.sql_forwards, apps, schema_editor, "sql_forwards")
+        bwd = self._sql(self.sql_backwards, apps, schema_editor, "sql_backwards")
+        if fwd is None:
+            raise ValueError("asyncmig: the forwards SQL of %s is empty" % self.name)
+        backend.prepare()
+        row = backend.status(self.name)
+        if row is not None and row[1] == v.BACKWARDS and row[0] in v.PENDING:
+            # a backwards run is still queued or running: stop it first
+            status = backend.cancel(self.name)
+            logger.info("asyncmig: %s backwards run canceled (%s)", self.name, status)
+            if status in v.PENDING:
+                after_commit(backend.connection,
+                             lambda: self._after_cancel(backend, lambda: self._queue(backend, fwd, bwd)))
+                return
+        self._queue(backend, fwd, bwd)
+
+    def _after_cancel(self, backend, then):
+        try:
+            backend.wait(self.name, 60)
+        except MigrationFailed:
+            pass  # the canceled run ended in ERROR, as expected
+        then()
+
+    def _schedule(self, backend, fwd, bwd, allow_scheduled, execute_immediately, not_before):
+        return backend.schedule(self.name, fwd, bwd, execute_immediately=execute_immediately,
+                                depends_on=self.depends_on, timeout=self.timeout,
+                                not_before=not_before, allow_scheduled=allow_scheduled)
+
+    def _queue(self, backend, fwd, bwd):
+        sync = self.synchronous()
+        allow = conf.allow_scheduled_migrations()
+        if conf.ci():
+            allow = False  # Label Studio runs every migration in CI
+        not_before = None
+        delay = conf.start_delay() if self.start_delay is None else self.start_delay
+        if not sync and delay > 0:
+            not_before = (datetime.datetime.now(datetime.timezone.utc)
+                          + datetime.timedelta(seconds=delay))
+        if not backend.synchronous:
+            self._check_dependencies_exist(backend, fatal=sync)
+        status, warnings = self._schedule(backend, fwd, bwd, allow, self.execute_immediately,
+                                          not_before)
+        for warning in warnings:
+            surface_warning("asyncmig: %s: %s" % (self.name, warning))
+        logger.info("asyncmig: %s %s", self.name, status)
+        self._after_queue(backend, status, v.FORWARDS, sync, backend.worker_missing(warnings))
+
+    def _check_dependencies_exist(self, backend, fatal):
+        """A dependency that is not recorded: an error when migrate runs
+        this migration synchronously (it would wait forever), else a
+        warning (it waits, queued, until the dependency is recorded)."""
+        missing = [dep for dep in self.depends_on if backend.status(dep) is None]
+        if not missing:
+            return
+        what = "%s depends on %s, which %s not recorded in this database" % (
+            self.name, ", ".join(missing), "is" if len(missing) == 1 else "are")
+        if not fatal:
+            surface_warning("asyncmig: %s: it waits, queued, until it is" % what)
+            return
+        raise MigrationFailed(
+            "asyncmig: %s, and migrate runs it synchronously (CI, execute_immediately or "
+            "ASYNCMIG_WAIT_IN_MIGRATE): it would wait forever. Apply the migration that "
+            "records %s first, or fix dependencies=." % (what, " and ".join(missing)),
+            name=self.name)
+
+    def _after_queue(self, backend, status, direction, sync, no_worker):
+        """Check a synchronous run: on SQLite it is over, on PostgreSQL wait
+        for it once the transaction committed."""
+        if backend.synchronous:
+            if status == v.ERROR:
+                message = ("asyncmig: migration %s (%s) ended in ERROR on SQLite: %s"
+                           % (self.name, direction, backend.error(self.name)))
+                if sync:
+                    raise MigrationFailed(message, name=self.name)
+                surface_warning(message)
+            return
+        if not sync or status not in v.PENDING:
+            return
+        if no_worker:
+            raise WorkerNotRunning(
+                "asyncmig: %s was queued but the server does not run asyncmig "
+                "workers, so waiting for it would never end: add asyncmig to "
+                "shared_preload_libraries in postgresql.conf and restart PostgreSQL" % self.name)
+        after_commit(backend.connection, lambda: wait_for(backend, self.name))
+
+    def backwards(self, apps, schema_editor):
+        """Queue the backwards SQL (canceling a pending forwards run first);
+        a migration asyncmig has no row for is recorded, then reverted."""
+        backend = self._backend(schema_editor)
+        if backend is None:
+            return
+        bwd = self._sql(self.sql_backwards, apps, schema_editor, "sql_backwards")
+        if bwd is None:
+            row = backend.status(self.name) if backend.installed() else None
+            if row is not None and row[1] == v.FORWARDS and row[0] in (v.SCHEDULED,) + v.PENDING:
+                logger.info("asyncmig: %s canceled (%s)", self.name, backend.cancel(self.name))
+            logger.info("asyncmig: %s has no backwards SQL", self.name)
+            return
+        backend.prepare()
+        row = backend.status(self.name)
+        if row is None:
+            # applied by Label Studio's own helper, or with --fake: record
+            # it (without running it), then revert it like any other
+            fwd = self._sql(self.sql_forwards, apps, schema_editor, "sql_forwards") or bwd
+            self._schedule(backend, fwd, bwd, True, False, None)
+            logger.info("asyncmig: %s was not recorded in this database: recorded, "
+                        "now reverted", self.name)
+            row = (v.SCHEDULED, v.FORWARDS)
+        status, direction = row
+        if direction == v.BACKWARDS and status in (v.STARTED, v.IN_PROGRESS, v.FINISHED):
+            logger.info("asyncmig: %s already reverted (%s)", self.name, status)
+            return
+        if direction == v.FORWARDS and status in (v.STARTED, v.IN_PROGRESS):
+            status = backend.cancel(self.name)
+            logger.info("asyncmig: %s forwards run canceled (%s)", self.name, status)
+        if status in v.PENDING:
+            # the canceled run is still being interrupted by its worker:
+            # queue the backwards run once it ended (after this transaction)
+            after_commit(backend.connection,
+                         lambda: self._after_cancel(backend, lambda: self._revert(backend)))
+            return
+        self._revert(backend)
+
+    def _revert(self, backend):
+        status = backend.run(self.name, backwards=True)
+        logger.info("asyncmig: %s backwards %s", self.name, status)
+        self._after_queue(backend, status, v.BACKWARDS, conf.ci() or conf.wait_in_migrate(), False)
+
+
+class BatchedMigration(SqlMigration):
+    """A batched data migration (asyncmig.schedule_batches): batch_sql runs
+    once per batch of keys of table, each batch in its own transaction."""
+
+    caller = "make_batched_migration()"
+
+    def __init__(self, name, table, batch_sql, backwards_sql=None, *, batch_size=None,
+                 pause=None, key=None, **options):
+        super().__init__(name, batch_sql, backwards_sql, **options)
+        if not table or not isinstance(table, str):
+            raise ValueError("%s: table must be the name of a table, not %r" % (self.caller, table))
+        if batch_size is not None and (not isinstance(batch_size, int) or batch_size <= 0):
+            raise ValueError("%s: batch_size must be a positive integer, not %r"
+                             % (self.caller, batch_size))
+        self.table = table
+        self.batch_size = batch_size
+        self.pause = to_interval(pause, "pause", allow_zero=True)
+        self.key = key
+
+    def _schedule(self, backend, fwd, bwd, allow_scheduled, execute_immediately, not_before):
+        return backend.schedule_batches(
+            self.name, self.table, fwd, bwd, batch_size=self.batch_size, pause=self.pause,
+            key=self.key, execute_immediately=execute_immediately, depends_on=self.depends_on,
+            not_before=not_before, timeout=self.timeout, allow_scheduled=allow_scheduled)
+
+
+def wait_for(backend, name, timeout=None, report=None):
+    """Wait until the migration ended (after the transaction that queued it
+    committed); raise MigrationFailed when it ended in ERROR, on timeout
+    (ASYNCMIG_WAIT_TIMEOUT), or when it stayed queued behind a missing or
+    unfinished dependency for ASYNCMIG_DEPENDENCY_TIMEOUT (it is canceled,
+    so its row ends ERROR).  report(text) is told what it waits for
+    (default: the "asyncmig" logger)."""
+    report = report or logger.info
+    timeout = conf.wait_timeout() if timeout is None else timeout
+    deadline = None if timeout is None else time.monotonic() + timeout
+    blocked_since, told = None, None
+    while True:
+        step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+        if step <= 0:
+            raise MigrationFailed("asyncmig: timed out waiting for migration %s" % name, name=name,
+                                  sqlstate=v.SQLSTATE_QUERY_CANCELED)
+        try:
+            backend.wait(name, step)
+            return
+        except MigrationFailed as exc:
+            if exc.sqlstate != v.SQLSTATE_QUERY_CANCELED or "timed out" not in str(exc):
+                raise MigrationFailed("asyncmig: migration %s failed: %s" % (name, exc),
+                                      name=name, sqlstate=exc.sqlstate) from exc
+        blockers = backend.waiting_for(name)
+        if not blockers:
+            blocked_since = None
+            continue
+        now = time.monotonic()
+        blocked_since = blocked_since or now
+        what = ", ".join("%s (%s)" % (dep, status or "missing") for dep, status in blockers.items())
+        if what != told:
+            report("asyncmig: %s waits for %s" % (name, what))
+            told = what
+        if now - blocked_since >= conf.dependency_timeout():
+            backend.cancel(name)
+            raise MigrationFailed(
+                "asyncmig: migration %s gave up after %g s waiting for its dependencies: %s; "
+                "it was canceled (ERROR). Apply or run those first, then run %s again."
+                % (name, conf.dependency_timeout(), what, name), name=name)
+
+
 def make_sql_migration(sql_forwards, sql_backwards=None, *, migration_name=None,
                        apply_on_sqlite=False, execute_immediately=False,
                        queue_name=None, job_timeout=None, dependencies=(),
@@ -72,192 +360,35 @@ def make_sql_migration(sql_forwards, sql_backwards=None, *, migration_name=None,
     ``__name__``).  ``queue_name`` and vendor keywords such as
     ``sql_mysql_forwards`` are accepted for compatibility and ignored.
     """
-    if migration_name is None:
-        raise TypeError(
-            "make_sql_migration() requires migration_name=..., a stable unique name "
-            "of the async migration; write migration_name=__name__ in the migration file")
-    if not isinstance(migration_name, str) or not migration_name.strip():
-        raise ValueError("make_sql_migration(): migration_name must be a non-empty string, "
-                         "not %r (write migration_name=__name__)" % (migration_name,))
     for key in vendor_kwargs:
         if not _VENDOR_KWARG.match(key):
             raise TypeError("make_sql_migration() got an unexpected keyword argument %r" % key)
-    if isinstance(dependencies, str):
-        dependencies = (dependencies,)
-    depends_on = tuple(dependencies or ())
-    for dep in depends_on:
-        if not isinstance(dep, str) or not dep:
-            raise ValueError("make_sql_migration(): dependencies must be names of other "
-                             "asyncmig migrations, not %r" % (dep,))
-    timeout = backend.seconds_to_interval(job_timeout) if job_timeout is not None else None
-    name = migration_name
     del queue_name  # there is no queue: one worker per database runs them in order
-
-    def _connection_to_use(schema_editor):
-        """schema_editor's connection, or None when this run does nothing:
-        under sqlmigrate, on SQLite without apply_on_sqlite, on other vendors."""
-        if getattr(schema_editor, "collect_sql", False):
-            return None  # sqlmigrate: nothing to show, nothing to do
-        connection = schema_editor.connection
-        if connection.vendor == "sqlite" and not apply_on_sqlite:
-            logger.info("asyncmig: %s skipped on SQLite (apply_on_sqlite=False)", name)
-            return None
-        if connection.vendor not in ("postgresql", "sqlite"):
-            logger.warning("asyncmig: %s skipped: asyncmig supports PostgreSQL and SQLite, "
-                           "not %s", name, connection.vendor)
-            return None
-        return connection
-
-    def forwards(apps, schema_editor):
-        connection = _connection_to_use(schema_editor)
-        if connection is None:
-            return
-        vendor = connection.vendor
-        fwd = resolve_sql(sql_forwards, apps, schema_editor, "sql_forwards of %s" % name)
-        bwd = resolve_sql(sql_backwards, apps, schema_editor, "sql_backwards of %s" % name)
-        if _is_blank(fwd):
-            raise ValueError("asyncmig: the forwards SQL of %s is empty" % name)
-        if _is_blank(bwd):
-            bwd = None
-        allow = conf.allow_scheduled_migrations()
-        if vendor == "postgresql":
-            _pg_forwards(connection, fwd, bwd, allow)
-        else:
-            _sqlite_forwards(connection, fwd, bwd, allow)
-
-    def _pg_forwards(connection, fwd, bwd, allow):
-        backend.pg_ensure_extension(connection)
-        row = backend.pg_status(connection, name)
-        if row is not None and row[1] == "backwards" and row[0] in PENDING:
-            # a backwards run is still queued or running: stop it first
-            status = backend.pg_cancel(connection, name)
-            logger.info("asyncmig: %s backwards run canceled (%s)", name, status)
-            if status in PENDING:
-                backend.after_commit(
-                    connection, lambda: _schedule_after_cancel(connection, fwd, bwd, allow))
-                return
-        _pg_schedule(connection, fwd, bwd, allow)
-
-    def _schedule_after_cancel(connection, fwd, bwd, allow):
-        try:
-            backend.pg_wait(connection, name, 60)
-        except MigrationFailed:
-            pass  # the canceled run ended in ERROR, as expected
-        _pg_schedule(connection, fwd, bwd, allow)
-
-    def _pg_schedule(connection, fwd, bwd, allow):
-        status, notices = backend.pg_schedule(
-            connection, name, fwd, bwd, execute_immediately=execute_immediately,
-            depends_on=depends_on, timeout=timeout, allow_scheduled=allow)
-        no_worker = False
-        for notice in notices:
-            backend.surface_warning("asyncmig: %s: %s" % (name, notice))
-            if backend.is_worker_warning(notice):
-                no_worker = True
-        logger.info("asyncmig: %s %s", name, status)
-        if conf.wait_in_migrate() and status in PENDING:
-            if no_worker:
-                raise WorkerNotRunning(
-                    "asyncmig: %s was queued but the server does not run asyncmig "
-                    "workers, so waiting for it (ASYNCMIG_WAIT_IN_MIGRATE) would never "
-                    "end: add asyncmig to shared_preload_libraries in postgresql.conf "
-                    "and restart PostgreSQL" % name)
-            backend.after_commit(connection, lambda: _wait(connection))
-
-    def _wait(connection):
-        try:
-            backend.pg_wait(connection, name, conf.wait_timeout())
-        except MigrationFailed as exc:
-            raise MigrationFailed("asyncmig: migration %s failed: %s" % (name, exc),
-                                  name=name, sqlstate=exc.sqlstate) from exc
-
-    def _sqlite_forwards(connection, fwd, bwd, allow):
-        status = backend.sqlite_schedule(connection, name, fwd, bwd,
-                                         execute_immediately=execute_immediately,
-                                         allow_scheduled=allow)
-        logger.info("asyncmig: %s %s", name, status)
-        _sqlite_check(connection, status, "forwards")
-
-    def _sqlite_check(connection, status, direction):
-        if status != ERROR:
-            return
-        error = backend.sqlite_error(connection, name)
-        message = "asyncmig: migration %s (%s) ended in ERROR on SQLite: %s" % (name, direction, error)
-        if conf.wait_in_migrate():
-            raise MigrationFailed(message, name=name)
-        backend.surface_warning(message)
-
-    def backwards(apps, schema_editor):
-        connection = _connection_to_use(schema_editor)
-        if connection is None:
-            return
-        vendor = connection.vendor
-        bwd = resolve_sql(sql_backwards, apps, schema_editor, "sql_backwards of %s" % name)
-        has_backwards = not _is_blank(bwd)
-        if vendor == "postgresql":
-            _pg_backwards(connection, has_backwards)
-        else:
-            _sqlite_backwards(connection, has_backwards)
-
-    def _pg_backwards(connection, has_backwards):
-        if not backend.pg_extension_installed(connection):
-            logger.warning("asyncmig: %s: no asyncmig extension in this database, "
-                           "nothing to revert", name)
-            return
-        row = backend.pg_status(connection, name)
-        if row is None:
-            backend.surface_warning("asyncmig: %s was never scheduled in this database "
-                                    "(faked migration?): nothing to revert" % name)
-            return
-        status, direction = row
-        if direction == "backwards" and status in (STARTED, IN_PROGRESS, FINISHED):
-            logger.info("asyncmig: %s already reverted (%s)", name, status)
-            return
-        if direction != "backwards" and status in (SCHEDULED, STARTED, IN_PROGRESS):
-            status = backend.pg_cancel(connection, name)
-            logger.info("asyncmig: %s forwards run canceled (%s)", name, status)
-        if not has_backwards:
-            logger.info("asyncmig: %s has no backwards SQL", name)
-            return
-        if status in PENDING:
-            # The canceled run is still being interrupted by its worker: queue
-            # the backwards run once it ended (after this transaction).
-            backend.after_commit(connection, lambda: _run_backwards_after_cancel(connection))
-            return
-        _queue_backwards(connection)
-
-    def _run_backwards_after_cancel(connection):
-        try:
-            backend.pg_wait(connection, name, 60)
-        except MigrationFailed:
-            pass  # the canceled run ended in ERROR, as expected
-        _queue_backwards(connection)
-
-    def _queue_backwards(connection):
-        status = backend.pg_run(connection, name, backwards=True)
-        logger.info("asyncmig: %s backwards %s", name, status)
-        if conf.wait_in_migrate() and status in PENDING:
-            backend.after_commit(connection, lambda: _wait(connection))
-
-    def _sqlite_backwards(connection, has_backwards):
-        backend.sqlite_load(connection)
-        row = backend.sqlite_status(connection, name)
-        if row is None:
-            logger.info("asyncmig: %s was never recorded on SQLite: nothing to revert", name)
-            return
-        status, direction = row
-        if direction == "backwards" and status == FINISHED:
-            return
-        if not has_backwards:
-            return
-        status = backend.sqlite_run(connection, name, backwards=True)
-        logger.info("asyncmig: %s backwards %s", name, status)
-        _sqlite_check(connection, status, "backwards")
-
-    forwards.asyncmig_name = name
-    backwards.asyncmig_name = name
-    return forwards, backwards
+    return SqlMigration(migration_name, sql_forwards, sql_backwards,
+                        apply_on_sqlite=apply_on_sqlite, execute_immediately=execute_immediately,
+                        job_timeout=job_timeout, dependencies=dependencies).pair()
 
 
-__all__ = ["make_sql_migration", "resolve_sql", "AsyncmigError", "MigrationFailed",
-           "WorkerNotRunning"]
+def make_batched_migration(table, batch_sql, backwards_sql=None, *, migration_name=None,
+                           batch_size=None, pause=None, key=None, apply_on_sqlite=False,
+                           execute_immediately=False, job_timeout=None, dependencies=()):
+    """Return ``(forwards, backwards)`` for ``migrations.RunPython`` that
+    record a batched data migration with ``asyncmig.schedule_batches``.
+
+    ``batch_sql`` is one DML statement with the parameters ``$1`` and ``$2``, the first and last key of a batch (inclusive), e.g.
+    ``UPDATE task SET is_labeled = (total_annotations > 0) WHERE id BETWEEN $1 AND $2``.
+    ``key`` names the column the batches walk (default: the table's primary
+    key), ``batch_size`` the keys per batch (default 10000), ``pause``
+    (seconds or a timedelta) the sleep between batches.  ``backwards_sql``
+    runs as one plain migration.  The other keywords are those of
+    make_sql_migration; on SQLite the module runs the batches at once.
+    """
+    return BatchedMigration(migration_name, table, batch_sql, backwards_sql,
+                            batch_size=batch_size, pause=pause, key=key,
+                            apply_on_sqlite=apply_on_sqlite,
+                            execute_immediately=execute_immediately, job_timeout=job_timeout,
+                            dependencies=dependencies).pair()
+
+
+__all__ = ["make_sql_migration", "make_batched_migration", "resolve_sql", "wait_for",
+           "SqlMigration", "BatchedMigration"]

@@ -11,10 +11,13 @@ from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime, parse_duration
 
-from . import backend, conf
+from .. import vocabulary as v
+from . import conf
 
 
 def _status_table():
+    """The status view of the database ASYNCMIG_DATABASE (known before any
+    connection: from its ENGINE)."""
     alias = conf.database_alias()
     engine = settings.DATABASES.get(alias, {}).get("ENGINE", "")
     if "sqlite" in engine:
@@ -26,9 +29,11 @@ class _LenientDateTimeField(models.DateTimeField):
     """timestamptz on PostgreSQL; text or a number on SQLite."""
 
     def get_internal_type(self):
-        return "TextField"  # no backend converter: from_db_value does it all
+        """No backend converter: from_db_value does it all."""
+        return "TextField"
 
     def from_db_value(self, value, expression, connection):
+        """A datetime from timestamptz, text or a Unix time."""
         if value is None or isinstance(value, datetime.datetime):
             return value
         if isinstance(value, (int, float)):
@@ -45,9 +50,11 @@ class _LenientDurationField(models.DurationField):
     """interval on PostgreSQL; seconds or text on SQLite."""
 
     def get_internal_type(self):
+        """No backend converter: from_db_value does it all."""
         return "TextField"
 
     def from_db_value(self, value, expression, connection):
+        """A timedelta from interval, seconds or text."""
         if value is None or isinstance(value, datetime.timedelta):
             return value
         if isinstance(value, (int, float)):
@@ -57,12 +64,14 @@ class _LenientDurationField(models.DurationField):
 
 
 class AsyncMigration(models.Model):
-    STATUS_SCHEDULED = backend.SCHEDULED
-    STATUS_STARTED = backend.STARTED
-    STATUS_IN_PROGRESS = backend.IN_PROGRESS
-    STATUS_FINISHED = backend.FINISHED
-    STATUS_ERROR = backend.ERROR
-    STATUS_CHOICES = [(s, s) for s in backend.STATUSES]
+    """A row of the status view (read-only)."""
+
+    STATUS_SCHEDULED = v.SCHEDULED
+    STATUS_STARTED = v.STARTED
+    STATUS_IN_PROGRESS = v.IN_PROGRESS
+    STATUS_FINISHED = v.FINISHED
+    STATUS_ERROR = v.ERROR
+    STATUS_CHOICES = [(s, s) for s in v.STATUSES]
 
     name = models.TextField(primary_key=True)
     status = models.TextField(choices=STATUS_CHOICES)
@@ -76,6 +85,8 @@ class AsyncMigration(models.Model):
     error = models.TextField(null=True)
 
     class Meta:
+        """Unmanaged: the view belongs to the extension (or the module)."""
+
         managed = False
         db_table = _status_table()
         ordering = ["-started_at", "name"]

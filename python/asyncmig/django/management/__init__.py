@@ -1,0 +1,1 @@
+"""Management commands of asyncmig.django: asyncmig_status, asyncmig_run, asyncmig_wait."""

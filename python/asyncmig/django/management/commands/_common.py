@@ -1,34 +1,39 @@
+"""Helpers of the management commands."""
+
 import datetime
 
 from django.core.management.base import CommandError
 from django.db import DEFAULT_DB_ALIAS, connections
 
-from ... import backend, conf
+from ... import conf
+from ...backends import backend_for, supported_vendors
 
 
 def add_database_argument(parser):
+    """--database ALIAS."""
     parser.add_argument(
         "--database", default=None,
         help="Database alias (default: the setting ASYNCMIG_DATABASE, else %r)." % DEFAULT_DB_ALIAS)
 
 
-def get_connection(options):
+def get_backend(options):
+    """The backend of the --database connection; an error when asyncmig
+    does not serve it or (PostgreSQL) the extension is missing."""
     alias = options.get("database") or conf.database_alias()
     if alias not in connections.databases:
         raise CommandError("unknown database alias %r" % alias)
     connection = connections[alias]
-    if connection.vendor not in ("postgresql", "sqlite"):
-        raise CommandError("asyncmig supports PostgreSQL and SQLite, not %s" % connection.vendor)
-    if connection.vendor == "postgresql" and not backend.pg_extension_installed(connection):
-        raise CommandError(
-            "The PostgreSQL extension asyncmig is not installed in database %r: run, as a "
-            "superuser, CREATE EXTENSION asyncmig; (migrations made with make_sql_migration "
-            "create it when ASYNCMIG_CREATE_EXTENSION allows)"
-            % connection.settings_dict.get("NAME"))
-    return connection
+    backend = backend_for(connection)
+    if backend is None:
+        raise CommandError("asyncmig supports %s, not %s" % (supported_vendors(), connection.vendor))
+    missing = backend.missing()
+    if missing:
+        raise CommandError(missing)
+    return backend
 
 
 def to_json_value(value):
+    """A value of a status row as JSON can hold it."""
     if isinstance(value, datetime.datetime):
         return value.isoformat()
     if isinstance(value, datetime.timedelta):
@@ -37,6 +42,7 @@ def to_json_value(value):
 
 
 def fmt(value):
+    """A value of a status row as one line of text."""
     if value is None:
         return ""
     if isinstance(value, datetime.datetime):

@@ -1,15 +1,23 @@
+"""manage.py asyncmig_run NAME... [--backwards] [--wait [--timeout S]]"""
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from ... import backend, conf
-from ._common import add_database_argument, get_connection
+from .... import vocabulary as v
+from ... import conf
+from ...exceptions import AsyncmigError
+from ...migration import wait_for
+from ._common import add_database_argument, get_backend
 
 
 class Command(BaseCommand):
+    """Queue runs of recorded migrations."""
+
     help = ("Queue a run of asyncmig migrations (SCHEDULED, ERROR or FINISHED ones): "
             "their forwards SQL, or with --backwards their backwards SQL.")
 
     def add_arguments(self, parser):
+        """NAME..., --backwards, --wait, --timeout, --database."""
         parser.add_argument("names", nargs="+", metavar="NAME")
         parser.add_argument("--backwards", action="store_true", help="Run the backwards SQL.")
         parser.add_argument("--wait", action="store_true",
@@ -19,31 +27,33 @@ class Command(BaseCommand):
         add_database_argument(parser)
 
     def handle(self, *args, **options):
+        """Run each name; with --wait, wait for each and fail on ERROR."""
         names = list(options["names"])
-        connection = get_connection(options)
+        backend = get_backend(options)
         failures = []
+        queued = []
         for name in names:
             try:
-                with transaction.atomic(using=connection.alias):
-                    status = backend.run(connection, name, backwards=options["backwards"])
-            except backend.AsyncmigError as exc:
+                with transaction.atomic(using=backend.connection.alias):
+                    status = backend.run(name, backwards=options["backwards"])
+            except AsyncmigError as exc:
                 failures.append("%s: %s" % (name, exc))
                 self.stderr.write("asyncmig: cannot run %s: %s" % (name, exc))
                 continue
             self.stdout.write("%s %s" % (name, status))
-            if connection.vendor == "sqlite" and status == backend.ERROR:
-                error = backend.sqlite_error(connection, name)
+            if backend.synchronous and status == v.ERROR:
+                error = backend.error(name)
                 self.stderr.write("asyncmig: %s ended in ERROR: %s" % (name, error))
                 if options["wait"]:
                     failures.append("%s ended in ERROR: %s" % (name, error))
-        if options["wait"] and connection.vendor == "postgresql":
+            else:
+                queued.append(name)
+        if options["wait"] and not backend.synchronous:
             timeout = options["timeout"] or conf.wait_timeout()
-            for name in names:
-                if any(f.startswith(name + ":") for f in failures):
-                    continue
+            for name in queued:
                 try:
-                    backend.pg_wait(connection, name, timeout)
-                except backend.AsyncmigError as exc:
+                    wait_for(backend, name, timeout)
+                except AsyncmigError as exc:
                     failures.append("%s: %s" % (name, exc))
                     self.stderr.write("asyncmig: %s" % exc)
                     continue

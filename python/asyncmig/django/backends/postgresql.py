@@ -1,0 +1,261 @@
+"""The PostgreSQL backend: calls into the asyncmig extension."""
+
+import logging
+from contextlib import contextmanager
+
+from django.db import transaction
+from django.db.utils import DatabaseError
+
+from ... import vocabulary as v
+from .. import conf
+from ..exceptions import AsyncmigError, ExtensionMissing, MigrationFailed
+from ..util import to_interval
+from .base import Backend
+
+logger = logging.getLogger("asyncmig")
+
+GRANT_HINT = (
+    "HINT: asyncmig grants nothing to PUBLIC. A superuser must grant the role %r: "
+    "GRANT USAGE ON SCHEMA asyncmig TO role; GRANT SELECT ON asyncmig.status TO role; "
+    "GRANT EXECUTE ON FUNCTION asyncmig.schedule(text, text, text, boolean, text[], "
+    "timestamptz, interval), asyncmig.run(text, boolean), asyncmig.cancel(text) TO role; "
+    "GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval) TO role;")
+
+ALLOW_SCHEDULED_GUC = "asyncmig.allow_scheduled_migrations"
+
+
+def pg_error(exc):
+    """(message, sqlstate) of a Django database error raised by psycopg2
+    or psycopg 3."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    sqlstate = getattr(cause, "pgcode", None) or getattr(cause, "sqlstate", None)
+    diag = getattr(cause, "diag", None)
+    message = None
+    if diag is not None and getattr(diag, "message_primary", None):
+        message = diag.message_primary
+        if getattr(diag, "message_detail", None):
+            message += "\nDETAIL: " + diag.message_detail
+        if getattr(diag, "message_hint", None):
+            message += "\nHINT: " + diag.message_hint
+    return message or str(cause).strip(), sqlstate
+
+
+class PostgresBackend(Backend):
+    """asyncmig.schedule/run/cancel/wait on a PostgreSQL connection."""
+
+    vendor = "postgresql"
+    status_view = "asyncmig.status"
+
+    def _user(self):
+        return self.connection.settings_dict.get("USER") or "?"
+
+    def _dbname(self):
+        return self.connection.settings_dict.get("NAME") or "?"
+
+    # -- set-up
+    def installed(self):
+        """True when the database has the asyncmig extension."""
+        with self.connection.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'asyncmig'")
+            return cur.fetchone() is not None
+
+    def missing(self):
+        """How to install the extension, when the database lacks it."""
+        if self.installed():
+            return None
+        return ("The PostgreSQL extension asyncmig is not installed in database %r: run, as a "
+                "superuser, CREATE EXTENSION asyncmig; (migrations made with make_sql_migration "
+                "create it when ASYNCMIG_CREATE_EXTENSION allows)" % self._dbname())
+
+    def prepare(self):
+        """Create the extension when the database lacks it and
+        ASYNCMIG_CREATE_EXTENSION allows it, else raise ExtensionMissing."""
+        if self.installed():
+            return
+        db = self._dbname()
+        what_to_run = (
+            "Run, as a superuser, in database %r: CREATE EXTENSION asyncmig;  "
+            "(for Django's test databases run it in template1 too, or let the "
+            "migration create it by connecting as a superuser with "
+            "ASYNCMIG_CREATE_EXTENSION = True)" % db)
+        if not conf.create_extension():
+            raise ExtensionMissing(
+                "The PostgreSQL extension asyncmig is not installed in database %r "
+                "and ASYNCMIG_CREATE_EXTENSION is False. %s" % (db, what_to_run))
+        try:
+            with transaction.atomic(using=self.connection.alias):
+                with self.connection.cursor() as cur:
+                    cur.execute("CREATE EXTENSION IF NOT EXISTS asyncmig")
+        except DatabaseError as exc:
+            message, sqlstate = pg_error(exc)
+            if sqlstate == v.SQLSTATE_UNDEFINED_FILE:
+                hint = ("The extension's files are not installed on the database "
+                        "server: build and install them (make && make install in the "
+                        "asyncmig source tree, as root), then %s" % what_to_run)
+            elif sqlstate == v.SQLSTATE_INSUFFICIENT_PRIVILEGE:
+                hint = "The role %r may not create it. %s" % (self._user(), what_to_run)
+            else:
+                hint = what_to_run
+            raise ExtensionMissing(
+                "The PostgreSQL extension asyncmig is not installed in database %r "
+                "and CREATE EXTENSION asyncmig failed: %s\n%s" % (db, message, hint)) from exc
+        logger.info("asyncmig: created extension asyncmig in database %r", db)
+
+    # -- notices: psycopg2 keeps them on the connection, psycopg 3 hands them
+    # to a handler, which collects them here
+    def _notices(self, take=True):
+        raw = self.connection.connection
+        if hasattr(raw, "add_notice_handler"):
+            if getattr(self, "_notice_raw", None) is not raw:
+                buffer = self._notice_buffer = []
+                self._notice_raw = raw
+                # a Diagnostic is readable only inside the handler
+                raw.add_notice_handler(
+                    lambda d: buffer.append("%s:  %s" % (d.severity, d.message_primary)))
+            notices = list(self._notice_buffer)
+            if take:
+                del self._notice_buffer[:]
+        else:
+            notices = list(getattr(raw, "notices", None) or [])
+            if notices and take:
+                del raw.notices[:]
+        return [n.strip() for n in notices]
+
+    def worker_missing(self, warnings):
+        """True when a warning of schedule() says that no worker runs."""
+        return any("shared_preload_libraries" in w or "nothing will run" in w.lower()
+                   for w in warnings)
+
+    def _call(self, sql, params, name, what):
+        """Run one call; a database error becomes MigrationFailed with the
+        server's message (and how to grant, for a privilege error)."""
+        try:
+            with self.connection.cursor() as cur:
+                cur.execute(sql, params)
+                row = cur.fetchone() if cur.description else None
+        except DatabaseError as exc:
+            message, sqlstate = pg_error(exc)
+            if sqlstate == v.SQLSTATE_INSUFFICIENT_PRIVILEGE:
+                message += "\n" + GRANT_HINT % self._user()
+            raise MigrationFailed("%s failed: %s" % (what, message), name=name,
+                                  sqlstate=sqlstate) from exc
+        return row[0] if row else None
+
+    @contextmanager
+    def _scheduled_mode(self, allow_scheduled):
+        """asyncmig.allow_scheduled_migrations for one call: True/False sets
+        it for the enclosing transaction and restores it; None leaves it."""
+        if allow_scheduled is None:
+            yield
+            return
+        with self.connection.cursor() as cur:
+            cur.execute("SELECT pg_catalog.current_setting(%s, true)", [ALLOW_SCHEDULED_GUC])
+            previous = cur.fetchone()[0] or "off"
+            cur.execute("SELECT pg_catalog.set_config(%s, %s, true)",
+                        [ALLOW_SCHEDULED_GUC, "on" if allow_scheduled else "off"])
+        yield
+        with self.connection.cursor() as cur:
+            cur.execute("SELECT pg_catalog.set_config(%s, %s, true)", [ALLOW_SCHEDULED_GUC, previous])
+
+    def _schedule_call(self, name, sql, params, allow_scheduled, what):
+        self.connection.ensure_connection()
+        self._notices()
+        with transaction.atomic(using=self.connection.alias):
+            with self._scheduled_mode(allow_scheduled):
+                status = self._call(sql, params, name, what)
+        warnings = [n for n in self._notices()
+                    if n.startswith("WARNING") or "asyncmig" in n.lower()]
+        return status, warnings
+
+    # -- the calls
+    def schedule(self, name, forwards_sql, backwards_sql=None, *, execute_immediately=False,
+                 depends_on=None, timeout=None, not_before=None, allow_scheduled=None):
+        """asyncmig.schedule(...) -> (status, [warnings])."""
+        return self._schedule_call(
+            name,
+            "SELECT asyncmig.schedule(name => %s, forwards_sql => %s, backwards_sql => %s, "
+            "execute_immediately => %s, depends_on => %s::text[], "
+            "not_before => %s::timestamptz, timeout => %s::interval)",
+            [name, forwards_sql, backwards_sql or None, bool(execute_immediately),
+             list(depends_on) if depends_on else None, not_before, to_interval(timeout)],
+            allow_scheduled, "asyncmig.schedule(%r)" % name)
+
+    def schedule_batches(self, name, table, batch_sql, backwards_sql=None, *, batch_size=None,
+                         pause=None, key=None, execute_immediately=False, depends_on=None,
+                         not_before=None, timeout=None, allow_scheduled=None):
+        """asyncmig.schedule_batches(...) -> (status, [warnings]); the
+        defaults of batch_size, pause and key are the extension's."""
+        args = ["name => %s", "relation => %s::regclass", "batch_sql => %s",
+                "backwards_sql => %s", "execute_immediately => %s",
+                "depends_on => %s::text[]", "not_before => %s::timestamptz",
+                "timeout => %s::interval"]
+        params = [name, table, batch_sql, backwards_sql or None, bool(execute_immediately),
+                  list(depends_on) if depends_on else None, not_before, to_interval(timeout)]
+        for arg, value in (("batch_size => %s::integer", batch_size),
+                           ("pause => %s::interval", to_interval(pause, "pause", allow_zero=True)),
+                           ("key => %s::name", key)):
+            if value is not None:
+                args.append(arg)
+                params.append(value)
+        try:
+            return self._schedule_call(
+                name, "SELECT asyncmig.schedule_batches(%s)" % ", ".join(args), params,
+                allow_scheduled, "asyncmig.schedule_batches(%r)" % name)
+        except MigrationFailed as exc:
+            if exc.sqlstate == v.SQLSTATE_UNDEFINED_FUNCTION and "schedule_batches" in str(exc):
+                raise MigrationFailed(
+                    "asyncmig.schedule_batches does not exist in database %r: it arrives "
+                    "with asyncmig 1.1; run ALTER EXTENSION asyncmig UPDATE as a superuser"
+                    % self._dbname(), name=name, sqlstate=exc.sqlstate) from exc
+            raise
+
+    def run(self, name, backwards=False):
+        """asyncmig.run(name, backwards) -> status."""
+        return self._call("SELECT asyncmig.run(%s, backwards => %s)", [name, bool(backwards)],
+                          name, "asyncmig.run(%r)" % name)
+
+    def cancel(self, name):
+        """asyncmig.cancel(name) -> status."""
+        return self._call("SELECT asyncmig.cancel(%s)", [name], name, "asyncmig.cancel(%r)" % name)
+
+    def wait(self, name=None, timeout=None):
+        """CALL asyncmig.wait(name, timeout) in autocommit mode outside any
+        transaction (the procedure commits while it waits) -> notices."""
+        if self.connection.in_atomic_block or not self.connection.get_autocommit():
+            raise AsyncmigError(
+                "asyncmig: cannot wait inside a transaction: CALL asyncmig.wait must "
+                "run in autocommit mode (wait after the transaction committed)")
+        self.connection.ensure_connection()
+        self._notices()
+        self._call("CALL asyncmig.wait(%s::text, %s::interval)", [name, to_interval(timeout)],
+                   name, "asyncmig.wait(%r)" % name if name else "asyncmig.wait()")
+        return self._notices()
+
+    def status_rows(self, names=None):
+        """Rows of asyncmig.status; a privilege error says what to grant."""
+        try:
+            return super().status_rows(names)
+        except DatabaseError as exc:
+            message, sqlstate = pg_error(exc)
+            if sqlstate == v.SQLSTATE_INSUFFICIENT_PRIVILEGE:
+                message += "\n" + GRANT_HINT % self._user()
+            raise MigrationFailed("asyncmig: cannot read asyncmig.status: %s" % message,
+                                  sqlstate=sqlstate) from exc
+
+    def waiting_for(self, name):
+        """{dependency: status or None} that a queued forwards run of name
+        still waits for (empty when the row is not readable)."""
+        try:
+            with transaction.atomic(using=self.connection.alias):
+                with self.connection.cursor() as cur:
+                    cur.execute(
+                        "SELECT d.dep, x.status, x.direction FROM asyncmig.migration m "
+                        "CROSS JOIN LATERAL pg_catalog.unnest(m.depends_on) AS d(dep) "
+                        "LEFT JOIN asyncmig.migration x ON x.name = d.dep "
+                        "WHERE m.name = %s AND m.status = %s AND m.direction = %s",
+                        [name, v.STARTED, v.FORWARDS])
+                    rows = cur.fetchall()
+        except DatabaseError:
+            return {}  # a role that may read the view only
+        return {dep: status for dep, status, direction in rows
+                if not (status == v.FINISHED and direction == v.FORWARDS)}
