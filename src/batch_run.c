@@ -46,6 +46,7 @@
 #include "miscadmin.h"
 #include "optimizer/plancat.h"
 #include "pgstat.h"
+#include "postmaster/interrupt.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
@@ -80,6 +81,8 @@ static int	am_batch_fixed_settings(void);
 static char *am_batch_operator(Oid opr);
 static char *am_batch_bounds_sql(AmBatchKey *key, bool after);
 static int64 am_batch_estimate(Oid relid);
+static int64 am_batch_replica_lag_kb(void);
+static void am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec);
 static bool am_batch_one(AmMigration *m, AmBatchSpec *spec,
 						 MemoryContext keep, AmBatchDone *b);
 
@@ -295,6 +298,83 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, MemoryContext keep,
 }
 
 /*
+ * am_batch_replica_lag_kb
+ *		WAL (kB) that the streaming replica furthest behind has not replayed
+ *		yet; 0 without replicas.  Read as the table's owner (the extension
+ *		owner: pg_stat_replication shows positions to privileged roles only).
+ */
+static int64
+am_batch_replica_lag_kb(void)
+{
+	AmCatalogContext ccxt;
+	int64		lag = 0;
+	bool		isnull;
+	Datum		d;
+
+	am_catalog_begin(&ccxt);
+	SPI_connect();
+	if (SPI_execute("SELECT (pg_catalog.max(pg_catalog.pg_wal_lsn_diff("
+					"  pg_catalog.pg_current_wal_lsn(), replay_lsn)) / 1024)::pg_catalog.int8 "
+					"FROM pg_catalog.pg_stat_replication WHERE replay_lsn IS NOT NULL",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "asyncmig: could not read pg_stat_replication");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		lag = DatumGetInt64(d);
+	SPI_finish();
+	am_catalog_commit(&ccxt);
+	return lag;
+}
+
+/*
+ * am_batch_wait_for_replicas
+ *		Between batches, hold off while a replica's replay lag is over
+ *		asyncmig.max_replica_lag (a backfill must not leave the replicas
+ *		that serve reads behind), looking again every second; a cancel or
+ *		the timeout ends the wait (the next batch's check raises it).
+ */
+static void
+am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec)
+{
+	bool		reported = false;
+
+	for (;;)
+	{
+		int64		lag;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (asyncmig_max_replica_lag <= 0)
+			return;
+		lag = am_batch_replica_lag_kb();
+		if (lag <= asyncmig_max_replica_lag)
+		{
+			if (reported)
+				ereport(LOG,
+						(errmsg("asyncmig migration \"%s\": replicas caught up (%lld kB behind), going on",
+								m->name, (long long) lag)));
+			return;
+		}
+		if (!reported)
+			ereport(LOG,
+					(errmsg("asyncmig migration \"%s\": holding off after batch %lld: a replica is %lld kB behind, over asyncmig.max_replica_lag (%d kB)",
+							m->name, (long long) spec->batches, (long long) lag,
+							asyncmig_max_replica_lag)));
+		reported = true;
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("/* asyncmig batch %lld: waiting for replicas, %lld kB behind */",
+										(long long) (spec->batches + 1), (long long) lag));
+		am_exec_sleep(1000);
+		if (am_exec_timed_out() || am_shmem_cancel_requested() ||
+			QueryCancelPending || ProcDiePending)
+			return;
+	}
+}
+
+/*
  * am_batch_run_forwards
  *		Run a batched migration's forwards run, from spec's last key on.
  *		Returns true when every key has been walked; else fills *res (and
@@ -405,6 +485,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 			run_batches++;
 			attempt = 1;
 			am_exec_sleep(spec->pause_ms);
+			am_batch_wait_for_replicas(m, spec);
 			continue;
 		}
 

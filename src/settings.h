@@ -14,6 +14,7 @@ extern int	asyncmig_max_workers;
 extern int	asyncmig_max_attempts;
 extern int	asyncmig_lock_timeout;
 extern int	asyncmig_statement_timeout;
+extern int	asyncmig_max_replica_lag;
 
 extern void am_settings_define(void);
 

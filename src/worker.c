@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
@@ -107,6 +108,8 @@ asyncmig_worker_main(Datum main_arg)
 	bool		skipped = false;
 
 	pqsignal(SIGTERM, die);
+	/* settings are read again between batches (asyncmig.max_replica_lag) */
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
 	MySlot = am_shmem_attach_slot(slotno);
