@@ -12,6 +12,7 @@ OBJS = \
 	src/batch_run.o \
 	src/batch_schedule.o \
 	src/catalog.o \
+	src/catalog_dependencies.o \
 	src/catalog_functions.o \
 	src/catalog_worker.o \
 	src/executor.o \
@@ -30,7 +31,7 @@ PGFILEDESC = "asyncmig - run heavy schema changes in a background worker"
 
 # pg_regress: the SQL surface, on a temporary instance that preloads asyncmig.
 # It must be run by a user that may start PostgreSQL (test/run.sh does that).
-REGRESS = schedule input security security_hostile batches
+REGRESS = schedule input security security_hostile deps batches
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/regress.conf \
 	--dbname=contrib_regression
 

@@ -23,6 +23,8 @@
  * src/catalog_functions.c	... the statements of schedule(), run(),
  *						cancel(), wait()
  * src/catalog_worker.c	... the statements of a worker
+ * src/catalog_dependencies.c	... what a queued run waits for, and the
+ *						end of a wait for a dependency nothing runs
  * src/functions.c		schedule(), run(), cancel()
  * src/wait.c			wait(), across transactions
  * src/batch_schedule.c	schedule_batches(): batched data migrations
@@ -42,7 +44,8 @@
  *	6  functions.c, worker.c
  *	5  batch_run.c
  *	4  executor.c
- *	3  catalog_functions.c, catalog_worker.c, batch_catalog.c
+ *	3  catalog_functions.c, catalog_worker.c, catalog_dependencies.c,
+ *	   batch_catalog.c
  *	2  catalog.c, launcher.c
  *	1  shmem.c, session.c, batch_check.c
  *	0  settings.c, guard.c

@@ -9,7 +9,8 @@
  * work from shared memory: a committing schedule()/run() names its
  * database and sets the launcher's latch; a worker that ran a migration
  * asks for its database to be looked at again; a worker that found nothing
- * runnable but a not_before in the future leaves a wake-up time.  At its
+ * runnable but a not_before or the end of a wait for a dependency (see
+ * catalog_dependencies.c) in the future leaves a wake-up time.  At its
  * start (after every server start and crash-restart) it looks at every
  * database once, so that queued work resumes and rows of workers that died
  * with the server are swept.  When idle it sleeps on its latch without a
@@ -61,6 +62,7 @@ static bool launcher_reap_workers(void);
 static bool launcher_start_workers(long *timeout_ms);
 static bool launcher_start_worker(int slotno, Oid dboid);
 static bool launcher_database_busy(Oid dboid);
+static void launcher_dependency_timeout_changed(int old_timeout);
 
 /*
  * am_launcher_register
@@ -132,8 +134,11 @@ asyncmig_launcher_main(Datum main_arg)
 
 		if (ConfigReloadPending)
 		{
+			int			old_dependency_timeout = asyncmig_dependency_timeout;
+
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			launcher_dependency_timeout_changed(old_dependency_timeout);
 		}
 
 		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
@@ -182,6 +187,26 @@ launcher_detach(int code, Datum arg)
 		am_shmem_state->launcher_pid = 0;
 		am_shmem_state->launcher_latch = NULL;
 	}
+	LWLockRelease(am_shmem_state->lock);
+}
+
+/*
+ * launcher_dependency_timeout_changed
+ *		A reload made asyncmig.dependency_timeout shorter, or turned it on:
+ *		queued runs may now have waited long enough for an idle dependency,
+ *		sooner than the wake-up times the workers left.  Look at every
+ *		database once.  A longer timeout needs nothing: a worker that comes
+ *		too early leaves the new deadline.
+ */
+static void
+launcher_dependency_timeout_changed(int old_timeout)
+{
+	int			new_timeout = asyncmig_dependency_timeout;
+
+	if (new_timeout <= 0 || (old_timeout > 0 && new_timeout >= old_timeout))
+		return;
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	am_shmem_state->rescan_all = true;
 	LWLockRelease(am_shmem_state->lock);
 }
 

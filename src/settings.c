@@ -24,6 +24,7 @@ int			asyncmig_max_attempts = 3;
 int			asyncmig_lock_timeout = 5000;
 int			asyncmig_statement_timeout = 0;
 int			asyncmig_max_replica_lag = 0;
+int			asyncmig_dependency_timeout = 3600 * 1000;
 
 /*
  * am_settings_define
@@ -95,6 +96,24 @@ am_settings_define(void)
 							0, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	/*
+	 * NB: a queued run whose dependency nothing will run (never scheduled,
+	 * SCHEDULED, reverted) would otherwise wait forever, and with it every
+	 * CALL asyncmig.wait() for it.  Dependencies that are queued or running
+	 * are not bounded: they end by themselves.  SIGHUP, like the other
+	 * limits: the operator decides how long work may sit queued.
+	 */
+	DefineCustomIntVariable("asyncmig.dependency_timeout",
+							"How long a queued migration waits for a dependency that nothing will run.",
+							"Counted from when the run was queued (or from its not_before, if later); "
+							"then it ends ERROR naming the dependency.  0 waits forever.",
+							&asyncmig_dependency_timeout,
+							3600 * 1000,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("asyncmig");

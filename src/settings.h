@@ -15,6 +15,7 @@ extern int	asyncmig_max_attempts;
 extern int	asyncmig_lock_timeout;
 extern int	asyncmig_statement_timeout;
 extern int	asyncmig_max_replica_lag;
+extern int	asyncmig_dependency_timeout;
 
 extern void am_settings_define(void);
 

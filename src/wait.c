@@ -30,6 +30,7 @@
 
 #include "asyncmig.h"
 #include "catalog.h"
+#include "catalog_dependencies.h"
 #include "catalog_functions.h"
 #include "functions.h"
 #include "shmem.h"
@@ -48,6 +49,7 @@ typedef struct AmWait
 	StringInfoData pending;		/* the same, quoted, for a timeout error */
 	List	   *failed;			/* messages of those that ended in ERROR */
 	char	   *first_sqlstate; /* of the first of them */
+	List	   *told;			/* names said to wait for an idle dependency */
 } AmWait;
 
 /*
@@ -159,6 +161,35 @@ am_wait_targets(AmWait *w, const char *name)
 }
 
 /*
+ * am_wait_tell_blocked
+ *		Say once (a NOTICE) what a queued migration waits for when nothing
+ *		will run one of its dependencies (never scheduled, SCHEDULED,
+ *		reverted): a wait that would otherwise look like a hang, until
+ *		asyncmig.dependency_timeout ends it.  Dependencies that are queued
+ *		or running end by themselves and are not told.
+ */
+static void
+am_wait_tell_blocked(AmWait *w, char *name)
+{
+	char	   *what;
+	MemoryContext old;
+
+	if (list_member_ptr(w->told, name))
+		return;
+	old = MemoryContextSwitchTo(w->look_cxt);
+	what = am_catalog_waiting_for(name);
+	if (what)
+		ereport(NOTICE,
+				(errmsg("migration \"%s\" is %s", name, what),
+				 errhint("Schedule the dependency (or asyncmig.run() it, if it is " AM_STATUS_SCHEDULED "), "
+						 "or asyncmig.cancel() this migration.")));
+	MemoryContextSwitchTo(w->cxt);
+	if (what)
+		w->told = lappend(w->told, name);
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * am_wait_look
  *		One look at the table, in one snapshot: keep in w->names those still
  *		queued or running, remember those that ended in ERROR, forget the
@@ -196,6 +227,8 @@ am_wait_look(AmWait *w)
 		if (strcmp(status, AM_STATUS_STARTED) == 0 ||
 			strcmp(status, AM_STATUS_IN_PROGRESS) == 0)
 		{
+			if (strcmp(status, AM_STATUS_STARTED) == 0)
+				am_wait_tell_blocked(w, n);
 			still = lappend(still, n);
 			appendStringInfo(&w->pending, "%s\"%s\"",
 							 w->pending.len ? ", " : "", n);
@@ -308,7 +341,9 @@ am_wait_raise_failed(AmWait *w)
  * asyncmig_wait
  *		CALL asyncmig.wait(name, timeout): wait until that migration, or
  *		every migration of this database that is queued or running now, has
- *		ended; raise an error naming those that ended in ERROR.  What it
+ *		ended; raise an error naming those that ended in ERROR.  A NOTICE
+ *		says once what a migration waits for when nothing will run one of
+ *		its dependencies (am_wait_tell_blocked()).  What it
  *		waits for lives in its own memory context, which outlives the
  *		commits (see the top of this file).
  */

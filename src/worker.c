@@ -3,8 +3,8 @@
  * worker.c
  *		An asyncmig worker: started by the launcher for one database, it
  *		sweeps the runs of workers that died, ends queued migrations whose
- *		dependencies failed, claims the oldest runnable migration, runs it
- *		and exits.
+ *		dependencies failed or never came, claims the oldest runnable
+ *		migration, runs it and exits.
  *
  * One worker runs one migration and exits, so no session state (SET,
  * temporary tables, advisory locks, prepared statements) leaks from one
@@ -42,6 +42,7 @@
 #include "batch_catalog.h"
 #include "batch_run.h"
 #include "catalog.h"
+#include "catalog_dependencies.h"
 #include "catalog_worker.h"
 #include "executor.h"
 #include "session.h"
@@ -106,6 +107,7 @@ asyncmig_worker_main(Datum main_arg)
 	AmCatalogContext cxt;
 	TimestampTz wakeup = 0;
 	bool		skipped = false;
+	bool		skipped_missing = false;
 
 	pqsignal(SIGTERM, die);
 	/* settings are read again between batches (asyncmig.max_replica_lag) */
@@ -147,6 +149,9 @@ asyncmig_worker_main(Datum main_arg)
 	/* end what cannot run any more, then claim the oldest runnable */
 	am_catalog_begin(&cxt);
 	(void) am_catalog_fail_broken_dependencies(&skipped);
+	if (am_catalog_fail_missing_dependencies(&skipped_missing) > 0)
+		(void) am_catalog_fail_broken_dependencies(&skipped);
+	skipped |= skipped_missing;
 	{
 		/* the row must outlive this transaction */
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -163,7 +168,11 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	else
 	{
+		TimestampTz deadline = am_catalog_dependency_deadline();
+
 		wakeup = am_catalog_next_wakeup();
+		if (deadline != 0 && (wakeup == 0 || deadline < wakeup))
+			wakeup = deadline;
 		/* a locked row was skipped: come back for it */
 		if (skipped)
 		{
