@@ -7,6 +7,10 @@
 MODULE_big = asyncmig
 OBJS = \
 	src/asyncmig.o \
+	src/batch_catalog.o \
+	src/batch_check.o \
+	src/batch_run.o \
+	src/batch_schedule.o \
 	src/catalog.o \
 	src/catalog_dependencies.o \
 	src/catalog_functions.o \
@@ -29,7 +33,7 @@ PGFILEDESC = "asyncmig - run heavy schema changes in a background worker"
 
 # pg_regress: the SQL surface, on a temporary instance that preloads asyncmig.
 # It must be run by a user that may start PostgreSQL (test/run.sh does that).
-REGRESS = schedule input security security_hostile deps
+REGRESS = schedule input security security_hostile deps batches
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/regress.conf \
 	--dbname=contrib_regression
 

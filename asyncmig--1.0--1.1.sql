@@ -169,6 +169,226 @@ SELECT m.name,
 FROM asyncmig.migration m
 WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
 
+/* ---------------------------------------------------------------------
+ * batches: asyncmig.schedule_batches(), batched data migrations
+ *
+ * A batched migration is a row with batch_relation set: its forwards_sql is
+ * one DML statement run once per batch of keys, with $1 and $2 the first
+ * and the last key of the batch; its backwards_sql is a plain migration.
+ * The worker records its progress in meta->'batches' in the transaction of
+ * each batch.
+ * ---------------------------------------------------------------------
+ */
+ALTER TABLE asyncmig.migration
+	ADD COLUMN batch_relation pg_catalog.regclass,
+	ADD COLUMN batch_key name,
+	ADD COLUMN batch_size integer,
+	ADD COLUMN batch_pause interval,
+	ADD CONSTRAINT migration_batch_check CHECK (
+		(batch_relation IS NULL AND batch_key IS NULL AND
+		 batch_size IS NULL AND batch_pause IS NULL) OR
+		(batch_relation IS NOT NULL AND batch_key IS NOT NULL AND
+		 batch_size OPERATOR(pg_catalog.>) 0 AND
+		 batch_pause OPERATOR(pg_catalog.>=) '0'::interval));
+
+COMMENT ON COLUMN asyncmig.migration.batch_relation IS
+	'batched migrations: the table whose key is walked (NULL for plain migrations)';
+COMMENT ON COLUMN asyncmig.migration.batch_key IS
+	'batched migrations: the key column, walked in order by its btree index';
+COMMENT ON COLUMN asyncmig.migration.batch_size IS
+	'batched migrations: keys per batch';
+COMMENT ON COLUMN asyncmig.migration.batch_pause IS
+	'batched migrations: sleep between batches';
+
+CREATE FUNCTION asyncmig.schedule_batches(name text,
+										  relation pg_catalog.regclass,
+										  batch_sql text,
+										  backwards_sql text DEFAULT NULL,
+										  batch_size integer DEFAULT 10000,
+										  pause interval DEFAULT '0',
+										  key name DEFAULT NULL,
+										  execute_immediately boolean DEFAULT false,
+										  depends_on text[] DEFAULT NULL,
+										  not_before timestamptz DEFAULT NULL,
+										  timeout interval DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'asyncmig_schedule_batches'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+
+COMMENT ON FUNCTION asyncmig.schedule_batches(text, pg_catalog.regclass, text, text, integer, interval, name, boolean, text[], timestamptz, interval) IS
+	'record a batched data migration (one DML statement run per batch of keys, each batch in its own transaction) and queue it; returns its status';
+
+REVOKE ALL ON FUNCTION asyncmig.schedule_batches(text, pg_catalog.regclass, text, text, integer, interval, name, boolean, text[], timestamptz, interval) FROM PUBLIC;
+
+/*
+ * run(name, backwards, restart): restart => true starts a batched migration
+ * from its first key again (every other forwards run resumes after the
+ * last batch done).  A new argument makes a new function, so the 1.0 one
+ * is dropped; the grants given on it are given again on the new one, and
+ * pg_init_privs keeps the extension's own privileges only, so that pg_dump
+ * still dumps those grants as the user's.
+ */
+DO LANGUAGE plpgsql $batches$
+DECLARE
+	old_acl pg_catalog.aclitem[];
+	new_oid pg_catalog.oid;
+	init_acl pg_catalog.aclitem[];
+	g record;
+BEGIN
+	SELECT p.proacl INTO old_acl FROM pg_catalog.pg_proc p
+	WHERE p.oid OPERATOR(pg_catalog.=) 'asyncmig.run(text, boolean)'::pg_catalog.regprocedure;
+
+	DROP FUNCTION asyncmig.run(text, boolean);
+	CREATE FUNCTION asyncmig.run(name text, backwards boolean DEFAULT false,
+								 restart boolean DEFAULT false)
+	RETURNS text
+	AS 'MODULE_PATHNAME', 'asyncmig_run'
+	LANGUAGE C VOLATILE PARALLEL UNSAFE;
+	COMMENT ON FUNCTION asyncmig.run(text, boolean, boolean) IS
+		'queue a run of a SCHEDULED, ERROR or FINISHED migration, forwards or backwards; restart => true starts a batched one from its first key again';
+	REVOKE ALL ON FUNCTION asyncmig.run(text, boolean, boolean) FROM PUBLIC;
+
+	new_oid := 'asyncmig.run(text, boolean, boolean)'::pg_catalog.regprocedure;
+	SELECT p.proacl INTO init_acl FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) new_oid;
+
+	FOR g IN
+		SELECT a.grantee, a.is_grantable
+		FROM pg_catalog.aclexplode(old_acl) a
+		JOIN pg_catalog.pg_proc p ON p.oid OPERATOR(pg_catalog.=) new_oid
+		WHERE a.privilege_type OPERATOR(pg_catalog.=) 'EXECUTE'
+		  AND a.grantee OPERATOR(pg_catalog.<>) p.proowner
+	LOOP
+		EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION asyncmig.run(text, boolean, boolean) TO %s%s',
+			CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'public'
+				 ELSE g.grantee::pg_catalog.regrole::text END,
+			CASE WHEN g.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END);
+	END LOOP;
+
+	UPDATE pg_catalog.pg_init_privs SET initprivs = init_acl
+	WHERE objoid OPERATOR(pg_catalog.=) new_oid
+	  AND classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+	  AND objsubid OPERATOR(pg_catalog.=) 0;
+END
+$batches$;
+
+/*
+ * The status view, as the deps section above made it, plus the progress
+ * of a batched migration (bp, from meta->'batches'): "batch 412: 4120000
+ * of ~10000000 rows (41%), eta 6 min" while it runs, where it stopped when
+ * it is ERROR (or queued again, unless it waits for something), and
+ * "412 batches: 4120000 rows" when it has FINISHED.  CREATE OR REPLACE, as
+ * in the deps section: the view is a member of the extension already, and
+ * its grants stay.  The columns are unchanged.
+ */
+CREATE OR REPLACE VIEW asyncmig.status WITH (security_barrier) AS
+SELECT m.name,
+	m.status,
+	m.direction,
+	m.owner,
+	m.attempts,
+	m.started_at,
+	m.finished_at,
+	CASE
+		WHEN m.started_at IS NULL THEN NULL
+		WHEN m.status = 'IN PROGRESS' THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at
+		ELSE m.finished_at OPERATOR(pg_catalog.-) m.started_at
+	END AS duration,
+	CASE WHEN m.status = 'IN PROGRESS' THEN
+		COALESCE(
+			bp.progress,
+			(SELECT p.phase
+				OPERATOR(pg_catalog.||) COALESCE(
+					CASE
+						WHEN p.blocks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							(100 OPERATOR(pg_catalog.*) p.blocks_done OPERATOR(pg_catalog./) p.blocks_total)::text OPERATOR(pg_catalog.||) '%'
+						WHEN p.tuples_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							(100 OPERATOR(pg_catalog.*) p.tuples_done OPERATOR(pg_catalog./) p.tuples_total)::text OPERATOR(pg_catalog.||) '%'
+						WHEN p.lockers_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							p.lockers_done::text OPERATOR(pg_catalog.||) ' of ' OPERATOR(pg_catalog.||) p.lockers_total::text
+					END, '')
+			 FROM pg_catalog.pg_stat_progress_create_index p
+			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
+			(SELECT 'vacuuming: ' OPERATOR(pg_catalog.||) p.phase
+				OPERATOR(pg_catalog.||) COALESCE(
+					CASE WHEN p.heap_blks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+						(100 OPERATOR(pg_catalog.*) p.heap_blks_scanned OPERATOR(pg_catalog./) p.heap_blks_total)::text OPERATOR(pg_catalog.||) '%'
+					END, '')
+			 FROM pg_catalog.pg_stat_progress_vacuum p
+			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
+			(SELECT 'running: ' OPERATOR(pg_catalog.||) pg_catalog.left(a.query, 200)
+			 FROM pg_catalog.pg_stat_activity a
+			 WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
+			   AND a.state OPERATOR(pg_catalog.=) 'active'))
+	-- deps: what a queued run waits for
+	WHEN m.status OPERATOR(pg_catalog.=) 'STARTED' THEN
+		COALESCE(NULLIF(pg_catalog.concat_ws('; ',
+			CASE WHEN m.not_before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+				'waiting until ' OPERATOR(pg_catalog.||) pg_catalog.to_char(m.not_before, 'YYYY-MM-DD HH24:MI:SS')
+			END,
+			(SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 1
+					THEN 'waiting for dependency ' ELSE 'waiting for dependencies ' END
+				OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('"%s" (%s)', u.dn,
+					CASE
+						WHEN d.id IS NOT NULL AND d.status OPERATOR(pg_catalog.<>) 'SCHEDULED'
+							AND NOT (d.status OPERATOR(pg_catalog.=) 'FINISHED' AND d.direction OPERATOR(pg_catalog.=) 'backwards')
+						THEN d.status
+						ELSE CASE
+							WHEN d.id IS NULL THEN 'never scheduled'
+							WHEN d.status OPERATOR(pg_catalog.=) 'SCHEDULED' THEN 'SCHEDULED, nothing runs it'
+							ELSE 'reverted, nothing runs it forwards'
+						END OPERATOR(pg_catalog.||) COALESCE('; gives up at ' OPERATOR(pg_catalog.||)
+							pg_catalog.to_char(GREATEST(m.updated_at, m.not_before)
+								OPERATOR(pg_catalog.+) NULLIF(COALESCE(pg_catalog.current_setting('asyncmig.dependency_timeout', true), '1h')::pg_catalog.interval, '0'),
+								'YYYY-MM-DD HH24:MI:SS'), '')
+					END), ', ' ORDER BY u.o)
+			 FROM pg_catalog.unnest(m.depends_on) WITH ORDINALITY u(dn, o)
+			 LEFT JOIN asyncmig.migration d ON d.name OPERATOR(pg_catalog.=) u.dn
+			 WHERE m.direction OPERATOR(pg_catalog.=) 'forwards'
+			   AND (d.id IS NULL OR d.status OPERATOR(pg_catalog.<>) 'FINISHED' OR d.direction OPERATOR(pg_catalog.<>) 'forwards')
+			 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)), ''), bp.progress)
+	-- batches: where a batched migration is (ERROR, FINISHED, SCHEDULED)
+	ELSE bp.progress
+	END AS progress,
+	m.meta OPERATOR(pg_catalog.#>>) '{error,message}' AS error
+FROM asyncmig.migration m
+	-- batches: a batched migration's progress, from meta->'batches'
+	CROSS JOIN LATERAL (SELECT CASE
+		WHEN m.batch_relation IS NOT NULL AND m.direction OPERATOR(pg_catalog.=) 'forwards'
+			AND m.meta OPERATOR(pg_catalog.?) 'batches' THEN
+			(SELECT CASE
+				WHEN m.status OPERATOR(pg_catalog.=) 'FINISHED' THEN
+					pg_catalog.format('%s batches: %s rows', b.n, b.r)
+				ELSE
+					pg_catalog.format('batch %s: %s of ~%s rows (%s%%)', b.n, b.r, b.e,
+						CASE WHEN b.e OPERATOR(pg_catalog.>) 0
+							THEN pg_catalog.floor(100 OPERATOR(pg_catalog.*) b.r OPERATOR(pg_catalog./) b.e)::pg_catalog.int8
+							ELSE 0 END)
+					OPERATOR(pg_catalog.||)
+					CASE
+						WHEN m.status OPERATOR(pg_catalog.<>) 'IN PROGRESS' OR b.run_r OPERATOR(pg_catalog.<=) 0
+							OR b.secs OPERATOR(pg_catalog.<=) 0 THEN ''
+						ELSE ', eta ' OPERATOR(pg_catalog.||) (SELECT
+							CASE
+								WHEN t.eta OPERATOR(pg_catalog.<) 90 THEN pg_catalog.round(t.eta)::pg_catalog.text OPERATOR(pg_catalog.||) ' s'
+								WHEN t.eta OPERATOR(pg_catalog.<) 5400 THEN pg_catalog.round(t.eta OPERATOR(pg_catalog./) 60)::pg_catalog.text OPERATOR(pg_catalog.||) ' min'
+								ELSE pg_catalog.round(t.eta OPERATOR(pg_catalog./) 3600, 1)::pg_catalog.text OPERATOR(pg_catalog.||) ' h'
+							END
+							FROM (SELECT (b.e OPERATOR(pg_catalog.-) b.r)::pg_catalog.numeric
+								OPERATOR(pg_catalog.*) b.secs OPERATOR(pg_catalog./) b.run_r AS eta) t)
+					END
+			END
+			FROM (SELECT s.n, s.r, s.run_r, s.secs,
+					GREATEST(s.e, s.r) AS e
+				FROM (SELECT
+						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,batches}')::pg_catalog.int8, 0) AS n,
+						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,rows}')::pg_catalog.int8, 0) AS r,
+						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,estimate_rows}')::pg_catalog.int8, 0) AS e,
+						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,run_rows}')::pg_catalog.int8, 0) AS run_r,
+						COALESCE(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at), 0)::pg_catalog.numeric AS secs
+					) s) b)
+		END AS progress) bp
+WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
+
 /* ---- field: standbys and cleanups in the status view (issue 12) ---- */
 
 /*
@@ -178,7 +398,7 @@ WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
  * An ended run whose INVALID index is still to be dropped (meta->'cleanup',
  * retried by the database's workers with a bounded wait) shows the cleanup:
  * the DROP running now, or the next try and why the last one failed.
- * This is the "deps" section's view with these two branches added (a
+ * This is the "batches" section's view with these two branches added (a
  * queued run whose cleanup is pending shows the cleanup, which it waits
  * for).  CREATE OR REPLACE keeps the grants on the view; PostgreSQL's
  * rules for extension scripts allow it for an object known to be a member
@@ -204,6 +424,7 @@ SELECT m.name,
 			OPERATOR(pg_catalog.||) ')'
 	WHEN m.status = 'IN PROGRESS' THEN
 		COALESCE(
+			bp.progress,
 			(SELECT p.phase
 				OPERATOR(pg_catalog.||) COALESCE(
 					CASE
@@ -241,7 +462,7 @@ SELECT m.name,
 				OPERATOR(pg_catalog.||) COALESCE(' (last try: ' OPERATOR(pg_catalog.||) (m.meta OPERATOR(pg_catalog.#>>) '{cleanup,last_error}') OPERATOR(pg_catalog.||) ')', ''))
 	-- deps: what a queued run waits for
 	WHEN m.status OPERATOR(pg_catalog.=) 'STARTED' THEN
-		NULLIF(pg_catalog.concat_ws('; ',
+		COALESCE(NULLIF(pg_catalog.concat_ws('; ',
 			CASE WHEN m.not_before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
 				'waiting until ' OPERATOR(pg_catalog.||) pg_catalog.to_char(m.not_before, 'YYYY-MM-DD HH24:MI:SS')
 			END,
@@ -265,10 +486,48 @@ SELECT m.name,
 			 LEFT JOIN asyncmig.migration d ON d.name OPERATOR(pg_catalog.=) u.dn
 			 WHERE m.direction OPERATOR(pg_catalog.=) 'forwards'
 			   AND (d.id IS NULL OR d.status OPERATOR(pg_catalog.<>) 'FINISHED' OR d.direction OPERATOR(pg_catalog.<>) 'forwards')
-			 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)), '')
+			 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)), ''), bp.progress)
+	-- batches: where a batched migration is (ERROR, FINISHED, SCHEDULED)
+	ELSE bp.progress
 	END AS progress,
 	m.meta OPERATOR(pg_catalog.#>>) '{error,message}' AS error
 FROM asyncmig.migration m
+	-- batches: a batched migration's progress, from meta->'batches'
+	CROSS JOIN LATERAL (SELECT CASE
+		WHEN m.batch_relation IS NOT NULL AND m.direction OPERATOR(pg_catalog.=) 'forwards'
+			AND m.meta OPERATOR(pg_catalog.?) 'batches' THEN
+			(SELECT CASE
+				WHEN m.status OPERATOR(pg_catalog.=) 'FINISHED' THEN
+					pg_catalog.format('%s batches: %s rows', b.n, b.r)
+				ELSE
+					pg_catalog.format('batch %s: %s of ~%s rows (%s%%)', b.n, b.r, b.e,
+						CASE WHEN b.e OPERATOR(pg_catalog.>) 0
+							THEN pg_catalog.floor(100 OPERATOR(pg_catalog.*) b.r OPERATOR(pg_catalog./) b.e)::pg_catalog.int8
+							ELSE 0 END)
+					OPERATOR(pg_catalog.||)
+					CASE
+						WHEN m.status OPERATOR(pg_catalog.<>) 'IN PROGRESS' OR b.run_r OPERATOR(pg_catalog.<=) 0
+							OR b.secs OPERATOR(pg_catalog.<=) 0 THEN ''
+						ELSE ', eta ' OPERATOR(pg_catalog.||) (SELECT
+							CASE
+								WHEN t.eta OPERATOR(pg_catalog.<) 90 THEN pg_catalog.round(t.eta)::pg_catalog.text OPERATOR(pg_catalog.||) ' s'
+								WHEN t.eta OPERATOR(pg_catalog.<) 5400 THEN pg_catalog.round(t.eta OPERATOR(pg_catalog./) 60)::pg_catalog.text OPERATOR(pg_catalog.||) ' min'
+								ELSE pg_catalog.round(t.eta OPERATOR(pg_catalog./) 3600, 1)::pg_catalog.text OPERATOR(pg_catalog.||) ' h'
+							END
+							FROM (SELECT (b.e OPERATOR(pg_catalog.-) b.r)::pg_catalog.numeric
+								OPERATOR(pg_catalog.*) b.secs OPERATOR(pg_catalog./) b.run_r AS eta) t)
+					END
+			END
+			FROM (SELECT s.n, s.r, s.run_r, s.secs,
+					GREATEST(s.e, s.r) AS e
+				FROM (SELECT
+						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,batches}')::pg_catalog.int8, 0) AS n,
+						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,rows}')::pg_catalog.int8, 0) AS r,
+						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,estimate_rows}')::pg_catalog.int8, 0) AS e,
+						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,run_rows}')::pg_catalog.int8, 0) AS run_r,
+						COALESCE(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at), 0)::pg_catalog.numeric AS secs
+					) s) b)
+		END AS progress) bp
 WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
 
 /*

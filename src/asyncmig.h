@@ -31,6 +31,10 @@
  *						end of a wait for a dependency nothing runs
  * src/functions.c		schedule(), run(), cancel()
  * src/wait.c			wait(), across transactions
+ * src/batch_schedule.c	schedule_batches(): batched data migrations
+ * src/batch_check.c	... their key and statement, checked in the catalogs
+ * src/batch_catalog.c	... their columns and progress in asyncmig.migration
+ * src/batch_run.c		... the worker's batch loop
  * src/vocabulary.h		statuses, directions, SQLSTATEs: spelled once
  *						(plain C, shared with src/sqlite/)
  *
@@ -39,14 +43,15 @@
  * there is no cycle (check: make, then
  * "python3 ../shared/tools/cycles.py ." prints "0 cycles"):
  *
- *	7  asyncmig.c
- *	6  wait.c
- *	5  functions.c, worker.c
+ *	8  asyncmig.c
+ *	7  wait.c, batch_schedule.c
+ *	6  functions.c, worker.c
+ *	5  batch_run.c
  *	4  executor.c
  *	3  catalog_functions.c, catalog_worker.c, catalog_dependencies.c,
- *	   launcher.c, preflight.c
+ *	   batch_catalog.c, launcher.c, preflight.c
  *	2  catalog.c, shmem.c
- *	1  session.c, registry.c
+ *	1  session.c, registry.c, batch_check.c
  *	0  settings.c, guard.c
  *
  * Names: asyncmig_* only for what PostgreSQL looks up by name (the
@@ -56,7 +61,8 @@
  * other exported function or variable carries its file's prefix:
  * am_shmem_*, am_settings_*, am_launcher_*, am_functions_*, am_exec_*
  * (executor.c), am_guard_*, am_session_*, am_catalog_* (catalog*.c),
- * am_registry_*, am_preflight_*.  Types are Am*.
+ * am_registry_*, am_preflight_*, am_batch_check_*, am_batch_catalog_*,
+ * am_batch_run_*.  Types are Am*.
  * Statics may use any am_ name.
  *
  *-------------------------------------------------------------------------

@@ -91,7 +91,6 @@ static void am_run_statement(RawStmt *raw, const char *sql,
 							 const char *stmt_text);
 static void am_run_text(const char *text, int lock_timeout_ms);
 static AmGuard *am_prepare_guard(AmMigration *m, Node *stmt);
-static void am_backoff(int attempt);
 static char *am_statement_text(RawStmt *raw, const char *sql);
 
 /*
@@ -505,16 +504,26 @@ am_exec_cleanup_guard(AmMigration *m, const char *guard_json, char **left)
 }
 
 /*
- * am_backoff
- *		Sleep before try number attempt + 1: 1 s, 2 s, 4 s ... up to 60 s,
- *		waking at once for a cancel or the migration's timeout.
+ * am_exec_timed_out
+ *		Has the migration's timeout fired?  (The batch loop tells a timeout
+ *		from a cancel by it, as am_exec_run() does.)
  */
-static void
-am_backoff(int attempt)
+bool
+am_exec_timed_out(void)
 {
-	long		delay = 1000L << Min(attempt - 1, 6);
-	TimestampTz end = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												  Min(delay, 60000L));
+	return am_timed_out;
+}
+
+/*
+ * am_exec_sleep
+ *		Sleep ms milliseconds on the latch, waking at once for a cancel, the
+ *		migration's timeout or a shutdown: the back-off between tries, and
+ *		the pause between batches.
+ */
+void
+am_exec_sleep(int64 ms)
+{
+	TimestampTz end = GetCurrentTimestamp() + ms * 1000;
 
 	for (;;)
 	{
@@ -527,9 +536,19 @@ am_backoff(int attempt)
 			QueryCancelPending)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 left, PG_WAIT_EXTENSION);
+						 Min(left, 60000L), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
+}
+
+/*
+ * am_exec_backoff
+ *		Sleep before try number attempt + 1: 1 s, 2 s, 4 s ... up to 60 s.
+ */
+void
+am_exec_backoff(int attempt)
+{
+	am_exec_sleep(Min(1000L << Min(attempt - 1, 6), 60000L));
 }
 
 /*
@@ -656,7 +675,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 						(errmsg("asyncmig migration \"%s\": try %d failed, trying again: %s",
 								m->name, attempt, edata->message)));
 				am_catalog_count_attempt(m->id, m->pid, edata);
-				am_backoff(attempt);
+				am_exec_backoff(attempt);
 				attempt++;
 				continue;
 			}

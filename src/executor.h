@@ -36,5 +36,8 @@ extern bool am_exec_run(AmMigration *m, const char *sql, AmExecResult *res);
 extern bool am_exec_cleanup_guard(AmMigration *m, const char *guard_json,
 								  char **left);
 extern void am_exec_recover_from_error(void);
+extern bool am_exec_timed_out(void);
+extern void am_exec_sleep(int64 ms);
+extern void am_exec_backoff(int attempt);
 
 #endif							/* ASYNCMIG_EXECUTOR_H */

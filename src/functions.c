@@ -39,6 +39,7 @@
 #include "utils/timestamp.h"
 
 #include "asyncmig.h"
+#include "batch_catalog.h"
 #include "catalog.h"
 #include "catalog_functions.h"
 #include "executor.h"
@@ -72,9 +73,6 @@ static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
 static void am_forget_pending(void);
 static void am_signal_cancel(int64 migration_id, int pid);
-static char *am_text_arg(FunctionCallInfo fcinfo, int argno, const char *what);
-static void am_check_name(const char *name);
-static void am_check_sql(const char *sql, const char *what, const char *name);
 static AmMigration *am_lock_existing(const char *name, Oid caller,
 									 const char *action);
 static AmMigration *am_get_existing(const char *name, Oid caller,
@@ -216,11 +214,11 @@ am_signal_cancel(int64 migration_id, int run_pid)
 }
 
 /*
- * am_text_arg
+ * am_functions_text_arg
  *		Argument argno as a C string; NULL is an error naming what.
  */
-static char *
-am_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
+char *
+am_functions_text_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 {
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
@@ -243,11 +241,11 @@ am_is_blank(const char *s)
 }
 
 /*
- * am_check_name
+ * am_functions_check_name
  *		A migration name is not blank and fits AM_MAX_NAME_LEN.
  */
-static void
-am_check_name(const char *name)
+void
+am_functions_check_name(const char *name)
 {
 	if (am_is_blank(name))
 		ereport(ERROR,
@@ -272,13 +270,13 @@ am_sql_error_context(void *arg)
 }
 
 /*
- * am_check_sql
+ * am_functions_check_sql
  *		SQL text is not blank, parses, and holds no statement a migration
  *		cannot run.  Only raw parsing: the objects it names may be created
  *		by its own earlier statements.
  */
-static void
-am_check_sql(const char *sql, const char *what, const char *name)
+void
+am_functions_check_sql(const char *sql, const char *what, const char *name)
 {
 	ErrorContextCallback errcallback;
 
@@ -399,55 +397,62 @@ am_warn_if_not_preloaded(const char *name, const char *status)
 /*
  * asyncmig_schedule
  *		asyncmig.schedule(name, forwards_sql, backwards_sql, execute_immediately,
- *		depends_on, not_before, timeout) returns the migration's status.
- *
- * New name: a row, STARTED (queued) or, in scheduled mode, SCHEDULED.  An
- * existing SCHEDULED, STARTED, IN PROGRESS or FINISHED forwards row is
- * returned unchanged; an ERROR row or one whose last run was backwards is
- * queued again with the SQL given now.  Concurrent calls with one name:
- * the unique index makes the second INSERT wait for the first transaction,
- * then see its row.
+ *		depends_on, not_before, timeout) returns the migration's status (see
+ *		am_functions_record()).
  */
 Datum
 asyncmig_schedule(PG_FUNCTION_ARGS)
 {
-	char	   *name = am_text_arg(fcinfo, 0, "migration name");
-	bool		execute_immediately = PG_ARGISNULL(3) ? false : PG_GETARG_BOOL(3);
+	char	   *name = am_functions_text_arg(fcinfo, 0, "migration name");
 	AmScheduleArgs a;
-	char	   *status;
-	AmCatalogContext cxt;
-	bool		queued = false;
 
 	am_preflight_check_writable("schedule");
 	am_preflight_check_database("schedule");
-	am_check_name(name);
+	am_functions_check_name(name);
 	memset(&a, 0, sizeof(a));
 	a.name = name;
-	a.forwards_sql = am_text_arg(fcinfo, 1, "forwards SQL");
-	am_check_sql(a.forwards_sql, "forwards SQL", name);
+	a.forwards_sql = am_functions_text_arg(fcinfo, 1, "forwards SQL");
+	am_functions_check_sql(a.forwards_sql, "forwards SQL", name);
 	if (!PG_ARGISNULL(2))
 	{
 		a.backwards_sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
-		am_check_sql(a.backwards_sql, "backwards SQL", name);
+		am_functions_check_sql(a.backwards_sql, "backwards SQL", name);
 	}
-	a.depends_on_null = PG_ARGISNULL(4);
-	if (!a.depends_on_null)
+	am_functions_schedule_options(fcinfo, 3, &a);
+	PG_RETURN_TEXT_P(cstring_to_text(am_functions_record(&a, NULL)));
+}
+
+/*
+ * am_functions_schedule_options
+ *		The options schedule() and schedule_batches() share, from argument
+ *		first on: execute_immediately, depends_on, not_before, timeout; and
+ *		who and where: the owner (current_user), the caller's search_path,
+ *		the mode.
+ */
+void
+am_functions_schedule_options(FunctionCallInfo fcinfo, int first,
+							  AmScheduleArgs *a)
+{
+	bool		execute_immediately = PG_ARGISNULL(first) ? false : PG_GETARG_BOOL(first);
+
+	a->depends_on_null = PG_ARGISNULL(first + 1);
+	if (!a->depends_on_null)
 	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(4);
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(first + 1);
 
 		if (array_contains_nulls(arr))
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("depends_on must not contain nulls")));
-		a.depends_on = PointerGetDatum(arr);
+		a->depends_on = PointerGetDatum(arr);
 	}
-	a.not_before_null = PG_ARGISNULL(5);
-	if (!a.not_before_null)
-		a.not_before = PG_GETARG_DATUM(5);
-	a.timeout_null = PG_ARGISNULL(6);
-	if (!a.timeout_null)
+	a->not_before_null = PG_ARGISNULL(first + 2);
+	if (!a->not_before_null)
+		a->not_before = PG_GETARG_DATUM(first + 2);
+	a->timeout_null = PG_ARGISNULL(first + 3);
+	if (!a->timeout_null)
 	{
-		Interval   *iv = PG_GETARG_INTERVAL_P(6);
+		Interval   *iv = PG_GETARG_INTERVAL_P(first + 3);
 		Interval	zero;
 		Interval	one_ms;
 
@@ -467,24 +472,48 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must be at least 1 millisecond")));
-		a.timeout = IntervalPGetDatum(iv);
+		a->timeout = IntervalPGetDatum(iv);
 	}
-	a.owner = GetUserId();
-	a.search_path = pstrdup(GetConfigOption("search_path", false, false));
-	a.status = (asyncmig_allow_scheduled && !execute_immediately) ?
+	a->owner = GetUserId();
+	a->search_path = pstrdup(GetConfigOption("search_path", false, false));
+	a->status = (asyncmig_allow_scheduled && !execute_immediately) ?
 		AM_STATUS_SCHEDULED : AM_STATUS_STARTED;
+}
+
+/*
+ * am_functions_record
+ *		Record a checked schedule() call, or with batch a schedule_batches()
+ *		call, and return the migration's status.
+ *
+ * New name: a row, STARTED (queued) or, in scheduled mode, SCHEDULED.  An
+ * existing SCHEDULED, STARTED, IN PROGRESS or FINISHED forwards row is
+ * returned unchanged; an ERROR row or one whose last run was backwards is
+ * queued again with the SQL given now (a batched one keeps its progress
+ * and resumes; plain SQL makes it a plain migration again).  Concurrent
+ * calls with one name: the unique index makes the second INSERT wait for
+ * the first transaction, then see its row.
+ */
+char *
+am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
+{
+	const char *name = a->name;
+	char	   *status;
+	AmCatalogContext cxt;
+	bool		queued = false;
 
 	am_catalog_enter(&cxt);
-	if (!a.depends_on_null && am_catalog_depends_cycle(cxt.relid, name, a.depends_on))
+	if (!a->depends_on_null && am_catalog_depends_cycle(cxt.relid, name, a->depends_on))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("dependencies of migration \"%s\" form a cycle", name),
 				 errdetail("Following depends_on from it leads back to it.")));
 
-	status = am_catalog_insert(&a);
+	status = am_catalog_insert(a);
 	if (status != NULL)
 	{
 		am_row_locked = true;
+		if (batch)
+			am_batch_catalog_set_spec(name, batch);
 		am_catalog_notify(name, status);
 		queued = true;
 	}
@@ -494,7 +523,7 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 		AmMigration *m = am_catalog_get(name);
 
 		if (m != NULL)
-			am_functions_check_member(a.owner, m, "schedule");
+			am_functions_check_member(a->owner, m, "schedule");
 		if (m != NULL && am_is_requeueable(m))
 		{
 			m = am_catalog_lock(name);
@@ -505,12 +534,16 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("migration \"%s\" was deleted while it was being scheduled", name)));
 		/* a row of another role is not even shown to the caller */
-		am_functions_check_member(a.owner, m, "schedule");
+		am_functions_check_member(a->owner, m, "schedule");
 		if (am_is_requeueable(m))
 		{
-			am_catalog_requeue_forwards(m->id, &a);
-			am_catalog_notify(name, a.status);
-			status = pstrdup(a.status);
+			am_catalog_requeue_forwards(m->id, a);
+			if (batch)
+				am_batch_catalog_set_spec(name, batch);
+			else
+				am_batch_catalog_clear_spec(name);
+			am_catalog_notify(name, a->status);
+			status = pstrdup(a->status);
 			queued = true;
 		}
 		else
@@ -524,19 +557,23 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 		am_registry_note_queued();
 		am_warn_if_not_preloaded(name, status);
 	}
-	PG_RETURN_TEXT_P(cstring_to_text(status));
+	return status;
 }
 
 /*
  * asyncmig_run
- *		asyncmig.run(name, backwards) queues a run of a SCHEDULED, ERROR or
- *		FINISHED migration and returns STARTED.
+ *		asyncmig.run(name, backwards, restart) queues a run of a SCHEDULED,
+ *		ERROR or FINISHED migration and returns STARTED.  A forwards run of
+ *		a batched migration resumes after its last batch done, unless
+ *		restart asks to start at its first key again.
  */
 Datum
 asyncmig_run(PG_FUNCTION_ARGS)
 {
-	char	   *name = am_text_arg(fcinfo, 0, "migration name");
+	char	   *name = am_functions_text_arg(fcinfo, 0, "migration name");
 	bool		backwards = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	/* restart came with asyncmig 1.1: the 1.0 declaration passes two */
+	bool		restart = PG_NARGS() > 2 && !PG_ARGISNULL(2) && PG_GETARG_BOOL(2);
 	Oid			caller = GetUserId();
 	AmCatalogContext cxt;
 	AmMigration *m;
@@ -555,7 +592,16 @@ asyncmig_run(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("migration \"%s\" has no backwards SQL", name)));
+	if (restart && (backwards || !am_batch_catalog_is_batched(name)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("restart applies to forwards runs of batched migrations"),
+				 errdetail("Migration \"%s\" is %s.", name,
+						   backwards ? "to run backwards, as a plain migration" :
+						   "not batched: every run starts at its first statement")));
 	am_catalog_queue_run(m->id, backwards);
+	if (restart)
+		am_batch_catalog_forget_progress(m->id);
 	am_catalog_notify(name, AM_STATUS_STARTED);
 	am_catalog_leave(&cxt);
 
@@ -576,7 +622,7 @@ asyncmig_run(PG_FUNCTION_ARGS)
 Datum
 asyncmig_cancel(PG_FUNCTION_ARGS)
 {
-	char	   *name = am_text_arg(fcinfo, 0, "migration name");
+	char	   *name = am_functions_text_arg(fcinfo, 0, "migration name");
 	Oid			caller = GetUserId();
 	AmCatalogContext cxt;
 	AmMigration *m;

@@ -10,10 +10,24 @@
 #ifndef ASYNCMIG_FUNCTIONS_H
 #define ASYNCMIG_FUNCTIONS_H
 
+#include "fmgr.h"
+
+#include "batch_catalog.h"
 #include "catalog.h"
+#include "catalog_functions.h"
 
 extern void am_functions_init(void);
 extern void am_functions_check_member(Oid caller, AmMigration *m,
 									  const char *action);
+
+/* shared with schedule_batches() (batch_schedule.c) */
+extern char *am_functions_text_arg(FunctionCallInfo fcinfo, int argno,
+								   const char *what);
+extern void am_functions_check_name(const char *name);
+extern void am_functions_check_sql(const char *sql, const char *what,
+								   const char *name);
+extern void am_functions_schedule_options(FunctionCallInfo fcinfo, int first,
+										  AmScheduleArgs *a);
+extern char *am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch);
 
 #endif							/* ASYNCMIG_FUNCTIONS_H */

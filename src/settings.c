@@ -26,6 +26,7 @@ int			asyncmig_lock_timeout = 5000;
 int			asyncmig_statement_timeout = 0;
 bool		asyncmig_enabled = true;
 int			asyncmig_max_databases = 1024;
+int			asyncmig_max_replica_lag = 0;
 int			asyncmig_dependency_timeout = 3600 * 1000;
 
 /*
@@ -88,6 +89,16 @@ am_settings_define(void)
 							0, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("asyncmig.max_replica_lag",
+							"Batched migrations hold off between batches while a streaming replica's replay is further behind than this.",
+							"Measured as WAL not yet replayed by the replica furthest behind; 0 turns it off.",
+							&asyncmig_max_replica_lag,
+							0,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	/*

@@ -16,6 +16,7 @@ extern int	asyncmig_lock_timeout;
 extern int	asyncmig_statement_timeout;
 extern bool asyncmig_enabled;
 extern int	asyncmig_max_databases;
+extern int	asyncmig_max_replica_lag;
 extern int	asyncmig_dependency_timeout;
 
 extern void am_settings_define(void);

@@ -27,6 +27,7 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/proc.h"
 #include "tcop/tcopprot.h"
@@ -38,6 +39,8 @@
 #include "utils/timeout.h"
 
 #include "asyncmig.h"
+#include "batch_catalog.h"
+#include "batch_run.h"
 #include "catalog.h"
 #include "catalog_dependencies.h"
 #include "catalog_worker.h"
@@ -118,6 +121,8 @@ asyncmig_worker_main(Datum main_arg)
 	bool		skipped_missing = false;
 
 	pqsignal(SIGTERM, die);
+	/* settings are read again between batches (asyncmig.max_replica_lag) */
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
 	MySlot = am_shmem_attach_slot(slotno);
@@ -218,8 +223,10 @@ am_run_claimed(AmMigration *m)
 	bool		backwards = strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0;
 	const char *sql = backwards ? m->backwards_sql : m->forwards_sql;
 	AmExecResult res;
+	AmCatalogContext cxt;
 	bool		ok;
 	bool		owner_exists;
+	AmBatchSpec *batch = NULL;
 	TimestampTz start = GetCurrentTimestamp();
 	char		appname[NAMEDATALEN];
 
@@ -232,6 +239,18 @@ am_run_claimed(AmMigration *m)
 	StartTransactionCommand();
 	owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(m->owner));
 	CommitTransactionCommand();
+
+	/* a forwards run of a batched migration walks its key (batch_run.c) */
+	if (!backwards)
+	{
+		MemoryContext old;
+
+		am_catalog_begin(&cxt);
+		old = MemoryContextSwitchTo(cxt.save_mcxt);
+		batch = am_batch_catalog_spec(m->id);
+		MemoryContextSwitchTo(old);
+		am_catalog_commit(&cxt);
+	}
 
 	memset(&res, 0, sizeof(res));
 	if (!owner_exists)
@@ -258,7 +277,10 @@ am_run_claimed(AmMigration *m)
 		am_session_become_owner(m->owner);
 		am_session_set(m);
 		am_exec_start_timeout(m->timeout_ms);
-		ok = am_exec_run(m, sql, &res);
+		if (batch)
+			ok = am_batch_run_forwards(m, batch, &res);
+		else
+			ok = am_exec_run(m, sql, &res);
 		am_exec_stop_timeout();
 		/* the run is decided: a late cancel must not hit our bookkeeping */
 		QueryCancelPending = false;
@@ -269,8 +291,25 @@ am_run_claimed(AmMigration *m)
 	ResetAllOptions();
 	CommitTransactionCommand();
 
+	/*
+	 * A backwards run undid the batches: the next forwards run starts at
+	 * the first key.  Forgotten before the run is recorded FINISHED, so
+	 * that a crash in between cannot leave the progress of undone batches.
+	 */
+	if (ok && backwards)
+	{
+		am_catalog_begin(&cxt);
+		am_batch_catalog_forget_progress(m->id);
+		am_catalog_commit(&cxt);
+	}
 	am_catalog_finish(m->id, m->pid, ok ? NULL : res.edata, res.statement,
 					  res.message);
+	if (batch && batch->failed_batch)
+	{
+		am_catalog_begin(&cxt);
+		am_batch_catalog_error_batch(m->id, batch);
+		am_catalog_commit(&cxt);
+	}
 
 	if (ok)
 		ereport(LOG,

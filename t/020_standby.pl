@@ -47,7 +47,8 @@ is(workers($standby), '0', 'the standby runs no launcher and no worker');
 like($standby->safe_psql('postgres', "SELECT status || ' | ' || progress FROM asyncmig.status WHERE name = 'sleeper'"),
 	qr/^IN PROGRESS \| runs on the primary/, 'standby status view: progress says it runs on the primary');
 
-foreach my $call ("asyncmig.schedule('s1', 'SELECT 1')", "asyncmig.run('sleeper')", "asyncmig.cancel('sleeper')")
+foreach my $call ("asyncmig.schedule('s1', 'SELECT 1')", "asyncmig.run('sleeper')", "asyncmig.cancel('sleeper')",
+	q{asyncmig.schedule_batches('b1', 't', 'UPDATE t SET a = a WHERE a BETWEEN $1 AND $2')})
 {
 	my ($rc, $out, $err) = $standby->psql('postgres', "\\set VERBOSITY verbose\nSELECT $call");
 	like($err, qr/ERROR:  25006: cannot (schedule|run|cancel) migrations on a standby/, "standby: $call fails with 25006");

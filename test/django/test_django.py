@@ -602,7 +602,7 @@ print("STATUS", status(NAME))
             GRANT USAGE ON SCHEMA asyncmig TO app;
             GRANT SELECT ON asyncmig.status TO app;
             GRANT EXECUTE ON FUNCTION asyncmig.schedule(text, text, text, boolean, text[],
-                timestamptz, interval), asyncmig.run(text, boolean), asyncmig.cancel(text) TO app;
+                timestamptz, interval), asyncmig.run(text, boolean, boolean), asyncmig.cancel(text) TO app;
             GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval) TO app;""")
         env = self.project.env(db, DB_USER="app", ASYNCMIG_CREATE_EXTENSION="false",
                                ASYNCMIG_WAIT_IN_MIGRATE="1")

@@ -18,7 +18,7 @@ GRANT_HINT = (
     "HINT: asyncmig grants nothing to PUBLIC. A superuser must grant the role %r: "
     "GRANT USAGE ON SCHEMA asyncmig TO role; GRANT SELECT ON asyncmig.status TO role; "
     "GRANT EXECUTE ON FUNCTION asyncmig.schedule(text, text, text, boolean, text[], "
-    "timestamptz, interval), asyncmig.run(text, boolean), asyncmig.cancel(text) TO role; "
+    "timestamptz, interval), asyncmig.run(text, boolean, boolean), asyncmig.cancel(text) TO role; "
     "GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval) TO role;")
 
 ALLOW_SCHEDULED_GUC = "asyncmig.allow_scheduled_migrations"

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# bench/batches.sh - one bulk UPDATE from psql against the same change
+# through asyncmig.schedule_batches(), side by side in one run.
+#
+# On a throwaway cluster (asyncmig preloaded), a table of ROWS rows (default
+# 2 000 000) gets the same backfill twice, each time on a freshly built copy:
+#   (a) UPDATE bench SET flag = (account_id % 2 = 0)          from psql
+#   (b) asyncmig.schedule_batches() of the same change, WHERE id BETWEEN $1 AND $2
+# while pgbench runs single-row UPDATEs of random ids (CLIENTS clients, RATE
+# transactions per second in all).  It reports the writers' worst and p99
+# latency during each, the change's total time, and the table's size and
+# dead space after each (pg_relation_size, pgstattuple).  Results replace
+# the "Batched data migrations" section of bench/RESULTS.md.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$repo/test/lib/common.sh"
+ROWS=${ROWS:-2000000}
+CLIENTS=${CLIENTS:-4}
+RATE=${RATE:-200}
+BATCH_SIZE=${BATCH_SIZE:-}
+
+am_ensure_packages
+am_build_install "$repo"
+dir=$(mktemp -d /tmp/asyncmig-bench-batches.XXXXXX)
+port=$(am_free_port 55700)
+trap 'am_stop_cluster "$dir"' EXIT
+am_start_cluster "$dir" "$port" "max_wal_size = '4GB'" "log_min_messages = info"
+
+sql() {
+	runuser -u postgres -- psql -h "$dir" -p "$port" -X -q -At -v ON_ERROR_STOP=1 "$@"
+}
+now_ms() { date +%s%3N; }
+
+sql -c "CREATE EXTENSION asyncmig" -c "CREATE EXTENSION pgstattuple"
+
+fresh_table() {
+	sql -c "DROP TABLE IF EXISTS bench" \
+		-c "CREATE TABLE bench AS SELECT g::bigint AS id, (g % 5000)::int AS account_id, md5(g::text) AS payload, NULL::boolean AS flag FROM generate_series(1, $ROWS) g" \
+		-c "ALTER TABLE bench ADD PRIMARY KEY (id)" \
+		-c "VACUUM ANALYZE bench" -c "CHECKPOINT"
+}
+
+# writers: single-row UPDATEs of random ids for the whole change
+cat > "$dir/writer.sql" <<EOT
+\set id random(1, $ROWS)
+UPDATE bench SET payload = md5(payload) WHERE id = :id;
+EOT
+chown postgres "$dir/writer.sql"
+start_writers() {    # $1: label, $2: seconds
+	(cd "$dir" && runuser -u postgres -- "$AM_PGBIN/pgbench" -n -h "$dir" -p "$port" \
+		-c "$CLIENTS" -j 2 -R "$RATE" -T "$2" -f "$dir/writer.sql" \
+		-l --log-prefix="$dir/$1" postgres >"$dir/$1.pgbench" 2>&1) &
+	writers_pid=$!
+}
+writer_stats() {     # $1: label -> "count p99_ms max_ms"
+	cat "$dir/$1".* | awk '{ print $3 }' | sort -n |
+		awk '{ v[NR] = $1 } END { i = int(NR * 0.99); if (i < 1) i = 1;
+			printf "%d %.0f %.0f\n", NR, v[i] / 1000, v[NR] / 1000 }'
+}
+bloat() {            # -> "size_MB dead_tuple_percent free_percent"
+	sql -F ' ' -c "SELECT round(pg_relation_size('bench') / 1048576.0), dead_tuple_percent, free_percent FROM pgstattuple('bench')"
+}
+
+# (a) one UPDATE from psql
+fresh_table
+size0=$(sql -c "SELECT round(pg_relation_size('bench') / 1048576.0)")
+start_writers a 40
+sleep 3
+t0=$(now_ms)
+sql -c "UPDATE bench SET flag = (account_id % 2 = 0)"
+a_ms=$(( $(now_ms) - t0 ))
+wait "$writers_pid"
+read -r a_n a_p99 a_max <<<"$(writer_stats a)"
+read -r a_size a_dead a_free <<<"$(bloat)"
+a_wrong=$(sql -c "SELECT count(*) FROM bench WHERE flag IS DISTINCT FROM (account_id % 2 = 0)")
+echo "(a) psql UPDATE: ${a_ms} ms; writers: $a_n, p99 ${a_p99} ms, worst ${a_max} ms; table ${a_size} MB, dead ${a_dead}%, free ${a_free}%"
+
+# (b) the same change through schedule_batches()
+fresh_table
+size_arg=""
+[ -n "$BATCH_SIZE" ] && size_arg=", batch_size => $BATCH_SIZE"
+start_writers b 40
+sleep 3
+t0=$(now_ms)
+sql -c "SELECT asyncmig.schedule_batches('bench_backfill', 'bench', 'UPDATE bench SET flag = (account_id % 2 = 0) WHERE id BETWEEN \$1 AND \$2'$size_arg)" >/dev/null
+last=""
+while :; do
+	line=$(sql -c "SELECT status || ' ' || coalesce(progress, '') FROM asyncmig.status WHERE name = 'bench_backfill'")
+	case $line in FINISHED*|ERROR*) break ;; esac
+	if [ "$line" != "$last" ] && [ $(( ($(now_ms) - t0) / 1000 % 5 )) -eq 0 ]; then echo "   $line"; last=$line; fi
+	sleep 0.2
+done
+sql -c "CALL asyncmig.wait('bench_backfill')"
+b_total_ms=$(( $(now_ms) - t0 ))
+b_ms=$(sql -c "SELECT round(extract(epoch FROM finished_at - started_at) * 1000) FROM asyncmig.migration WHERE name = 'bench_backfill'")
+b_batches=$(sql -c "SELECT meta->'batches'->>'batches' FROM asyncmig.migration WHERE name = 'bench_backfill'")
+b_size_used=$(sql -c "SELECT batch_size FROM asyncmig.migration WHERE name = 'bench_backfill'")
+wait "$writers_pid"
+read -r b_n b_p99 b_max <<<"$(writer_stats b)"
+read -r b_size b_dead b_free <<<"$(bloat)"
+b_wrong=$(sql -c "SELECT count(*) FROM bench WHERE flag IS DISTINCT FROM (account_id % 2 = 0)")
+echo "(b) schedule_batches: ${b_ms} ms in the worker (${b_total_ms} ms schedule to FINISHED), $b_batches batches of $b_size_used; writers: $b_n, p99 ${b_p99} ms, worst ${b_max} ms; table ${b_size} MB, dead ${b_dead}%, free ${b_free}%"
+ratio=$(awk -v a="$a_ms" -v b="$b_ms" 'BEGIN { printf "%.2f", b / a }')
+echo "(b)/(a) time: $ratio"
+
+section=$(cat <<EOT
+<!-- batches: written by bench/batches.sh -->
+## Batched data migrations
+
+Written by \`bash bench/batches.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, shared
+with other work; $(sql -c 'SHOW server_version')), one run. A table of $ROWS rows
+(\`id bigint PRIMARY KEY, account_id int, payload text, flag boolean\`,
+$size0 MB) gets the backfill \`SET flag = (account_id % 2 = 0)\` on a fresh copy
+each way, while pgbench runs single-row \`UPDATE bench SET payload = md5(payload)
+WHERE id = :id\` of random ids ($CLIENTS clients, $RATE per second in all,
+for 40 s, the change starting after 3 s; latency counted from each
+transaction's scheduled start).
+
+| | (a) one \`UPDATE\` from psql | (b) \`schedule_batches()\` |
+|---|---|---|
+| total time of the change | $a_ms ms | $b_ms ms in the worker ($b_batches batches of $b_size_used; $b_total_ms ms from schedule to FINISHED) |
+| writers' UPDATEs done | $a_n | $b_n |
+| writers' p99 latency | $a_p99 ms | $b_p99 ms |
+| writers' worst latency | $a_max ms | $b_max ms |
+| table size after | $a_size MB | $b_size MB |
+| dead tuples / free space after (pgstattuple) | $a_dead % / $a_free % | $b_dead % / $b_free % |
+| rows left wrong | $a_wrong | $b_wrong |
+
+(b) took $ratio× the time of (a). During (a) every writer that touches a row
+the UPDATE has already changed waits for the whole statement to commit; during
+(b) a writer waits at most for the one batch that holds its row.
+<!-- batches: end -->
+EOT
+)
+results="$repo/bench/RESULTS.md"
+touch "$results"
+python3 - "$results" "$section" <<'EOP'
+import re, sys
+path, section = sys.argv[1], sys.argv[2]
+text = open(path).read()
+pattern = re.compile(r'<!-- batches: written by bench/batches\.sh -->.*?<!-- batches: end -->', re.S)
+if pattern.search(text):
+    text = pattern.sub(lambda m: section, text)
+else:
+    text = text.rstrip('\n') + '\n\n' + section + '\n'
+open(path, 'w').write(text)
+EOP
+echo "== written: the batches section of bench/RESULTS.md"

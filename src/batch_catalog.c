@@ -1,0 +1,288 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch_catalog.c
+ *		The batch columns of asyncmig.migration (batch_relation, batch_key,
+ *		batch_size, batch_pause) and a batched run's progress in
+ *		meta->'batches':
+ *
+ *		{"last_key": "4130000",	the last key done, as text (NULL: none)
+ *		 "batches": 413,		batches done, over every run
+ *		 "rows": 4130000,		keys walked, over every run
+ *		 "rows_affected": 4129874,	rows the statement processed
+ *		 "estimate_rows": 10000000,	the table's size when the run began
+ *		 "run_batches": 13, "run_rows": 130000}	done in the current run
+ *
+ * Every function runs inside am_catalog_enter() (as the table's owner,
+ * search_path pinned).  The batch columns come with asyncmig 1.1: a
+ * database whose extension is still 1.0 has none, and
+ * am_batch_catalog_available() says so before anything reads them.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+
+#include "asyncmig.h"
+#include "batch_catalog.h"
+#include "catalog.h"
+
+/*
+ * am_batch_catalog_available
+ *		Does this database's asyncmig.migration have the batch columns
+ *		(extension 1.1 or later)?
+ */
+bool
+am_batch_catalog_available(void)
+{
+	Oid			relid = am_catalog_relid(true);
+
+	return OidIsValid(relid) &&
+		get_attnum(relid, "batch_relation") != InvalidAttrNumber;
+}
+
+/*
+ * am_batch_catalog_set_spec
+ *		Make the row of that name (just inserted or queued again by the
+ *		caller, and locked) a batched migration.  Its progress is kept, so
+ *		that the new run resumes, unless it walked another table or key:
+ *		then the keys it recorded mean nothing here, and guessing could
+ *		apply a batch twice, so it is an error.
+ */
+void
+am_batch_catalog_set_spec(const char *name, const AmBatchArgs *batch)
+{
+	Oid			types[5] = {TEXTOID, OIDOID, NAMEOID, INT4OID, INTERVALOID};
+	Datum		values[5];
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = ObjectIdGetDatum(batch->relid);
+	values[2] = DirectFunctionCall1(namein, CStringGetDatum(batch->key));
+	values[3] = Int32GetDatum(batch->batch_size);
+	values[4] = batch->pause;
+
+	SPI_connect();
+	if (am_catalog_spi("SELECT meta ->> 'batches' FROM asyncmig.migration "
+					 "WHERE name = $1 AND meta ? 'batches' "
+					 "AND (batch_relation IS DISTINCT FROM $2::pg_catalog.regclass "
+					 "  OR batch_key IS DISTINCT FROM $3)",
+					 3, types, values, NULL, true, SPI_OK_SELECT) > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("migration \"%s\" has done batches over another table or key", name),
+				 errdetail("Its progress: %s.",
+						   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)),
+				 errhint("Schedule the new batches under a new name, or run it again as it was recorded with asyncmig.run(name, restart => true).")));
+	am_catalog_spi("UPDATE asyncmig.migration SET batch_relation = $2, "
+				 "batch_key = $3, batch_size = $4, batch_pause = $5 "
+				 "WHERE name = $1",
+				 5, types, values, NULL, false, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+/*
+ * am_batch_catalog_clear_spec
+ *		The row of that name, queued again by schedule() with plain SQL, is
+ *		no longer batched: forget its batch settings and progress.
+ */
+void
+am_batch_catalog_clear_spec(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+
+	if (!am_batch_catalog_available())
+		return;
+	values[0] = CStringGetTextDatum(name);
+	SPI_connect();
+	am_catalog_spi("UPDATE asyncmig.migration SET batch_relation = NULL, "
+				 "batch_key = NULL, batch_size = NULL, batch_pause = NULL, "
+				 "meta = meta - 'batches' "
+				 "WHERE name = $1 AND batch_relation IS NOT NULL",
+				 1, types, values, NULL, false, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+/*
+ * am_batch_catalog_is_batched
+ *		Is the row of that name a batched migration?
+ */
+bool
+am_batch_catalog_is_batched(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	int			n;
+
+	if (!am_batch_catalog_available())
+		return false;
+	values[0] = CStringGetTextDatum(name);
+	SPI_connect();
+	n = am_catalog_spi("SELECT 1 FROM asyncmig.migration "
+					 "WHERE name = $1 AND batch_relation IS NOT NULL",
+					 1, types, values, NULL, true, SPI_OK_SELECT);
+	SPI_finish();
+	return n > 0;
+}
+
+/*
+ * am_batch_catalog_forget_progress
+ *		Start the next forwards run of a batched migration at its first key:
+ *		after run(restart => true), and after a backwards run undid it.
+ */
+void
+am_batch_catalog_forget_progress(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+
+	if (!am_batch_catalog_available())
+		return;
+	values[0] = Int64GetDatum(id);
+	SPI_connect();
+	am_catalog_spi("UPDATE asyncmig.migration SET meta = meta - 'batches' "
+				 "WHERE id = $1 AND meta ? 'batches'",
+				 1, types, values, NULL, false, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+/*
+ * am_batch_catalog_spec
+ *		The batch settings and progress of row id, or NULL if it is not a
+ *		batched migration (or the table has no batch columns).  Allocated
+ *		in the caller's memory context.
+ */
+AmBatchSpec *
+am_batch_catalog_spec(int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1];
+	MemoryContext cxt = CurrentMemoryContext;
+	AmBatchSpec *spec = NULL;
+
+	if (!am_batch_catalog_available())
+		return NULL;
+	values[0] = Int64GetDatum(id);
+	SPI_connect();
+	if (am_catalog_spi("SELECT batch_relation::pg_catalog.oid, batch_key::pg_catalog.text, batch_size, "
+					 "  (pg_catalog.date_part('epoch', batch_pause) * 1000)::pg_catalog.int8, "
+					 "  meta #>> '{batches,last_key}', "
+					 "  coalesce((meta #>> '{batches,batches}')::pg_catalog.int8, 0), "
+					 "  coalesce((meta #>> '{batches,rows}')::pg_catalog.int8, 0), "
+					 "  coalesce((meta #>> '{batches,rows_affected}')::pg_catalog.int8, 0) "
+					 "FROM asyncmig.migration WHERE id = $1 AND batch_relation IS NOT NULL",
+					 1, types, values, NULL, true, SPI_OK_SELECT) == 1)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *v;
+
+		spec = MemoryContextAllocZero(cxt, sizeof(AmBatchSpec));
+		spec->relid = DatumGetObjectId(SPI_getbinval(tup, desc, 1, &isnull));
+		spec->key = MemoryContextStrdup(cxt, SPI_getvalue(tup, desc, 2));
+		spec->batch_size = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		spec->pause_ms = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		v = SPI_getvalue(tup, desc, 5);
+		spec->last_key = v ? MemoryContextStrdup(cxt, v) : NULL;
+		spec->batches = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+		spec->rows = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
+		spec->rows_affected = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+	}
+	SPI_finish();
+	return spec;
+}
+
+/*
+ * am_batch_catalog_start_run
+ *		A run of a batched migration begins: note the table's estimated size
+ *		and count this run's batches from zero.
+ */
+void
+am_batch_catalog_start_run(int64 id, int64 estimate_rows)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		values[2];
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int64GetDatum(estimate_rows);
+	SPI_connect();
+	am_catalog_spi("UPDATE asyncmig.migration SET meta = meta || "
+				 "pg_catalog.jsonb_build_object('batches', "
+				 "  pg_catalog.jsonb_build_object('last_key', NULL, 'batches', 0, "
+				 "    'rows', 0, 'rows_affected', 0) "
+				 "  || coalesce(meta -> 'batches', '{}') "
+				 "  || pg_catalog.jsonb_build_object('estimate_rows', $2, "
+				 "    'run_batches', 0, 'run_rows', 0)) "
+				 "WHERE id = $1",
+				 2, types, values, NULL, false, SPI_OK_UPDATE);
+	SPI_finish();
+}
+
+/*
+ * am_batch_catalog_progress
+ *		One more batch done, up to last_key: called in the batch's own
+ *		transaction, so that the batch and this record commit together or
+ *		not at all.  updated_at is left alone, so that the update can be
+ *		HOT (it is in the queue index).
+ */
+void
+am_batch_catalog_progress(int64 id, int pid, const char *last_key,
+						  int64 walked, int64 affected)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT4OID};
+	Datum		values[5];
+
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(last_key);
+	values[2] = Int64GetDatum(walked);
+	values[3] = Int64GetDatum(affected);
+	values[4] = Int32GetDatum(pid);
+	SPI_connect();
+	if (am_catalog_spi("UPDATE asyncmig.migration m SET meta = m.meta || "
+					 "pg_catalog.jsonb_build_object('batches', b.b || "
+					 "  pg_catalog.jsonb_build_object('last_key', $2, "
+					 "    'batches', (b.b ->> 'batches')::pg_catalog.int8 + 1, "
+					 "    'rows', (b.b ->> 'rows')::pg_catalog.int8 + $3, "
+					 "    'rows_affected', (b.b ->> 'rows_affected')::pg_catalog.int8 + $4, "
+					 "    'run_batches', (b.b ->> 'run_batches')::pg_catalog.int8 + 1, "
+					 "    'run_rows', (b.b ->> 'run_rows')::pg_catalog.int8 + $3)) "
+					 "FROM (SELECT meta -> 'batches' AS b FROM asyncmig.migration WHERE id = $1) b "
+					 "WHERE m.id = $1 AND m.status = 'IN PROGRESS' "
+					 "  AND (m.meta ->> 'pid')::pg_catalog.int4 = $5",
+					 5, types, values, NULL, false, SPI_OK_UPDATE) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("asyncmig migration %lld is no longer IN PROGRESS in this worker", (long long) id),
+				 errdetail("Its batch was not applied.")));
+	SPI_finish();
+}
+
+/*
+ * am_batch_catalog_error_batch
+ *		Name the batch that failed, if one did, in meta->'error'->'batch'
+ *		(the run has been ended in ERROR already).
+ */
+void
+am_batch_catalog_error_batch(int64 id, const AmBatchSpec *spec)
+{
+	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		values[4];
+
+	if (spec->failed_batch == 0)
+		return;
+	values[0] = Int64GetDatum(id);
+	values[1] = Int64GetDatum(spec->failed_batch);
+	values[2] = CStringGetTextDatum(spec->failed_first);
+	values[3] = CStringGetTextDatum(spec->failed_last);
+	SPI_connect();
+	am_catalog_spi("UPDATE asyncmig.migration SET meta = pg_catalog.jsonb_set(meta, "
+				 "'{error,batch}', pg_catalog.jsonb_build_object('number', $2, "
+				 "  'first_key', $3, 'last_key', $4)) "
+				 "WHERE id = $1 AND meta ? 'error'",
+				 4, types, values, NULL, false, SPI_OK_UPDATE);
+	SPI_finish();
+}

@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch_catalog.h
+ *		The batch columns of asyncmig.migration and a batched run's
+ *		progress in meta->'batches' (src/batch_catalog.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef ASYNCMIG_BATCH_CATALOG_H
+#define ASYNCMIG_BATCH_CATALOG_H
+
+/* the default batch size of schedule_batches(), as in the SQL */
+#define AM_BATCH_DEFAULT_SIZE	10000
+
+/* what schedule_batches() records besides what schedule() records */
+typedef struct AmBatchArgs
+{
+	Oid			relid;
+	const char *key;
+	int			batch_size;
+	Datum		pause;			/* interval */
+} AmBatchArgs;
+
+/* a batched migration's settings and progress, as recorded in its row */
+typedef struct AmBatchSpec
+{
+	Oid			relid;
+	char	   *key;
+	int			batch_size;
+	int64		pause_ms;
+	char	   *last_key;		/* NULL: start at the first key */
+	int64		batches;		/* done so far, over every run */
+	int64		rows;			/* keys walked so far */
+	int64		rows_affected;	/* rows the statement processed so far */
+	/* set by the batch loop when a batch fails: which one */
+	int64		failed_batch;	/* 0: none */
+	char	   *failed_first;
+	char	   *failed_last;
+} AmBatchSpec;
+
+/* callers are in am_catalog_enter() */
+extern bool am_batch_catalog_available(void);
+extern void am_batch_catalog_set_spec(const char *name, const AmBatchArgs *batch);
+extern void am_batch_catalog_clear_spec(const char *name);
+extern bool am_batch_catalog_is_batched(const char *name);
+extern void am_batch_catalog_forget_progress(int64 id);
+extern AmBatchSpec *am_batch_catalog_spec(int64 id);
+extern void am_batch_catalog_start_run(int64 id, int64 estimate_rows);
+extern void am_batch_catalog_progress(int64 id, int pid, const char *last_key,
+									  int64 walked, int64 affected);
+extern void am_batch_catalog_error_batch(int64 id, const AmBatchSpec *spec);
+
+#endif							/* ASYNCMIG_BATCH_CATALOG_H */

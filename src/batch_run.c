@@ -1,0 +1,536 @@
+/*-------------------------------------------------------------------------
+ *
+ * batch_run.c
+ *		The worker's batch loop: walk a table's key in order, batch_size
+ *		keys at a time, and run the migration's statement once per batch
+ *		with $1 and $2 the first and the last key of the batch.
+ *
+ * Exactly once: each batch is one transaction that finds the batch's
+ * bounds, runs the statement and records the last key done in the row
+ * (meta->'batches'); they commit together or not at all.  A crash, a
+ * terminate, a cancel or a timeout loses at most the batch that was
+ * running, and the next forwards run starts after the last key recorded.
+ *
+ * The walk is keyset pagination over the key's btree index:
+ *		WHERE key > last ORDER BY key LIMIT batch_size
+ * never OFFSET and never arithmetic on keys, so gaps, uuids, text and
+ * timestamps all work, and each batch costs the same at the end of the
+ * table as at its start.  A key value shared by several rows is never
+ * split: the statement's "BETWEEN $1 AND $2" takes every row of the last
+ * key, and the next batch starts after it.  Rows whose key is NULL are not
+ * walked.
+ *
+ * Gentle: asyncmig.lock_timeout applies to each batch; a batch that fails
+ * on a lock timeout, deadlock or serialization failure is tried again (the
+ * executor's policy, counted per batch); between batches the worker
+ * sleeps the migration's pause and looks for a cancel and its timeout.
+ *
+ * The caller (the worker) has become the migration's owner and set its
+ * session (search_path, statement_timeout) before; the statement runs
+ * through SPI as that owner.  Keys are converted to and from text (the
+ * form they have in meta->'batches') with fixed DateStyle, IntervalStyle
+ * and extra_float_digits, so that a key reads back as the same value.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "optimizer/plancat.h"
+#include "pgstat.h"
+#include "postmaster/interrupt.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/ps_status.h"
+#include "utils/rel.h"
+#include "utils/ruleutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/timeout.h"
+
+#include "asyncmig.h"
+#include "batch_check.h"
+#include "batch_run.h"
+#include "catalog_worker.h"
+#include "settings.h"
+#include "shmem.h"
+
+/* what one batch did */
+typedef struct AmBatchDone
+{
+	char	   *first_key;		/* NULL until the bounds are known */
+	char	   *last_key;
+	int64		walked;
+	int64		affected;
+} AmBatchDone;
+
+static int	am_batch_fixed_settings(void);
+static char *am_batch_operator(Oid opr);
+static char *am_batch_bounds_sql(AmBatchKey *key, bool after);
+static int64 am_batch_estimate(Oid relid);
+static int64 am_batch_replica_lag_kb(void);
+static void am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec);
+static bool am_batch_one(AmMigration *m, AmBatchSpec *spec,
+						 MemoryContext keep, AmBatchDone *b);
+
+/*
+ * am_batch_fixed_settings
+ *		Pin, until AtEOXact_GUC() with the returned level, the settings that
+ *		key text depends on, and search_path for the statements we write.
+ */
+static int
+am_batch_fixed_settings(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("datestyle", "ISO, YMD",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("intervalstyle", "postgres",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	(void) set_config_option("extra_float_digits", "3",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+/*
+ * am_batch_operator
+ *		OPERATOR(schema.name) for an operator, so that the walk uses exactly
+ *		the index's operators, whatever the search_path holds.
+ */
+static char *
+am_batch_operator(Oid opr)
+{
+	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opr));
+	Form_pg_operator op;
+	char	   *result;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator %u", opr);
+	op = (Form_pg_operator) GETSTRUCT(tup);
+	result = psprintf("OPERATOR(%s.%s)",
+					  quote_identifier(get_namespace_name(op->oprnamespace)),
+					  NameStr(op->oprname));
+	ReleaseSysCache(tup);
+	return result;
+}
+
+/*
+ * am_batch_bounds_sql
+ *		The query that finds the next batch: its first key, its last key and
+ *		how many keys it walked.  $1 is batch_size; with after, $2 is the
+ *		last key done.  The window keeps memory constant however large the
+ *		batch: only one row leaves the LIMIT's sort.
+ */
+static char *
+am_batch_bounds_sql(AmBatchKey *key, bool after)
+{
+	char	   *rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(key->relid)),
+												 get_rel_name(key->relid));
+	char	   *col = (char *) quote_identifier(key->attname);
+	char	   *lt = am_batch_operator(key->lt_opr);
+	char	   *gt = am_batch_operator(key->gt_opr);
+
+	if (OidIsValid(key->collation))
+		col = psprintf("%s COLLATE %s", col, generate_collation_name(key->collation));
+	return psprintf("SELECT pg_catalog.first_value(k) OVER w, k, pg_catalog.row_number() OVER w "
+					"FROM (SELECT %s AS k FROM %s WHERE %s IS NOT NULL%s%s%s "
+					"  ORDER BY %s USING %s LIMIT $1) s "
+					"WINDOW w AS (ORDER BY k USING %s ROWS UNBOUNDED PRECEDING) "
+					"ORDER BY 3 DESC LIMIT 1",
+					col, rel, col,
+					after ? " AND " : "", after ? col : "",
+					after ? psprintf(" %s $2", gt) : "",
+					col, lt, lt);
+}
+
+/*
+ * am_batch_estimate
+ *		The rows of a table and of its partitions or children (the walk
+ *		sees them all), as the planner estimates them: the "~N rows" of
+ *		the status.
+ */
+static int64
+am_batch_estimate(Oid relid)
+{
+	List	   *rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	ListCell   *lc;
+	double		total = 0;
+
+	foreach(lc, rels)
+	{
+		Relation	rel = try_relation_open(lfirst_oid(lc), AccessShareLock);
+		BlockNumber pages;
+		double		tuples;
+		double		allvisfrac;
+
+		if (rel == NULL)
+			continue;
+		if (rel->rd_rel->relkind == RELKIND_RELATION ||
+			rel->rd_rel->relkind == RELKIND_MATVIEW)
+		{
+			/* live rows as of the last VACUUM/ANALYZE, else from its size */
+			tuples = rel->rd_rel->reltuples;
+			if (tuples < 0)
+				estimate_rel_size(rel, NULL, &pages, &tuples, &allvisfrac);
+			total += tuples;
+		}
+		relation_close(rel, AccessShareLock);
+	}
+	return (int64) total;
+}
+
+/*
+ * am_batch_one
+ *		Run the next batch in a transaction of its own, and record it in
+ *		the row in that same transaction.  Returns true when no key is left
+ *		(nothing was run).  b's keys are copied into keep as soon as they
+ *		are known, so that an error can name the batch.
+ */
+static bool
+am_batch_one(AmMigration *m, AmBatchSpec *spec, MemoryContext keep,
+			 AmBatchDone *b)
+{
+	AmBatchKey key;
+	AmCatalogContext ccxt;
+	int			level;
+	bool		done;
+	Oid			types[2];
+	Datum		values[2];
+	Datum		bounds[2];
+	bool		isnull;
+	Oid			outfunc;
+	bool		varlena;
+	int			rc;
+
+	memset(b, 0, sizeof(AmBatchDone));
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (StatementTimeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
+	PushActiveSnapshot(GetTransactionSnapshot());
+	SPI_connect();
+
+	/* the bounds, by OID and with the index's own operators */
+	level = am_batch_fixed_settings();
+	am_batch_check_key(spec->relid, spec->key, &key, false);
+	types[0] = INT8OID;
+	values[0] = Int64GetDatum(spec->batch_size);
+	if (spec->last_key)
+	{
+		Oid			infunc;
+		Oid			ioparam;
+
+		getTypeInputInfo(key.typid, &infunc, &ioparam);
+		types[1] = key.typid;
+		values[1] = OidInputFunctionCall(infunc, spec->last_key, ioparam, -1);
+	}
+	rc = SPI_execute_with_args(am_batch_bounds_sql(&key, spec->last_key != NULL),
+							   spec->last_key ? 2 : 1, types, values, NULL,
+							   false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "asyncmig: could not find the next batch (%s)",
+			 SPI_result_code_string(rc));
+	done = (SPI_processed == 0);
+	if (!done)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		bounds[0] = SPI_getbinval(tup, desc, 1, &isnull);
+		bounds[1] = SPI_getbinval(tup, desc, 2, &isnull);
+		b->walked = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		getTypeOutputInfo(key.typid, &outfunc, &varlena);
+		b->first_key = MemoryContextStrdup(keep, OidOutputFunctionCall(outfunc, bounds[0]));
+		b->last_key = MemoryContextStrdup(keep, OidOutputFunctionCall(outfunc, bounds[1]));
+	}
+	AtEOXact_GUC(true, level);
+
+	/* the statement, as the owner, with the migration's search_path */
+	if (!done)
+	{
+		char	   *activity = psprintf("/* asyncmig batch %lld: keys %s to %s */ %s",
+										(long long) (spec->batches + 1),
+										b->first_key, b->last_key,
+										m->forwards_sql);
+
+		pgstat_report_activity(STATE_RUNNING, activity);
+		set_ps_display(psprintf("batch %lld", (long long) (spec->batches + 1)));
+		types[0] = types[1] = key.typid;
+		rc = SPI_execute_with_args(m->forwards_sql, 2, types, bounds, NULL,
+								   false, 0);
+		if (rc < 0)
+			elog(ERROR, "asyncmig: the batch statement failed (%s)",
+				 SPI_result_code_string(rc));
+		b->affected = (int64) SPI_processed;
+	}
+	SPI_finish();
+
+	/* the progress, as the table's owner, in the batch's transaction */
+	if (!done)
+	{
+		am_catalog_enter(&ccxt);
+		am_batch_catalog_progress(m->id, MyProcPid, b->last_key, b->walked,
+								  b->affected);
+		am_catalog_leave(&ccxt);
+	}
+	PopActiveSnapshot();
+	if (StatementTimeout > 0)
+		disable_timeout(STATEMENT_TIMEOUT, false);
+	CommitTransactionCommand();
+	set_ps_display("idle");
+	pgstat_report_activity(STATE_IDLE, NULL);
+	return done;
+}
+
+/*
+ * am_batch_replica_lag_kb
+ *		WAL (kB) that the streaming replica furthest behind has not replayed
+ *		yet; 0 without replicas.  Read as the table's owner (the extension
+ *		owner: pg_stat_replication shows positions to privileged roles only).
+ */
+static int64
+am_batch_replica_lag_kb(void)
+{
+	AmCatalogContext ccxt;
+	int64		lag = 0;
+	bool		isnull;
+	Datum		d;
+
+	am_catalog_begin(&ccxt);
+	SPI_connect();
+	if (SPI_execute("SELECT (pg_catalog.max(pg_catalog.pg_wal_lsn_diff("
+					"  pg_catalog.pg_current_wal_lsn(), replay_lsn)) / 1024)::pg_catalog.int8 "
+					"FROM pg_catalog.pg_stat_replication WHERE replay_lsn IS NOT NULL",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "asyncmig: could not read pg_stat_replication");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		lag = DatumGetInt64(d);
+	SPI_finish();
+	am_catalog_commit(&ccxt);
+	return lag;
+}
+
+/*
+ * am_batch_wait_for_replicas
+ *		Between batches, hold off while a replica's replay lag is over
+ *		asyncmig.max_replica_lag (a backfill must not leave the replicas
+ *		that serve reads behind), looking again every second; a cancel or
+ *		the timeout ends the wait (the next batch's check raises it).
+ */
+static void
+am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec)
+{
+	bool		reported = false;
+
+	for (;;)
+	{
+		int64		lag;
+
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		if (asyncmig_max_replica_lag <= 0)
+			return;
+		lag = am_batch_replica_lag_kb();
+		if (lag <= asyncmig_max_replica_lag)
+		{
+			if (reported)
+				ereport(LOG,
+						(errmsg("asyncmig migration \"%s\": replicas caught up (%lld kB behind), going on",
+								m->name, (long long) lag)));
+			return;
+		}
+		if (!reported)
+			ereport(LOG,
+					(errmsg("asyncmig migration \"%s\": holding off after batch %lld: a replica is %lld kB behind, over asyncmig.max_replica_lag (%d kB)",
+							m->name, (long long) spec->batches, (long long) lag,
+							asyncmig_max_replica_lag)));
+		reported = true;
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("/* asyncmig batch %lld: waiting for replicas, %lld kB behind */",
+										(long long) (spec->batches + 1), (long long) lag));
+		am_exec_sleep(1000);
+		if (am_exec_timed_out() || am_shmem_cancel_requested() ||
+			QueryCancelPending || ProcDiePending)
+			return;
+	}
+}
+
+/*
+ * am_batch_run_forwards
+ *		Run a batched migration's forwards run, from spec's last key on.
+ *		Returns true when every key has been walked; else fills *res (and
+ *		spec->failed_* when a batch failed).
+ */
+bool
+am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext keep = AllocSetContextCreate(cxt, "asyncmig batch",
+											   ALLOCSET_SMALL_SIZES);
+	AmCatalogContext ccxt;
+	AmBatchKey key;
+	char		lock_timeout[32];
+	int			attempt = 1;
+	TimestampTz start = GetCurrentTimestamp();
+	int64		run_batches = 0;
+
+	memset(res, 0, sizeof(AmExecResult));
+	snprintf(lock_timeout, sizeof(lock_timeout), "%d", asyncmig_lock_timeout);
+	(void) set_config_option("lock_timeout", lock_timeout,
+							 PGC_SUSET, PGC_S_CLIENT, GUC_ACTION_SET, true, 0, false);
+
+	/* the key must still be there; note the table's size for the status */
+	PG_TRY();
+	{
+		int64		estimate;
+
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		am_batch_check_key(spec->relid, spec->key, &key, false);
+
+		/*
+		 * The statement as this worker parses it must be what was checked:
+		 * one DML statement with $1 and $2.  SPI would run every statement
+		 * of a text that parses differently here (other settings than the
+		 * caller's, e.g. standard_conforming_strings).
+		 */
+		am_batch_check_sql(m->forwards_sql, key.typid, false);
+		estimate = am_batch_estimate(spec->relid);
+		am_catalog_enter(&ccxt);
+		am_batch_catalog_start_run(m->id, estimate);
+		am_catalog_leave(&ccxt);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		res->edata = CopyErrorData();
+		FlushErrorState();
+		am_exec_recover_from_error();
+		res->statement = m->forwards_sql;
+		return false;
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(cxt);
+
+	if (spec->last_key)
+		ereport(LOG,
+				(errmsg("asyncmig migration \"%s\": resuming after key %s (%lld batches, %lld rows done)",
+						m->name, spec->last_key, (long long) spec->batches,
+						(long long) spec->rows)));
+	else
+		ereport(LOG,
+				(errmsg("asyncmig migration \"%s\": walking the key from its first value, %d keys per batch",
+						m->name, spec->batch_size)));
+
+	for (;;)
+	{
+		AmBatchDone b;
+		ErrorData  *edata = NULL;
+		bool		done = false;
+
+		MemoryContextReset(keep);
+		memset(&b, 0, sizeof(b));
+		PG_TRY();
+		{
+			if (am_exec_timed_out() || am_shmem_cancel_requested())
+			{
+				/* interrupted between batches */
+				QueryCancelPending = true;
+				InterruptPending = true;
+				CHECK_FOR_INTERRUPTS();
+			}
+			done = am_batch_one(m, spec, keep, &b);
+		}
+		PG_CATCH();
+		{
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			am_exec_recover_from_error();
+		}
+		PG_END_TRY();
+		MemoryContextSwitchTo(cxt);
+
+		if (edata == NULL)
+		{
+			if (done)
+				break;
+			if (spec->last_key)
+				pfree(spec->last_key);
+			spec->last_key = pstrdup(b.last_key);
+			spec->batches++;
+			spec->rows += b.walked;
+			spec->rows_affected += b.affected;
+			run_batches++;
+			attempt = 1;
+			am_exec_sleep(spec->pause_ms);
+			am_batch_wait_for_replicas(m, spec);
+			continue;
+		}
+
+		if (am_exec_timed_out())
+			res->message = psprintf("timed out after %s", m->timeout_text);
+		else if (am_shmem_cancel_requested() &&
+				 edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			res->message = pstrdup("canceled");
+		else if ((edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+				  edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+				  edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE) &&
+				 attempt < asyncmig_max_attempts)
+		{
+			ereport(LOG,
+					(errmsg("asyncmig migration \"%s\": batch %lld, try %d failed, trying again: %s",
+							m->name, (long long) (spec->batches + 1), attempt,
+							edata->message)));
+			am_catalog_count_attempt(m->id, m->pid, edata);
+			am_exec_backoff(attempt);
+			attempt++;
+			continue;
+		}
+
+		res->edata = edata;
+		res->statement = m->forwards_sql;
+		if (b.first_key && res->message == NULL)
+		{
+			spec->failed_batch = spec->batches + 1;
+			spec->failed_first = pstrdup(b.first_key);
+			spec->failed_last = pstrdup(b.last_key);
+			edata->context = psprintf("%s%sbatch %lld, keys %s to %s",
+									  edata->context ? edata->context : "",
+									  edata->context ? "\n" : "",
+									  (long long) spec->failed_batch,
+									  spec->failed_first, spec->failed_last);
+		}
+		MemoryContextDelete(keep);
+		return false;
+	}
+
+	ereport(LOG,
+			(errmsg("asyncmig migration \"%s\": %lld batches in this run, %lld in all, %lld rows walked, %lld affected, in %.3f s",
+					m->name, (long long) run_batches, (long long) spec->batches,
+					(long long) spec->rows, (long long) spec->rows_affected,
+					(double) (GetCurrentTimestamp() - start) / 1000000.0)));
+	MemoryContextDelete(keep);
+	return true;
+}
