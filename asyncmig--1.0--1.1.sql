@@ -78,97 +78,6 @@ BEGIN
 END
 $security$;
 
-/* ---- deps (issue 13, item 2) ---- */
-
-/*
- * A queued run says in the progress column what it waits for:
- *   waiting until <not_before>
- *   waiting for dependency "x" (STARTED)
- *   waiting for dependency "x" (never scheduled; gives up at <time>)
- *   waiting for dependencies "a" (IN PROGRESS), "b" (SCHEDULED, nothing runs it; gives up at <time>)
- * A dependency that nothing will run (never scheduled, SCHEDULED, reverted)
- * is waited for at most asyncmig.dependency_timeout after the run was
- * queued (updated_at of a STARTED row) or its not_before, whichever is
- * later; then a worker ends the run ERROR (see catalog_dependencies.c,
- * which decides the same cases).  0 waits forever and shows no time.
- * CALL asyncmig.wait() says the same in a NOTICE: it reads this column.
- *
- * Only the WHEN m.status = 'STARTED' branch of "progress" is new; every
- * column, its name and order are as in 1.0.  CREATE OR REPLACE keeps the
- * grants given on the view.  The dependencies are read in the view (as
- * its owner), not in a function, so that a role with SELECT on the view
- * needs nothing more.
- */
-CREATE OR REPLACE VIEW asyncmig.status WITH (security_barrier) AS
-SELECT m.name,
-	m.status,
-	m.direction,
-	m.owner,
-	m.attempts,
-	m.started_at,
-	m.finished_at,
-	CASE
-		WHEN m.started_at IS NULL THEN NULL
-		WHEN m.status = 'IN PROGRESS' THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at
-		ELSE m.finished_at OPERATOR(pg_catalog.-) m.started_at
-	END AS duration,
-	CASE WHEN m.status = 'IN PROGRESS' THEN
-		COALESCE(
-			(SELECT p.phase
-				OPERATOR(pg_catalog.||) COALESCE(
-					CASE
-						WHEN p.blocks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
-							(100 OPERATOR(pg_catalog.*) p.blocks_done OPERATOR(pg_catalog./) p.blocks_total)::text OPERATOR(pg_catalog.||) '%'
-						WHEN p.tuples_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
-							(100 OPERATOR(pg_catalog.*) p.tuples_done OPERATOR(pg_catalog./) p.tuples_total)::text OPERATOR(pg_catalog.||) '%'
-						WHEN p.lockers_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
-							p.lockers_done::text OPERATOR(pg_catalog.||) ' of ' OPERATOR(pg_catalog.||) p.lockers_total::text
-					END, '')
-			 FROM pg_catalog.pg_stat_progress_create_index p
-			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
-			(SELECT 'vacuuming: ' OPERATOR(pg_catalog.||) p.phase
-				OPERATOR(pg_catalog.||) COALESCE(
-					CASE WHEN p.heap_blks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
-						(100 OPERATOR(pg_catalog.*) p.heap_blks_scanned OPERATOR(pg_catalog./) p.heap_blks_total)::text OPERATOR(pg_catalog.||) '%'
-					END, '')
-			 FROM pg_catalog.pg_stat_progress_vacuum p
-			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
-			(SELECT 'running: ' OPERATOR(pg_catalog.||) pg_catalog.left(a.query, 200)
-			 FROM pg_catalog.pg_stat_activity a
-			 WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
-			   AND a.state OPERATOR(pg_catalog.=) 'active'))
-	-- deps: what a queued run waits for
-	WHEN m.status OPERATOR(pg_catalog.=) 'STARTED' THEN
-		NULLIF(pg_catalog.concat_ws('; ',
-			CASE WHEN m.not_before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
-				'waiting until ' OPERATOR(pg_catalog.||) pg_catalog.to_char(m.not_before, 'YYYY-MM-DD HH24:MI:SS')
-			END,
-			(SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 1
-					THEN 'waiting for dependency ' ELSE 'waiting for dependencies ' END
-				OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('"%s" (%s)', u.dn,
-					CASE
-						WHEN d.id IS NOT NULL AND d.status OPERATOR(pg_catalog.<>) 'SCHEDULED'
-							AND NOT (d.status OPERATOR(pg_catalog.=) 'FINISHED' AND d.direction OPERATOR(pg_catalog.=) 'backwards')
-						THEN d.status
-						ELSE CASE
-							WHEN d.id IS NULL THEN 'never scheduled'
-							WHEN d.status OPERATOR(pg_catalog.=) 'SCHEDULED' THEN 'SCHEDULED, nothing runs it'
-							ELSE 'reverted, nothing runs it forwards'
-						END OPERATOR(pg_catalog.||) COALESCE('; gives up at ' OPERATOR(pg_catalog.||)
-							pg_catalog.to_char(GREATEST(m.updated_at, m.not_before)
-								OPERATOR(pg_catalog.+) NULLIF(COALESCE(pg_catalog.current_setting('asyncmig.dependency_timeout', true), '1h')::pg_catalog.interval, '0'),
-								'YYYY-MM-DD HH24:MI:SS'), '')
-					END), ', ' ORDER BY u.o)
-			 FROM pg_catalog.unnest(m.depends_on) WITH ORDINALITY u(dn, o)
-			 LEFT JOIN asyncmig.migration d ON d.name OPERATOR(pg_catalog.=) u.dn
-			 WHERE m.direction OPERATOR(pg_catalog.=) 'forwards'
-			   AND (d.id IS NULL OR d.status OPERATOR(pg_catalog.<>) 'FINISHED' OR d.direction OPERATOR(pg_catalog.<>) 'forwards')
-			 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)), '')
-	END AS progress,
-	m.meta OPERATOR(pg_catalog.#>>) '{error,message}' AS error
-FROM asyncmig.migration m
-WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
-
 /* ---------------------------------------------------------------------
  * batches: asyncmig.schedule_batches(), batched data migrations
  *
@@ -271,138 +180,42 @@ BEGIN
 END
 $batches$;
 
-/*
- * The status view, as the deps section above made it, plus the progress
- * of a batched migration (bp, from meta->'batches'): "batch 412: 4120000
- * of ~10000000 rows (41%), eta 6 min" while it runs, where it stopped when
- * it is ERROR (or queued again, unless it waits for something), and
- * "412 batches: 4120000 rows" when it has FINISHED.  CREATE OR REPLACE, as
- * in the deps section: the view is a member of the extension already, and
- * its grants stay.  The columns are unchanged.
- */
-CREATE OR REPLACE VIEW asyncmig.status WITH (security_barrier) AS
-SELECT m.name,
-	m.status,
-	m.direction,
-	m.owner,
-	m.attempts,
-	m.started_at,
-	m.finished_at,
-	CASE
-		WHEN m.started_at IS NULL THEN NULL
-		WHEN m.status = 'IN PROGRESS' THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at
-		ELSE m.finished_at OPERATOR(pg_catalog.-) m.started_at
-	END AS duration,
-	CASE WHEN m.status = 'IN PROGRESS' THEN
-		COALESCE(
-			bp.progress,
-			(SELECT p.phase
-				OPERATOR(pg_catalog.||) COALESCE(
-					CASE
-						WHEN p.blocks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
-							(100 OPERATOR(pg_catalog.*) p.blocks_done OPERATOR(pg_catalog./) p.blocks_total)::text OPERATOR(pg_catalog.||) '%'
-						WHEN p.tuples_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
-							(100 OPERATOR(pg_catalog.*) p.tuples_done OPERATOR(pg_catalog./) p.tuples_total)::text OPERATOR(pg_catalog.||) '%'
-						WHEN p.lockers_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
-							p.lockers_done::text OPERATOR(pg_catalog.||) ' of ' OPERATOR(pg_catalog.||) p.lockers_total::text
-					END, '')
-			 FROM pg_catalog.pg_stat_progress_create_index p
-			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
-			(SELECT 'vacuuming: ' OPERATOR(pg_catalog.||) p.phase
-				OPERATOR(pg_catalog.||) COALESCE(
-					CASE WHEN p.heap_blks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
-						(100 OPERATOR(pg_catalog.*) p.heap_blks_scanned OPERATOR(pg_catalog./) p.heap_blks_total)::text OPERATOR(pg_catalog.||) '%'
-					END, '')
-			 FROM pg_catalog.pg_stat_progress_vacuum p
-			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
-			(SELECT 'running: ' OPERATOR(pg_catalog.||) pg_catalog.left(a.query, 200)
-			 FROM pg_catalog.pg_stat_activity a
-			 WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
-			   AND a.state OPERATOR(pg_catalog.=) 'active'))
-	-- deps: what a queued run waits for
-	WHEN m.status OPERATOR(pg_catalog.=) 'STARTED' THEN
-		COALESCE(NULLIF(pg_catalog.concat_ws('; ',
-			CASE WHEN m.not_before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
-				'waiting until ' OPERATOR(pg_catalog.||) pg_catalog.to_char(m.not_before, 'YYYY-MM-DD HH24:MI:SS')
-			END,
-			(SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 1
-					THEN 'waiting for dependency ' ELSE 'waiting for dependencies ' END
-				OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('"%s" (%s)', u.dn,
-					CASE
-						WHEN d.id IS NOT NULL AND d.status OPERATOR(pg_catalog.<>) 'SCHEDULED'
-							AND NOT (d.status OPERATOR(pg_catalog.=) 'FINISHED' AND d.direction OPERATOR(pg_catalog.=) 'backwards')
-						THEN d.status
-						ELSE CASE
-							WHEN d.id IS NULL THEN 'never scheduled'
-							WHEN d.status OPERATOR(pg_catalog.=) 'SCHEDULED' THEN 'SCHEDULED, nothing runs it'
-							ELSE 'reverted, nothing runs it forwards'
-						END OPERATOR(pg_catalog.||) COALESCE('; gives up at ' OPERATOR(pg_catalog.||)
-							pg_catalog.to_char(GREATEST(m.updated_at, m.not_before)
-								OPERATOR(pg_catalog.+) NULLIF(COALESCE(pg_catalog.current_setting('asyncmig.dependency_timeout', true), '1h')::pg_catalog.interval, '0'),
-								'YYYY-MM-DD HH24:MI:SS'), '')
-					END), ', ' ORDER BY u.o)
-			 FROM pg_catalog.unnest(m.depends_on) WITH ORDINALITY u(dn, o)
-			 LEFT JOIN asyncmig.migration d ON d.name OPERATOR(pg_catalog.=) u.dn
-			 WHERE m.direction OPERATOR(pg_catalog.=) 'forwards'
-			   AND (d.id IS NULL OR d.status OPERATOR(pg_catalog.<>) 'FINISHED' OR d.direction OPERATOR(pg_catalog.<>) 'forwards')
-			 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)), ''), bp.progress)
-	-- batches: where a batched migration is (ERROR, FINISHED, SCHEDULED)
-	ELSE bp.progress
-	END AS progress,
-	m.meta OPERATOR(pg_catalog.#>>) '{error,message}' AS error
-FROM asyncmig.migration m
-	-- batches: a batched migration's progress, from meta->'batches'
-	CROSS JOIN LATERAL (SELECT CASE
-		WHEN m.batch_relation IS NOT NULL AND m.direction OPERATOR(pg_catalog.=) 'forwards'
-			AND m.meta OPERATOR(pg_catalog.?) 'batches' THEN
-			(SELECT CASE
-				WHEN m.status OPERATOR(pg_catalog.=) 'FINISHED' THEN
-					pg_catalog.format('%s batches: %s rows', b.n, b.r)
-				ELSE
-					pg_catalog.format('batch %s: %s of ~%s rows (%s%%)', b.n, b.r, b.e,
-						CASE WHEN b.e OPERATOR(pg_catalog.>) 0
-							THEN pg_catalog.floor(100 OPERATOR(pg_catalog.*) b.r OPERATOR(pg_catalog./) b.e)::pg_catalog.int8
-							ELSE 0 END)
-					OPERATOR(pg_catalog.||)
-					CASE
-						WHEN m.status OPERATOR(pg_catalog.<>) 'IN PROGRESS' OR b.run_r OPERATOR(pg_catalog.<=) 0
-							OR b.secs OPERATOR(pg_catalog.<=) 0 THEN ''
-						ELSE ', eta ' OPERATOR(pg_catalog.||) (SELECT
-							CASE
-								WHEN t.eta OPERATOR(pg_catalog.<) 90 THEN pg_catalog.round(t.eta)::pg_catalog.text OPERATOR(pg_catalog.||) ' s'
-								WHEN t.eta OPERATOR(pg_catalog.<) 5400 THEN pg_catalog.round(t.eta OPERATOR(pg_catalog./) 60)::pg_catalog.text OPERATOR(pg_catalog.||) ' min'
-								ELSE pg_catalog.round(t.eta OPERATOR(pg_catalog./) 3600, 1)::pg_catalog.text OPERATOR(pg_catalog.||) ' h'
-							END
-							FROM (SELECT (b.e OPERATOR(pg_catalog.-) b.r)::pg_catalog.numeric
-								OPERATOR(pg_catalog.*) b.secs OPERATOR(pg_catalog./) b.run_r AS eta) t)
-					END
-			END
-			FROM (SELECT s.n, s.r, s.run_r, s.secs,
-					GREATEST(s.e, s.r) AS e
-				FROM (SELECT
-						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,batches}')::pg_catalog.int8, 0) AS n,
-						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,rows}')::pg_catalog.int8, 0) AS r,
-						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,estimate_rows}')::pg_catalog.int8, 0) AS e,
-						COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,run_rows}')::pg_catalog.int8, 0) AS run_r,
-						COALESCE(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at), 0)::pg_catalog.numeric AS secs
-					) s) b)
-		END AS progress) bp
-WHERE pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER');
-
-/* ---- field: standbys and cleanups in the status view (issue 12) ---- */
+/* ---- the status view: deps (issue 13), batches (issue 15), field (issue 12) ---- */
 
 /*
- * progress: on a hot standby a running migration runs on the primary (the
+ * One definition, replacing 1.0's; the columns, their names and order are
+ * as in 1.0, and CREATE OR REPLACE keeps the grants given on the view
+ * (PostgreSQL's rules for extension scripts allow it for an object that is
+ * a member of the extension already, as this view is).  What is new is in
+ * the progress column:
+ *
+ * deps: a queued run says what it waits for:
+ *   waiting until <not_before>
+ *   waiting for dependency "x" (STARTED)
+ *   waiting for dependency "x" (never scheduled; gives up at <time>)
+ *   waiting for dependencies "a" (IN PROGRESS), "b" (SCHEDULED, nothing runs it; gives up at <time>)
+ * A dependency that nothing will run (never scheduled, SCHEDULED, reverted)
+ * is waited for at most asyncmig.dependency_timeout after the run was
+ * queued (updated_at of a STARTED row) or its not_before, whichever is
+ * later; then a worker ends the run ERROR (see catalog_dependencies.c,
+ * which decides the same cases).  0 waits forever and shows no time.
+ * CALL asyncmig.wait() says the same in a NOTICE: it reads this column.
+ * The dependencies are read in the view (as its owner), not in a function,
+ * so that a role with SELECT on the view needs nothing more.
+ *
+ * batches: the progress of a batched migration (bp, from meta->'batches'):
+ * "batch 412: 4120000 of ~10000000 rows (41%), eta 6 min" while it runs,
+ * where it stopped when it is ERROR (or queued again, unless it waits for
+ * something), and "412 batches: 4120000 rows" when it has FINISHED.
+ *
+ * field: on a hot standby a running migration runs on the primary (the
  * standby has no worker to look up, and a pid of the primary could name an
  * unrelated process here): say so, and how far the standby has replayed.
  * An ended run whose INVALID index is still to be dropped (meta->'cleanup',
  * retried by the database's workers with a bounded wait) shows the cleanup:
- * the DROP running now, or the next try and why the last one failed.
- * This is the "batches" section's view with these two branches added (a
+ * the DROP running now, or the next try and why the last one failed (a
  * queued run whose cleanup is pending shows the cleanup, which it waits
- * for).  CREATE OR REPLACE keeps the grants on the view; PostgreSQL's
- * rules for extension scripts allow it for an object known to be a member
- * already, as this view is.  Same columns as in 1.0.
+ * for).
  */
 CREATE OR REPLACE VIEW asyncmig.status WITH (security_barrier) AS
 SELECT m.name,
