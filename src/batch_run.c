@@ -423,10 +423,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(cxt);
-		res->edata = CopyErrorData();
-		FlushErrorState();
-		am_exec_recover_from_error();
+		res->edata = am_exec_catch(cxt, false);
 		res->statement = m->forwards_sql;
 		return false;
 	}
@@ -464,10 +461,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 		}
 		PG_CATCH();
 		{
-			MemoryContextSwitchTo(cxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			am_exec_recover_from_error();
+			edata = am_exec_catch(cxt, false);
 		}
 		PG_END_TRY();
 		MemoryContextSwitchTo(cxt);

@@ -370,6 +370,26 @@ am_exec_recover_from_error(void)
 }
 
 /*
+ * am_exec_catch
+ *		In a PG_CATCH block: copy the error into cxt (and log it, if
+ *		report), then recover as am_exec_recover_from_error() does.  The
+ *		one way every caught error of a run, a batch or a cleanup is taken.
+ */
+ErrorData *
+am_exec_catch(MemoryContext cxt, bool report)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	if (report)
+		EmitErrorReport();
+	FlushErrorState();
+	am_exec_recover_from_error();
+	return edata;
+}
+
+/*
  * am_prepare_guard
  *		Note what a concurrent statement works on (guard.c), and drop first
  *		an INVALID index of the name that CREATE INDEX CONCURRENTLY IF NOT
@@ -470,15 +490,10 @@ am_exec_cleanup_guard(AmMigration *m, const char *guard_json, char **left)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *edata;
+				ErrorData  *edata = am_exec_catch(cxt, true);
 
-				MemoryContextSwitchTo(cxt);
-				edata = CopyErrorData();
 				sqlerrcode = edata->sqlerrcode;
 				message = edata->message;
-				EmitErrorReport();
-				FlushErrorState();
-				am_exec_recover_from_error();
 				ereport(LOG,
 						(errmsg("asyncmig migration \"%s\": could not clean up %s (try %d)",
 								m->name, a->label, try)));
@@ -576,10 +591,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 	}
 	PG_CATCH();
 	{
-		MemoryContextSwitchTo(cxt);
-		res->edata = CopyErrorData();
-		FlushErrorState();
-		am_exec_recover_from_error();
+		res->edata = am_exec_catch(cxt, false);
 		return false;
 	}
 	PG_END_TRY();
@@ -636,10 +648,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 			{
 				am_running.guard = NULL;
 				am_guard_watch(NULL);
-				MemoryContextSwitchTo(cxt);
-				edata = CopyErrorData();
-				FlushErrorState();
-				am_exec_recover_from_error();
+				edata = am_exec_catch(cxt, false);
 			}
 			PG_END_TRY();
 			MemoryContextSwitchTo(cxt);

@@ -574,13 +574,8 @@ am_sweep_cleanups(MemoryContext sweep_cxt)
 			}
 			PG_CATCH();
 			{
-				ErrorData  *edata;
+				ErrorData  *edata = am_exec_catch(sweep_cxt, true);
 
-				MemoryContextSwitchTo(sweep_cxt);
-				edata = CopyErrorData();
-				EmitErrorReport();
-				FlushErrorState();
-				am_exec_recover_from_error();
 				error = edata->message;
 				done = false;
 			}
