@@ -97,13 +97,11 @@ am_batch_catalog_clear_spec(const char *name)
 	if (!am_batch_catalog_available())
 		return;
 	values[0] = CStringGetTextDatum(name);
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET batch_relation = NULL, "
+	am_catalog_exec("UPDATE asyncmig.migration SET batch_relation = NULL, "
 				 "batch_key = NULL, batch_size = NULL, batch_pause = NULL, "
 				 "meta = meta - 'batches' "
 				 "WHERE name = $1 AND batch_relation IS NOT NULL",
 				 1, types, values, NULL, false, SPI_OK_UPDATE);
-	SPI_finish();
 }
 
 /*
@@ -120,11 +118,9 @@ am_batch_catalog_is_batched(const char *name)
 	if (!am_batch_catalog_available())
 		return false;
 	values[0] = CStringGetTextDatum(name);
-	SPI_connect();
-	n = am_catalog_spi("SELECT 1 FROM asyncmig.migration "
+	n = am_catalog_exec("SELECT 1 FROM asyncmig.migration "
 					 "WHERE name = $1 AND batch_relation IS NOT NULL",
 					 1, types, values, NULL, true, SPI_OK_SELECT);
-	SPI_finish();
 	return n > 0;
 }
 
@@ -142,11 +138,9 @@ am_batch_catalog_forget_progress(int64 id)
 	if (!am_batch_catalog_available())
 		return;
 	values[0] = Int64GetDatum(id);
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET meta = meta - 'batches' "
+	am_catalog_exec("UPDATE asyncmig.migration SET meta = meta - 'batches' "
 				 "WHERE id = $1 AND meta ? 'batches'",
 				 1, types, values, NULL, false, SPI_OK_UPDATE);
-	SPI_finish();
 }
 
 /*
@@ -209,8 +203,7 @@ am_batch_catalog_start_run(int64 id, int64 estimate_rows)
 
 	values[0] = Int64GetDatum(id);
 	values[1] = Int64GetDatum(estimate_rows);
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET meta = meta || "
+	am_catalog_exec("UPDATE asyncmig.migration SET meta = meta || "
 				 "pg_catalog.jsonb_build_object('batches', "
 				 "  pg_catalog.jsonb_build_object('last_key', NULL, 'batches', 0, "
 				 "    'rows', 0, 'rows_affected', 0) "
@@ -219,7 +212,6 @@ am_batch_catalog_start_run(int64 id, int64 estimate_rows)
 				 "    'run_batches', 0, 'run_rows', 0)) "
 				 "WHERE id = $1",
 				 2, types, values, NULL, false, SPI_OK_UPDATE);
-	SPI_finish();
 }
 
 /*
@@ -278,11 +270,9 @@ am_batch_catalog_error_batch(int64 id, const AmBatchSpec *spec)
 	values[1] = Int64GetDatum(spec->failed_batch);
 	values[2] = CStringGetTextDatum(spec->failed_first);
 	values[3] = CStringGetTextDatum(spec->failed_last);
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET meta = pg_catalog.jsonb_set(meta, "
+	am_catalog_exec("UPDATE asyncmig.migration SET meta = pg_catalog.jsonb_set(meta, "
 				 "'{error,batch}', pg_catalog.jsonb_build_object('number', $2, "
 				 "  'first_key', $3, 'last_key', $4)) "
 				 "WHERE id = $1 AND meta ? 'error'",
 				 4, types, values, NULL, false, SPI_OK_UPDATE);
-	SPI_finish();
 }

@@ -349,6 +349,60 @@ am_catalog_spi(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
+ * am_catalog_exec
+ *		am_catalog_spi() in an SPI connection of its own, for the many
+ *		statements whose only result is how many rows they touched.
+ */
+int
+am_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
+				const char *nulls, bool read_only, int expected)
+{
+	int			n;
+
+	SPI_connect();
+	n = am_catalog_spi(sql, nargs, types, values, nulls, read_only, expected);
+	SPI_finish();
+	return n;
+}
+
+/*
+ * am_catalog_spi_bool
+ *		am_catalog_spi() of a SELECT of one boolean (EXISTS ...), in the
+ *		caller's SPI connection: its value.
+ */
+bool
+am_catalog_spi_bool(const char *sql, int nargs, Oid *types, Datum *values,
+					bool read_only)
+{
+	bool		isnull;
+
+	am_catalog_spi(sql, nargs, types, values, NULL, read_only, SPI_OK_SELECT);
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+									  SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * am_catalog_time
+ *		Run a read-only SELECT of one timestamptz (a min() of wake-up times)
+ *		in an SPI connection of its own: its value, or 0 for NULL.
+ */
+TimestampTz
+am_catalog_time(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	TimestampTz result = 0;
+	bool		isnull;
+	Datum		d;
+
+	SPI_connect();
+	am_catalog_spi(sql, nargs, types, values, NULL, true, SPI_OK_SELECT);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		result = DatumGetTimestampTz(d);
+	SPI_finish();
+	return result;
+}
+
+/*
  * am_catalog_update_by_id
  *		Run an UPDATE of one row whose id is its only parameter, $1.
  */
@@ -359,9 +413,7 @@ am_catalog_update_by_id(const char *sql, int64 id)
 	Datum		values[1];
 
 	values[0] = Int64GetDatum(id);
-	SPI_connect();
-	am_catalog_spi(sql, 1, types, values, NULL, false, SPI_OK_UPDATE);
-	SPI_finish();
+	am_catalog_exec(sql, 1, types, values, NULL, false, SPI_OK_UPDATE);
 }
 
 /*
@@ -449,11 +501,9 @@ am_catalog_notify(const char *name, const char *status)
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(status);
-	SPI_connect();
-	am_catalog_spi("SELECT pg_catalog.pg_notify('" AM_NOTIFY_CHANNEL "', "
+	am_catalog_exec("SELECT pg_catalog.pg_notify('" AM_NOTIFY_CHANNEL "', "
 		   "pg_catalog.json_build_object('name', $1, 'status', $2)::pg_catalog.text)",
 		   2, types, values, NULL, false, SPI_OK_SELECT);
-	SPI_finish();
 }
 
 /* queued forwards rows of which a dependency is in ERROR (alias m) */
@@ -475,7 +525,6 @@ int
 am_catalog_fail_broken_dependencies(bool *skipped)
 {
 	int			total = 0;
-	bool		isnull;
 
 	SPI_connect();
 	for (;;)
@@ -515,10 +564,8 @@ am_catalog_fail_broken_dependencies(bool *skipped)
 		}
 		total += n;
 	}
-	am_catalog_spi("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m WHERE " AM_BROKEN_DEPENDENT ")",
-				   0, NULL, NULL, NULL, false, SPI_OK_SELECT);
-	*skipped = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
+	*skipped = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m WHERE " AM_BROKEN_DEPENDENT ")",
+				   0, NULL, NULL, false);
 	SPI_finish();
 	return total;
 }

@@ -15,6 +15,7 @@
 #include "access/tupdesc.h"
 #include "nodes/pg_list.h"
 #include "utils/palloc.h"
+#include "utils/timestamp.h"
 
 #include "session.h"
 
@@ -71,6 +72,12 @@ extern int	am_catalog_fail_broken_dependencies(bool *skipped);
 extern Datum am_catalog_origin(void);
 extern int	am_catalog_spi(const char *sql, int nargs, Oid *types, Datum *values,
 						   const char *nulls, bool read_only, int expected);
+extern int	am_catalog_exec(const char *sql, int nargs, Oid *types, Datum *values,
+							const char *nulls, bool read_only, int expected);
+extern bool am_catalog_spi_bool(const char *sql, int nargs, Oid *types,
+								Datum *values, bool read_only);
+extern TimestampTz am_catalog_time(const char *sql, int nargs, Oid *types,
+								   Datum *values);
 extern void am_catalog_update_by_id(const char *sql, int64 id);
 extern char *am_catalog_strdup_value(HeapTuple tup, TupleDesc desc, int col,
 									 MemoryContext cxt);

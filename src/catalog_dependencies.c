@@ -86,7 +86,6 @@ am_catalog_fail_missing_dependencies(bool *skipped)
 	Datum		values[3];
 	uint64		i;
 	int			n;
-	bool		isnull;
 
 	*skipped = false;
 	if (asyncmig_dependency_timeout <= 0)
@@ -136,12 +135,10 @@ am_catalog_fail_missing_dependencies(bool *skipped)
 	}
 
 	/* one that was due but locked: the caller comes back for it */
-	am_catalog_spi("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m "
+	*skipped = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m "
 				   "WHERE " AM_WAITS_ON_IDLE_DEPENDENCY " "
 				   "  AND " AM_DEPENDENCY_DEADLINE " <= pg_catalog.now())",
-				   1, types, values, NULL, false, SPI_OK_SELECT);
-	*skipped = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										  SPI_tuptable->tupdesc, 1, &isnull));
+				   1, types, values, false);
 	SPI_finish();
 	return n;
 }
@@ -157,24 +154,15 @@ am_catalog_dependency_deadline(void)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
-	TimestampTz result = 0;
-	bool		isnull;
-	Datum		d;
 
 	if (asyncmig_dependency_timeout <= 0)
 		return 0;
 	values[0] = am_timeout_param();
-	SPI_connect();
-	am_catalog_spi("SELECT pg_catalog.min(" AM_DEPENDENCY_DEADLINE ") "
+	return am_catalog_time("SELECT pg_catalog.min(" AM_DEPENDENCY_DEADLINE ") "
 				   "FROM asyncmig.migration m "
 				   "WHERE " AM_WAITS_ON_IDLE_DEPENDENCY " "
 				   "  AND " AM_DEPENDENCY_DEADLINE " > pg_catalog.now()",
-				   1, types, values, NULL, true, SPI_OK_SELECT);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		result = DatumGetTimestampTz(d);
-	SPI_finish();
-	return result;
+						   1, types, values);
 }
 
 /*

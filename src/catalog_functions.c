@@ -171,8 +171,7 @@ am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a)
 	values[0] = Int64GetDatum(id);
 	nulls[0] = ' ';
 
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET status = $2, direction = '" AM_DIRECTION_FORWARDS "', "
+	am_catalog_exec("UPDATE asyncmig.migration SET status = $2, direction = '" AM_DIRECTION_FORWARDS "', "
 		   "forwards_sql = $3, backwards_sql = $4, depends_on = $5, "
 		   "not_before = $6, timeout = $7, owner = $8, search_path = $9, "
 		   "database = pg_catalog.current_database(), attempts = 0, "
@@ -181,7 +180,6 @@ am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a)
 		   "started_at = NULL, finished_at = NULL, updated_at = pg_catalog.now() "
 		   "WHERE id = $1",
 		   AM_SCHEDULE_NPARAMS, types, values, nulls, false, SPI_OK_UPDATE);
-	SPI_finish();
 }
 
 /*
@@ -197,15 +195,13 @@ am_catalog_queue_run(int64 id, bool backwards)
 	values[0] = Int64GetDatum(id);
 	values[1] = BoolGetDatum(backwards);
 	values[2] = am_catalog_origin();
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_STARTED "', "
+	am_catalog_exec("UPDATE asyncmig.migration SET status = '" AM_STATUS_STARTED "', "
 		   "direction = CASE WHEN $2 THEN '" AM_DIRECTION_BACKWARDS "' ELSE '" AM_DIRECTION_FORWARDS "' END, "
 		   "attempts = 0, meta = (meta - 'error' - 'guard' - 'cancel_requested') || "
 		   "  pg_catalog.jsonb_build_object('origin', $3::pg_catalog.jsonb), "
 		   "started_at = NULL, finished_at = NULL, updated_at = pg_catalog.now() "
 		   "WHERE id = $1",
 		   3, types, values, NULL, false, SPI_OK_UPDATE);
-	SPI_finish();
 }
 
 /*
@@ -278,7 +274,6 @@ am_catalog_depends_cycle(Oid relid, const char *name, Datum depends_on)
 	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
 	Datum		values[2];
 	bool		cycle;
-	bool		isnull;
 	LOCKTAG		tag;
 
 	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) relid,
@@ -289,15 +284,13 @@ am_catalog_depends_cycle(Oid relid, const char *name, Datum depends_on)
 	values[1] = depends_on;
 	PushActiveSnapshot(GetLatestSnapshot());
 	SPI_connect();
-	am_catalog_spi("WITH RECURSIVE d(n) AS ("
+	cycle = am_catalog_spi_bool("WITH RECURSIVE d(n) AS ("
 		   "  SELECT pg_catalog.unnest($2::pg_catalog.text[]) "
 		   "  UNION "
 		   "  SELECT pg_catalog.unnest(m.depends_on) "
 		   "  FROM asyncmig.migration m JOIN d ON m.name = d.n) "
 		   "SELECT EXISTS (SELECT 1 FROM d WHERE n = $1)",
-		   2, types, values, NULL, true, SPI_OK_SELECT);
-	cycle = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-									   SPI_tuptable->tupdesc, 1, &isnull));
+		   2, types, values, true);
 	SPI_finish();
 	PopActiveSnapshot();
 	return cycle;

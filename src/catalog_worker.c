@@ -96,19 +96,14 @@ am_catalog_cleanup_begin(int64 id, int pid)
 {
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2];
-	bool		done;
 
 	values[0] = Int64GetDatum(id);
 	values[1] = Int32GetDatum(pid);
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET meta = pg_catalog.jsonb_set(meta, "
+	return am_catalog_exec("UPDATE asyncmig.migration SET meta = pg_catalog.jsonb_set(meta, "
 				   "  '{cleanup,pid}', pg_catalog.to_jsonb($2)) "
 				   "WHERE id = (SELECT id FROM asyncmig.migration "
 				   "  WHERE id = $1 AND meta ? 'cleanup' FOR UPDATE SKIP LOCKED)",
-				   2, types, values, NULL, false, SPI_OK_UPDATE);
-	done = SPI_processed == 1;
-	SPI_finish();
-	return done;
+				   2, types, values, NULL, false, SPI_OK_UPDATE) == 1;
 }
 
 /*
@@ -124,15 +119,13 @@ am_catalog_cleanup_end(int64 id, const char *error)
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	char		nulls[2] = "  ";
-	bool		done;
 
 	values[0] = Int64GetDatum(id);
 	if (error)
 		values[1] = CStringGetTextDatum(error);
 	else
 		nulls[1] = 'n';
-	SPI_connect();
-	am_catalog_spi("UPDATE asyncmig.migration SET meta = CASE WHEN $2 IS NULL "
+	return am_catalog_exec("UPDATE asyncmig.migration SET meta = CASE WHEN $2 IS NULL "
 				   "  THEN meta - 'cleanup' "
 				   "  ELSE pg_catalog.jsonb_set(meta, '{cleanup}', "
 				   "    ((meta -> 'cleanup') - 'pid') || pg_catalog.jsonb_build_object("
@@ -143,10 +136,7 @@ am_catalog_cleanup_end(int64 id, const char *error)
 				   "  END "
 				   "WHERE id = (SELECT id FROM asyncmig.migration "
 				   "  WHERE id = $1 AND meta ? 'cleanup' FOR UPDATE SKIP LOCKED)",
-				   2, types, values, nulls, false, SPI_OK_UPDATE);
-	done = SPI_processed == 1;
-	SPI_finish();
-	return done;
+				   2, types, values, nulls, false, SPI_OK_UPDATE) == 1;
 }
 
 /*
@@ -158,15 +148,12 @@ bool
 am_catalog_has_work(void)
 {
 	bool		result;
-	bool		isnull;
 
 	SPI_connect();
-	am_catalog_spi("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
+	result = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
 				   "  WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
 				   "    OR meta ? 'cleanup')",
-				   0, NULL, NULL, NULL, true, SPI_OK_SELECT);
-	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
-										SPI_tuptable->tupdesc, 1, &isnull));
+				   0, NULL, NULL, true);
 	SPI_finish();
 	return result;
 }
@@ -267,23 +254,13 @@ am_catalog_claim(int pid)
 TimestampTz
 am_catalog_next_wakeup(void)
 {
-	TimestampTz result = 0;
-	bool		isnull;
-	Datum		d;
-
-	SPI_connect();
-	am_catalog_spi("SELECT pg_catalog.min(t) FROM ("
+	return am_catalog_time("SELECT pg_catalog.min(t) FROM ("
 		   "  SELECT not_before AS t FROM asyncmig.migration "
 		   "  WHERE status = '" AM_STATUS_STARTED "' AND not_before > pg_catalog.now() "
 		   "  UNION ALL "
 		   "  SELECT coalesce((meta -> 'cleanup' ->> 'next_try')::pg_catalog.timestamptz, "
 		   "    pg_catalog.now()) FROM asyncmig.migration WHERE meta ? 'cleanup') s",
-		   0, NULL, NULL, NULL, true, SPI_OK_SELECT);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		result = DatumGetTimestampTz(d);
-	SPI_finish();
-	return result;
+		   0, NULL, NULL);
 }
 
 /*
