@@ -243,12 +243,12 @@ am_batch_catalog_progress(int64 id, int pid, const char *last_key,
 					 "    'run_batches', (b.b ->> 'run_batches')::pg_catalog.int8 + 1, "
 					 "    'run_rows', (b.b ->> 'run_rows')::pg_catalog.int8 + $3)) "
 					 "FROM (SELECT meta -> 'batches' AS b FROM asyncmig.migration WHERE id = $1) b "
-					 "WHERE m.id = $1 AND m.status = 'IN PROGRESS' "
+					 "WHERE m.id = $1 AND m.status = '" AM_STATUS_IN_PROGRESS "' "
 					 "  AND (m.meta ->> 'pid')::pg_catalog.int4 = $5",
 					 5, types, values, NULL, false, SPI_OK_UPDATE) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("asyncmig migration %lld is no longer IN PROGRESS in this worker", (long long) id),
+				 errmsg("asyncmig migration %lld is no longer " AM_STATUS_IN_PROGRESS " in this worker", (long long) id),
 				 errdetail("Its batch was not applied.")));
 	SPI_finish();
 }

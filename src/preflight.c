@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "utils/syscache.h"
 
+#include "vocabulary.h"
 #include "preflight.h"
 #include "settings.h"
 #include "shmem.h"
@@ -89,7 +90,7 @@ am_preflight_warn_queued(const char *name)
 		ereport(WARNING,
 				(errmsg("asyncmig.enabled is off on this server: nothing will run migration \"%s\"",
 						name),
-				 errdetail("The migration stays queued (STARTED) until asyncmig.enabled is turned on."),
+				 errdetail("The migration stays queued (" AM_STATUS_STARTED ") until asyncmig.enabled is turned on."),
 				 errhint("Set asyncmig.enabled = on and reload the configuration, if this server should run migrations.")));
 		return;
 	}
