@@ -25,7 +25,6 @@
 #include "batch_catalog.h"
 #include "batch_check.h"
 #include "functions.h"
-#include "preflight.h"
 
 PG_FUNCTION_INFO_V1(asyncmig_schedule_batches);
 
@@ -33,7 +32,7 @@ PG_FUNCTION_INFO_V1(asyncmig_schedule_batches);
 #define AM_SB_NAME			0
 #define AM_SB_RELATION		1
 #define AM_SB_BATCH_SQL		2
-#define AM_SB_BACKWARDS		3
+#define AM_SB_BACKWARDS		3		/* read as AM_SB_BATCH_SQL + 1 */
 #define AM_SB_BATCH_SIZE	4
 #define AM_SB_PAUSE			5
 #define AM_SB_KEY			6
@@ -67,11 +66,7 @@ asyncmig_schedule_batches(PG_FUNCTION_ARGS)
 	ErrorContextCallback errcallback;
 	Interval	zero;
 
-	am_preflight_check_writable("schedule");
-	am_preflight_check_database("schedule");
-	am_functions_check_name(name);
-	memset(&a, 0, sizeof(a));
-	a.name = name;
+	am_functions_schedule_begin(&a, name);
 
 	if (PG_ARGISNULL(AM_SB_RELATION))
 		ereport(ERROR,
@@ -110,13 +105,7 @@ asyncmig_schedule_batches(PG_FUNCTION_ARGS)
 						 NameStr(*PG_GETARG_NAME(AM_SB_KEY)), &key, true);
 	batch.key = key.attname;
 
-	a.forwards_sql = am_functions_text_arg(fcinfo, AM_SB_BATCH_SQL, "batch SQL");
-	am_functions_check_sql(a.forwards_sql, "batch SQL", name);
-	if (!PG_ARGISNULL(AM_SB_BACKWARDS))
-	{
-		a.backwards_sql = text_to_cstring(PG_GETARG_TEXT_PP(AM_SB_BACKWARDS));
-		am_functions_check_sql(a.backwards_sql, "backwards SQL", name);
-	}
+	am_functions_schedule_sql(fcinfo, AM_SB_BATCH_SQL, "batch SQL", &a);
 	am_functions_schedule_options(fcinfo, AM_SB_EXECUTE_IMMEDIATELY, &a);
 
 	/*

@@ -73,10 +73,8 @@ static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
 static void am_forget_pending(void);
 static void am_signal_cancel(int64 migration_id, int pid);
-static AmMigration *am_lock_existing(const char *name, Oid caller,
-									 const char *action);
-static AmMigration *am_get_existing(const char *name, Oid caller,
-									const char *action);
+static AmMigration *am_existing(const char *name, Oid caller,
+								const char *action, bool lock);
 static void am_warn_if_not_preloaded(const char *name, const char *status);
 static void am_sql_error_context(void *arg);
 
@@ -315,41 +313,24 @@ am_functions_check_member(Oid caller, AmMigration *m, const char *action)
 }
 
 /*
- * am_lock_existing
- *		Lock the row of that name for an action of caller's: an unknown name
- *		and a caller that may not act for its owner are errors.
+ * am_existing
+ *		The row of that name for an action of caller's, locked if lock (to
+ *		change it) or not (for a look): an unknown name and a caller that
+ *		may not act for its owner are errors.  Don't lock what you don't
+ *		change: a lock held by an idle (or prepared) transaction that only
+ *		looked would hold up the worker's bookkeeping of that row.
  */
 static AmMigration *
-am_lock_existing(const char *name, Oid caller, const char *action)
+am_existing(const char *name, Oid caller, const char *action, bool lock)
 {
-	AmMigration *m = am_catalog_lock(name);
+	AmMigration *m = lock ? am_catalog_lock(name) : am_catalog_get(name);
 
 	if (m == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("migration \"%s\" does not exist", name)));
-	am_row_locked = true;
-	am_functions_check_member(caller, m, action);
-	return m;
-}
-
-/*
- * am_get_existing
- *		The row of that name, not locked, for a look of caller's: an
- *		unknown name and a caller that may not act for its owner are
- *		errors.  Don't lock what you don't change: a lock held by an idle
- *		(or prepared) transaction that only looked would hold up the
- *		worker's bookkeeping of that row.
- */
-static AmMigration *
-am_get_existing(const char *name, Oid caller, const char *action)
-{
-	AmMigration *m = am_catalog_get(name);
-
-	if (m == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("migration \"%s\" does not exist", name)));
+	if (lock)
+		am_row_locked = true;
 	am_functions_check_member(caller, m, action);
 	return m;
 }
@@ -406,20 +387,45 @@ asyncmig_schedule(PG_FUNCTION_ARGS)
 	char	   *name = am_functions_text_arg(fcinfo, 0, "migration name");
 	AmScheduleArgs a;
 
+	am_functions_schedule_begin(&a, name);
+	am_functions_schedule_sql(fcinfo, 1, "forwards SQL", &a);
+	am_functions_schedule_options(fcinfo, 3, &a);
+	PG_RETURN_TEXT_P(cstring_to_text(am_functions_record(&a, NULL)));
+}
+
+/*
+ * am_functions_schedule_begin
+ *		What schedule() and schedule_batches() check first, before their
+ *		arguments: a writable server, a database that serves migrations, a
+ *		usable name.  Starts *a with that name.
+ */
+void
+am_functions_schedule_begin(AmScheduleArgs *a, const char *name)
+{
 	am_preflight_check_writable("schedule");
 	am_preflight_check_database("schedule");
 	am_functions_check_name(name);
-	memset(&a, 0, sizeof(a));
-	a.name = name;
-	a.forwards_sql = am_functions_text_arg(fcinfo, 1, "forwards SQL");
-	am_functions_check_sql(a.forwards_sql, "forwards SQL", name);
-	if (!PG_ARGISNULL(2))
+	memset(a, 0, sizeof(*a));
+	a->name = name;
+}
+
+/*
+ * am_functions_schedule_sql
+ *		The SQL texts schedule() and schedule_batches() take: argument
+ *		first (called what in messages), checked, and the backwards SQL
+ *		after it, if not NULL.
+ */
+void
+am_functions_schedule_sql(FunctionCallInfo fcinfo, int first, const char *what,
+						  AmScheduleArgs *a)
+{
+	a->forwards_sql = am_functions_text_arg(fcinfo, first, what);
+	am_functions_check_sql(a->forwards_sql, what, a->name);
+	if (!PG_ARGISNULL(first + 1))
 	{
-		a.backwards_sql = text_to_cstring(PG_GETARG_TEXT_PP(2));
-		am_functions_check_sql(a.backwards_sql, "backwards SQL", name);
+		a->backwards_sql = text_to_cstring(PG_GETARG_TEXT_PP(first + 1));
+		am_functions_check_sql(a->backwards_sql, "backwards SQL", a->name);
 	}
-	am_functions_schedule_options(fcinfo, 3, &a);
-	PG_RETURN_TEXT_P(cstring_to_text(am_functions_record(&a, NULL)));
 }
 
 /*
@@ -581,7 +587,7 @@ asyncmig_run(PG_FUNCTION_ARGS)
 	am_preflight_check_writable("run");
 	am_preflight_check_database("run");
 	am_catalog_enter(&cxt);
-	m = am_lock_existing(name, caller, "run");
+	m = am_existing(name, caller, "run", true);
 	if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
 		strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
 		ereport(ERROR,
@@ -631,9 +637,9 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 	am_preflight_check_writable("cancel");
 	am_catalog_enter(&cxt);
 	/* an ended row is only looked at: no lock */
-	m = am_get_existing(name, caller, "cancel");
+	m = am_existing(name, caller, "cancel", false);
 	if (am_is_queued(m))
-		m = am_lock_existing(name, caller, "cancel");
+		m = am_existing(name, caller, "cancel", true);
 	status = m->status;
 	if (am_is_queued(m))
 	{

@@ -26,6 +26,9 @@ extern char *am_functions_text_arg(FunctionCallInfo fcinfo, int argno,
 extern void am_functions_check_name(const char *name);
 extern void am_functions_check_sql(const char *sql, const char *what,
 								   const char *name);
+extern void am_functions_schedule_begin(AmScheduleArgs *a, const char *name);
+extern void am_functions_schedule_sql(FunctionCallInfo fcinfo, int first,
+									  const char *what, AmScheduleArgs *a);
 extern void am_functions_schedule_options(FunctionCallInfo fcinfo, int first,
 										  AmScheduleArgs *a);
 extern char *am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch);
