@@ -20,10 +20,10 @@
 #include "miscadmin.h"
 #include "utils/syscache.h"
 
-#include "vocabulary.h"
 #include "preflight.h"
 #include "settings.h"
 #include "shmem.h"
+#include "vocabulary.h"
 
 /*
  * am_preflight_check_writable
