@@ -483,15 +483,8 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 			continue;
 		}
 
-		if (am_exec_timed_out())
-			res->message = psprintf("timed out after %s", m->timeout_text);
-		else if (am_shmem_cancel_requested() &&
-				 edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			res->message = pstrdup("canceled");
-		else if ((edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
-				  edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
-				  edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE) &&
-				 attempt < asyncmig_max_attempts)
+		res->message = am_exec_interruption(m, edata);
+		if (res->message == NULL && am_exec_retryable(edata, attempt))
 		{
 			ereport(LOG,
 					(errmsg("asyncmig migration \"%s\": batch %lld, try %d failed, trying again: %s",

@@ -390,6 +390,38 @@ am_exec_catch(MemoryContext cxt, bool report)
 }
 
 /*
+ * am_exec_interruption
+ *		Why a run (or one of its batches) that failed with edata ends, if
+ *		not by its own error: "timed out after ..." or "canceled" (in the
+ *		current memory context).  NULL: edata is the reason.
+ */
+char *
+am_exec_interruption(AmMigration *m, ErrorData *edata)
+{
+	if (am_timed_out)
+		return psprintf("timed out after %s", m->timeout_text);
+	if (am_shmem_cancel_requested() &&
+		edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		return pstrdup("canceled");
+	return NULL;
+}
+
+/*
+ * am_exec_retryable
+ *		May a statement (or a batch) that failed with edata on this attempt
+ *		be tried again?  Lock timeouts, deadlocks and serialization failures
+ *		pass with time, up to asyncmig.max_attempts.
+ */
+bool
+am_exec_retryable(ErrorData *edata, int attempt)
+{
+	return (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+			edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+			edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE) &&
+		attempt < asyncmig_max_attempts;
+}
+
+/*
  * am_prepare_guard
  *		Note what a concurrent statement works on (guard.c), and drop first
  *		an INVALID index of the name that CREATE INDEX CONCURRENTLY IF NOT
@@ -670,15 +702,9 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 					undone = false;
 			}
 
-			if (am_timed_out)
-				res->message = psprintf("timed out after %s", m->timeout_text);
-			else if (am_shmem_cancel_requested() &&
-					 edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-				res->message = pstrdup("canceled");
-			else if ((edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
-					  edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
-					  edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE) &&
-					 attempt < asyncmig_max_attempts && undone)
+			res->message = am_exec_interruption(m, edata);
+			if (res->message == NULL && am_exec_retryable(edata, attempt) &&
+				undone)
 			{
 				ereport(LOG,
 						(errmsg("asyncmig migration \"%s\": try %d failed, trying again: %s",

@@ -37,6 +37,8 @@ extern bool am_exec_cleanup_guard(AmMigration *m, const char *guard_json,
 								  char **left);
 extern void am_exec_recover_from_error(void);
 extern ErrorData *am_exec_catch(MemoryContext cxt, bool report);
+extern char *am_exec_interruption(AmMigration *m, ErrorData *edata);
+extern bool am_exec_retryable(ErrorData *edata, int attempt);
 extern bool am_exec_timed_out(void);
 extern void am_exec_sleep(int64 ms);
 extern void am_exec_backoff(int attempt);
