@@ -11,17 +11,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 use Time::HiRes qw(time usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
+my $node = asyncmig_node('main', conf => qq{
 asyncmig.max_workers = 2
-max_worker_processes = 16
-log_min_messages = info
 });
-$node->start;
 
 $node->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
 $node->safe_psql('postgres',

@@ -9,19 +9,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 use Time::HiRes qw(time usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('faults');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
+my $node = asyncmig_node('faults', conf => qq{
 asyncmig.max_workers = 2
-max_worker_processes = 16
 restart_after_crash = on
-log_min_messages = info
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+}, extension => 1);
 $node->safe_psql('postgres',
 	'CREATE TABLE big AS SELECT g AS a, g % 1000 AS b, md5(g::text) AS c FROM generate_series(1, 2000000) g');
 

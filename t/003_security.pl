@@ -10,16 +10,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 use Time::HiRes qw(usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('sec');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
-max_worker_processes = 16
-log_min_messages = info
-});
-$node->start;
+my $node = asyncmig_node('sec');
 
 # the installed script follows the extension security rules
 my $sharedir = $node->config_data('--sharedir');

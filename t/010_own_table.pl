@@ -17,15 +17,11 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
-my $node = PostgreSQL::Test::Cluster->new('own_table');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
-max_worker_processes = 16
-log_min_messages = info
-});
-$node->start;
+my $node = asyncmig_node('own_table');
 
 $node->safe_psql('postgres', q{
 CREATE ROLE dbo LOGIN;

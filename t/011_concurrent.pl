@@ -18,19 +18,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 use Time::HiRes qw(usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('concurrent');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
-max_worker_processes = 16
-log_min_messages = info
+my $node = asyncmig_node('concurrent', conf => qq{
 asyncmig.lock_timeout = '500ms'
 asyncmig.max_attempts = 3
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+}, extension => 1);
 $node->safe_psql('postgres', q{
 CREATE TABLE t AS SELECT g AS a, g % 1000 AS b, repeat(md5(g::text), 2) AS c FROM generate_series(1, 200000) g;
 CREATE TABLE other (x int);

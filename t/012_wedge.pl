@@ -12,17 +12,13 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
-my $node = PostgreSQL::Test::Cluster->new('wedge');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
-max_worker_processes = 16
+my $node = asyncmig_node('wedge', conf => qq{
 max_prepared_transactions = 4
-log_min_messages = info
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+}, extension => 1);
 
 sub status_of
 {

@@ -13,17 +13,12 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 use Time::HiRes qw(usleep);
 
-my $node = PostgreSQL::Test::Cluster->new('edges');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
-max_worker_processes = 16
-log_min_messages = info
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+my $node = asyncmig_node('edges', extension => 1);
 
 # 7. a waiter's memory while a migration with a 4 MB text runs
 my $big = $node->basedir . '/big.sql';

@@ -12,23 +12,16 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
+my $primary = asyncmig_node('primary', streaming => 1, conf => qq{
 asyncmig.max_workers = 2
-max_worker_processes = 16
-log_min_messages = info
-});
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+}, extension => 1);
 $primary->safe_psql('postgres', 'CREATE TABLE t AS SELECT g AS a FROM generate_series(1, 100000) g');
 
-$primary->backup('b1');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'b1', has_streaming => 1);
-$standby->start;
+my $standby = asyncmig_standby($primary, 'standby', 'b1');
 
 sub workers
 {

@@ -14,26 +14,20 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
+my $primary = asyncmig_node('primary', streaming => 1, conf => qq{
 asyncmig.max_workers = 2
-max_worker_processes = 16
-log_min_messages = info
 });
-$primary->start;
 foreach my $db (qw(quiet busy))
 {
 	$primary->safe_psql('postgres', "CREATE DATABASE $db");
 	$primary->safe_psql($db, 'CREATE EXTENSION asyncmig');
 	$primary->safe_psql($db, 'CREATE TABLE t AS SELECT g AS a FROM generate_series(1, 100000) g');
 }
-$primary->backup('b1');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'b1', has_streaming => 1);
-$standby->start;
+my $standby = asyncmig_standby($primary, 'standby', 'b1');
 
 # A writer's open transaction keeps each build waiting for writers, with
 # its INVALID index already created and replicated: "mid-CIC", for sure.

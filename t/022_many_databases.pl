@@ -12,18 +12,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
 my $ndb = 300;
-my $node = PostgreSQL::Test::Cluster->new('many');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
+my $node = asyncmig_node('many', conf => qq{
 asyncmig.max_workers = 2
-max_worker_processes = 16
 max_connections = 40
-log_min_messages = info
 });
-$node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE tmpl');
 $node->safe_psql('tmpl', 'CREATE EXTENSION asyncmig');
 $node->safe_psql('postgres', join('', map { "CREATE DATABASE d$_ TEMPLATE tmpl;\n" } 1 .. $ndb));

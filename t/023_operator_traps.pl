@@ -12,18 +12,15 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
-my $node = PostgreSQL::Test::Cluster->new('traps');
-$node->init;
 # two slots: the logical replication launcher and asyncmig's launcher
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
+my $node = asyncmig_node('traps', conf => qq{
 asyncmig.max_workers = 2
 max_worker_processes = 2
-log_min_messages = info
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+}, extension => 1);
 ok($node->wait_for_log(qr/WARNING:  max_worker_processes \(2\) is too small for asyncmig/),
 	'the launcher warns at its start');
 

@@ -12,18 +12,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
-my $node = PostgreSQL::Test::Cluster->new('batches');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
+my $node = asyncmig_node('batches', conf => qq{
 asyncmig.max_workers = 2
-max_worker_processes = 16
 restart_after_crash = on
-log_min_messages = info
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+}, extension => 1);
 
 my $rows = 200000;
 

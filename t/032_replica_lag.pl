@@ -9,25 +9,18 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
-my $primary = PostgreSQL::Test::Cluster->new('primary');
-$primary->init(allows_streaming => 1);
-$primary->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
-max_worker_processes = 16
-log_min_messages = info
+my $primary = asyncmig_node('primary', streaming => 1, conf => qq{
 asyncmig.max_replica_lag = '512kB'
-});
-$primary->start;
-$primary->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+}, extension => 1);
 $primary->safe_psql('postgres', qq{
 CREATE TABLE big (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0, pad text);
 INSERT INTO big (id, pad) SELECT g, repeat('x', 100) FROM generate_series(1, 100000) g;
 });
-$primary->backup('b');
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'b', has_streaming => 1);
-$standby->start;
+my $standby = asyncmig_standby($primary, 'standby', 'b');
 $primary->wait_for_catchup($standby);
 
 sub sql { return $primary->safe_psql('postgres', $_[0]); }

@@ -11,17 +11,14 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
-my $node = PostgreSQL::Test::Cluster->new('deps');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
-max_worker_processes = 16
+my $node = asyncmig_node('deps', conf => qq{
 log_min_messages = debug1
 asyncmig.dependency_timeout = '3s'
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+}, extension => 1);
 
 sub status_of
 {
