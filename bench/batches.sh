@@ -20,17 +20,9 @@ CLIENTS=${CLIENTS:-4}
 RATE=${RATE:-200}
 BATCH_SIZE=${BATCH_SIZE:-}
 
-am_ensure_packages
-am_build_install "$repo"
-dir=$(mktemp -d /tmp/asyncmig-bench-batches.XXXXXX)
-port=$(am_free_port 55700)
-trap 'am_stop_cluster "$dir"' EXIT
-am_start_cluster "$dir" "$port" "max_wal_size = '4GB'" "log_min_messages = info"
+am_throwaway_cluster bench-batches 55700 "max_wal_size = '4GB'" "log_min_messages = info"
 
-sql() {
-	runuser -u postgres -- psql -h "$dir" -p "$port" -X -q -At -v ON_ERROR_STOP=1 "$@"
-}
-now_ms() { date +%s%3N; }
+sql() { am_psql -At "$@"; }
 
 sql -c "CREATE EXTENSION asyncmig" -c "CREATE EXTENSION pgstattuple"
 
@@ -67,9 +59,9 @@ fresh_table
 size0=$(sql -c "SELECT round(pg_relation_size('bench') / 1048576.0)")
 start_writers a 40
 sleep 3
-t0=$(now_ms)
+t0=$(am_now_ms)
 sql -c "UPDATE bench SET flag = (account_id % 2 = 0)"
-a_ms=$(( $(now_ms) - t0 ))
+a_ms=$(( $(am_now_ms) - t0 ))
 wait "$writers_pid"
 read -r a_n a_p99 a_max <<<"$(writer_stats a)"
 read -r a_size a_dead a_free <<<"$(bloat)"
@@ -82,17 +74,17 @@ size_arg=""
 [ -n "$BATCH_SIZE" ] && size_arg=", batch_size => $BATCH_SIZE"
 start_writers b 40
 sleep 3
-t0=$(now_ms)
+t0=$(am_now_ms)
 sql -c "SELECT asyncmig.schedule_batches('bench_backfill', 'bench', 'UPDATE bench SET flag = (account_id % 2 = 0) WHERE id BETWEEN \$1 AND \$2'$size_arg)" >/dev/null
 last=""
 while :; do
 	line=$(sql -c "SELECT status || ' ' || coalesce(progress, '') FROM asyncmig.status WHERE name = 'bench_backfill'")
 	case $line in FINISHED*|ERROR*) break ;; esac
-	if [ "$line" != "$last" ] && [ $(( ($(now_ms) - t0) / 1000 % 5 )) -eq 0 ]; then echo "   $line"; last=$line; fi
+	if [ "$line" != "$last" ] && [ $(( ($(am_now_ms) - t0) / 1000 % 5 )) -eq 0 ]; then echo "   $line"; last=$line; fi
 	sleep 0.2
 done
 sql -c "CALL asyncmig.wait('bench_backfill')"
-b_total_ms=$(( $(now_ms) - t0 ))
+b_total_ms=$(( $(am_now_ms) - t0 ))
 b_ms=$(sql -c "SELECT round(extract(epoch FROM finished_at - started_at) * 1000) FROM asyncmig.migration WHERE name = 'bench_backfill'")
 b_batches=$(sql -c "SELECT meta->'batches'->>'batches' FROM asyncmig.migration WHERE name = 'bench_backfill'")
 b_size_used=$(sql -c "SELECT batch_size FROM asyncmig.migration WHERE name = 'bench_backfill'")

@@ -22,19 +22,11 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$repo/test/lib/common.sh"
 NDB=${NDB:-1000}
 
-am_ensure_packages
-am_build_install "$repo"
-dir=$(mktemp -d /tmp/asyncmig-bench-db.XXXXXX)
-port=$(am_free_port 55700)
-trap 'am_stop_cluster "$dir"' EXIT
-am_start_cluster "$dir" "$port" "asyncmig.max_workers = 2" "max_worker_processes = 16" \
+am_throwaway_cluster bench-db 55700 "asyncmig.max_workers = 2" "max_worker_processes = 16" \
 	"log_min_messages = debug1" "max_connections = 50"
 
-sql() {
-	runuser -u postgres -- psql -h "$dir" -p "$port" -X -q -At -v ON_ERROR_STOP=1 "$@"
-}
+sql() { am_psql -At "$@"; }
 pgctl() { runuser -u postgres -- "$AM_PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w "$@" >/dev/null; }
-now_ms() { date +%s%3N; }
 launcher_pid() {
 	local p=""
 	while [ -z "$p" ]; do
@@ -61,9 +53,9 @@ starts_since() {    # worker starts logged by the postmaster after byte offset $
 
 sql -d postgres -c "CREATE DATABASE tmpl"
 sql -d tmpl -c "CREATE EXTENSION asyncmig"
-t0=$(now_ms)
+t0=$(am_now_ms)
 for i in $(seq 1 "$NDB"); do echo "CREATE DATABASE d$i TEMPLATE tmpl;"; done | sql -d postgres
-create_ms=$(( $(now_ms) - t0 ))
+create_ms=$(( $(am_now_ms) - t0 ))
 echo "created $NDB databases in $create_ms ms"
 for db in d1 d500 d$((NDB - 1)); do
 	sql -d "$db" -c "SELECT asyncmig.schedule('later', 'SELECT 1', not_before => now() + interval '1 hour')" >/dev/null
@@ -71,7 +63,7 @@ done
 
 # restart with the registry
 off=$(stat -c %s "$dir/server.log")
-t0=$(now_ms)
+t0=$(am_now_ms)
 pgctl restart
 lpid=$(launcher_pid)
 settle
@@ -104,10 +96,10 @@ settle
 pgctl stop -m fast
 rm -f "$dir/data/pg_asyncmig/databases"
 off=$(stat -c %s "$dir/server.log")
-t0=$(now_ms)
+t0=$(am_now_ms)
 pgctl start
 until tail -c +"$((off + 1))" "$dir/server.log" | grep -q 'asyncmig: looked at all'; do sleep 0.2; done
-scan_ms=$(( $(now_ms) - t0 ))
+scan_ms=$(( $(am_now_ms) - t0 ))
 settle
 scan_workers=$(starts_since "$off")
 lpid=$(launcher_pid)

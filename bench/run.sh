@@ -17,17 +17,9 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROWS=${ROWS:-3000000}
 ROUNDS=${ROUNDS:-3}
 
-am_ensure_packages
-am_build_install "$repo"
-dir=$(mktemp -d /tmp/asyncmig-bench.XXXXXX)
-port=$(am_free_port 55600)
-trap 'am_stop_cluster "$dir"' EXIT
-am_start_cluster "$dir" "$port" "max_wal_size = '4GB'" "maintenance_work_mem = '256MB'"
+am_throwaway_cluster bench 55600 "max_wal_size = '4GB'" "maintenance_work_mem = '256MB'"
 
-sql() {
-	runuser -u postgres -- psql -h "$dir" -p "$port" -X -q -At -v ON_ERROR_STOP=1 "$@"
-}
-now_ms() { date +%s%3N; }
+sql() { am_psql -At "$@"; }
 
 sql -c "CREATE EXTENSION asyncmig"
 sql -c "CREATE TABLE bench AS SELECT g AS id, g % 5000 AS account_id, md5(g::text) AS payload FROM generate_series(1, $ROWS) g"
@@ -37,17 +29,17 @@ idx="ON bench (account_id, payload)"
 rows_out=""
 for r in $(seq 1 "$ROUNDS"); do
 	# psql
-	t0=$(now_ms)
+	t0=$(am_now_ms)
 	sql -c "CREATE INDEX CONCURRENTLY bench_idx $idx"
-	psql_ms=$(( $(now_ms) - t0 ))
+	psql_ms=$(( $(am_now_ms) - t0 ))
 	sql -c "DROP INDEX bench_idx"
 
 	# asyncmig
-	t0=$(now_ms)
+	t0=$(am_now_ms)
 	sql -c "SELECT asyncmig.schedule('bench_$r', 'CREATE INDEX CONCURRENTLY bench_idx $idx')" >/dev/null
-	call_ms=$(( $(now_ms) - t0 ))
+	call_ms=$(( $(am_now_ms) - t0 ))
 	sql -c "CALL asyncmig.wait('bench_$r')"
-	total_ms=$(( $(now_ms) - t0 ))
+	total_ms=$(( $(am_now_ms) - t0 ))
 	build_ms=$(sql -c "SELECT round(extract(epoch FROM finished_at - started_at) * 1000) FROM asyncmig.migration WHERE name = 'bench_$r'")
 	valid=$(sql -c "SELECT indisvalid FROM pg_index WHERE indexrelid = 'bench_idx'::regclass")
 	sql -c "DROP INDEX bench_idx"

@@ -16,21 +16,11 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$repo/test/lib/common.sh"
 
-am_ensure_packages
-echo "== building and installing asyncmig"
-am_build_install "$repo"
+echo "== building and installing asyncmig, starting a throwaway cluster"
+am_throwaway_cluster demo 55500
+echo "   in $dir (port $port)"
 
-dir=$(mktemp -d /tmp/asyncmig-demo.XXXXXX)
-port=$(am_free_port 55500)
-if [ -z "${KEEP:-}" ]; then
-	trap 'am_stop_cluster "$dir"' EXIT
-fi
-echo "== starting a throwaway cluster in $dir (port $port)"
-am_start_cluster "$dir" "$port"
-
-sql() {
-	runuser -u postgres -- psql -h "$dir" -p "$port" -X -q -v ON_ERROR_STOP=1 "$@"
-}
+sql() { am_psql "$@"; }
 
 sql -c "CREATE EXTENSION asyncmig"
 echo "== creating big_table with 3 million rows"

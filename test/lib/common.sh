@@ -6,6 +6,14 @@
 #                          initdb + start a throwaway cluster as "postgres"
 #                          with asyncmig preloaded, socket in DIR
 #   am_stop_cluster DIR    stop it (immediate) and remove DIR
+#   am_throwaway_cluster NAME PORT [extra postgresql.conf lines...]
+#                          packages, build and install of this tree, then a
+#                          cluster in a new /tmp/asyncmig-NAME.XXXXXX on a free
+#                          port from PORT: sets dir and port, and stops and
+#                          removes it at exit (unless KEEP is set)
+#   am_psql ARGS...        psql as postgres to that cluster (-X -q, stops at
+#                          the first error)
+#   am_now_ms              milliseconds since the epoch, for timings
 #
 # PostgreSQL refuses to run as root, so clusters run as the postgres user,
 # in directories that user owns.
@@ -13,6 +21,8 @@
 AM_PACKAGES="postgresql-15 postgresql-server-dev-15 libipc-run-perl libsqlite3-dev sqlite3 python3-django python3-psycopg2 python3-venv python3-setuptools make gcc"
 # AM_PGBIN may be set to another installation (a private copy, another major)
 AM_PGBIN=${AM_PGBIN:-/usr/lib/postgresql/15/bin}
+# the tree this file belongs to
+AM_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 
 am_sudo() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -71,3 +81,23 @@ am_free_port() {
 	done
 	return 1
 }
+
+# what the demo and the benchmarks start from; sets dir and port
+am_throwaway_cluster() {
+	local name=$1 from=$2
+	shift 2
+	am_ensure_packages
+	am_build_install "$AM_REPO"
+	dir=$(mktemp -d "/tmp/asyncmig-$name.XXXXXX")
+	port=$(am_free_port "$from")
+	if [ -z "${KEEP:-}" ]; then
+		trap 'am_stop_cluster "$dir"' EXIT
+	fi
+	am_start_cluster "$dir" "$port" "$@"
+}
+
+am_psql() {
+	runuser -u postgres -- psql -h "$dir" -p "$port" -X -q -v ON_ERROR_STOP=1 "$@"
+}
+
+am_now_ms() { date +%s%3N; }
