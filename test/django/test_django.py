@@ -286,6 +286,15 @@ class PostgresTests(Base):
     def wait_all(self, env, *names):
         return self.ok(self.project.manage(env, "asyncmig_wait", *names, "--timeout", "120"))
 
+    def migrate_scheduled(self, db):
+        """Create db and migrate it in scheduled mode, up to the end of the
+        one run that is immediate (NAME5); returns the environment."""
+        create_db(db)
+        env = self.project.env(db, ALLOW_SCHEDULED_MIGRATIONS="true")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.wait_all(env, NAME5)
+        return env
+
     def assert_shop(self, db, direction, names=(NAME2, NAME3, NAME4, NAME5)):
         st = pg_statuses(db)
         for name in names:
@@ -373,10 +382,7 @@ class PostgresTests(Base):
 
     def test_scheduled_mode(self):
         db = "shop_sched"
-        create_db(db)
-        env = self.project.env(db, ALLOW_SCHEDULED_MIGRATIONS="true")
-        self.ok(self.project.manage(env, "migrate", "--noinput"))
-        self.wait_all(env, NAME5)
+        env = self.migrate_scheduled(db)
         st = pg_statuses(db)
         for name in (NAME2, NAME3, NAME4):
             self.assertEqual(st[name], ("SCHEDULED", "forwards"), st)
@@ -406,10 +412,7 @@ class PostgresTests(Base):
 
     def test_revert_scheduled(self):
         db = "shop_revsched"
-        create_db(db)
-        env = self.project.env(db, ALLOW_SCHEDULED_MIGRATIONS="true")
-        self.ok(self.project.manage(env, "migrate", "--noinput"))
-        self.wait_all(env, NAME5)
+        env = self.migrate_scheduled(db)
         self.assertEqual(pg_statuses(db)[NAME4], ("SCHEDULED", "forwards"))
         # reverting a SCHEDULED migration cancels it and runs its backwards SQL
         self.ok(self.project.manage(env, "migrate", "shop", "0003", "--noinput"))
