@@ -18,9 +18,9 @@
  * is not stored: it follows the setting, so a reload moves it (and the
  * launcher looks again, see launcher.c).
  *
- * The worker ends the runs (am_catalog_fail_missing_dependencies()) and
- * tells the launcher when to come back (am_catalog_dependency_deadline());
- * wait() tells its caller what a run waits for (am_catalog_waiting_for()),
+ * The worker ends the runs (am_catalog_dependencies_fail_missing()) and
+ * tells the launcher when to come back (am_catalog_dependencies_deadline());
+ * wait() tells its caller what a run waits for (am_catalog_dependencies_waiting_for()),
  * in the words of the status view's progress column, which spells them
  * once (asyncmig--1.0--1.1.sql, section "deps").
  *
@@ -70,7 +70,7 @@ am_timeout_param(void)
 }
 
 /*
- * am_catalog_fail_missing_dependencies
+ * am_catalog_dependencies_fail_missing
  *		End in ERROR (55000) every queued forwards row that has waited
  *		asyncmig.dependency_timeout for an idle dependency, with a message
  *		naming each such dependency and why nothing runs it.  Returns how
@@ -80,7 +80,7 @@ am_timeout_param(void)
  *		to come back.  With the setting at 0 nothing is ended.
  */
 int
-am_catalog_fail_missing_dependencies(bool *skipped)
+am_catalog_dependencies_fail_missing(bool *skipped)
 {
 	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
@@ -144,13 +144,13 @@ am_catalog_fail_missing_dependencies(bool *skipped)
 }
 
 /*
- * am_catalog_dependency_deadline
+ * am_catalog_dependencies_deadline
  *		The earliest time a queued row stops waiting for an idle dependency,
  *		if it is still to come, or 0: the worker leaves it to the launcher
  *		as a wake-up time, as it does a not_before.
  */
 TimestampTz
-am_catalog_dependency_deadline(void)
+am_catalog_dependencies_deadline(void)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
@@ -166,14 +166,14 @@ am_catalog_dependency_deadline(void)
 }
 
 /*
- * am_catalog_waiting_for
+ * am_catalog_dependencies_waiting_for
  *		If the row of that name is queued behind an idle dependency, what
  *		it waits for, as the status view's progress says it ("waiting for
  *		dependency "x" (never scheduled; gives up at ...)"), in the
  *		caller's memory context; else NULL.  Reads no SQL text.
  */
 char *
-am_catalog_waiting_for(const char *name)
+am_catalog_dependencies_waiting_for(const char *name)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];

@@ -13,10 +13,10 @@
 #include "utils/timestamp.h"
 
 /* for the worker, between am_catalog_begin() and am_catalog_commit() */
-extern int	am_catalog_fail_missing_dependencies(bool *skipped);
-extern TimestampTz am_catalog_dependency_deadline(void);
+extern int	am_catalog_dependencies_fail_missing(bool *skipped);
+extern TimestampTz am_catalog_dependencies_deadline(void);
 
 /* for wait(), inside am_catalog_enter() */
-extern char *am_catalog_waiting_for(const char *name);
+extern char *am_catalog_dependencies_waiting_for(const char *name);
 
 #endif							/* ASYNCMIG_CATALOG_DEPENDENCIES_H */

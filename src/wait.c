@@ -177,7 +177,7 @@ am_wait_tell_blocked(AmWait *w, char *name)
 	if (list_member_ptr(w->told, name))
 		return;
 	old = MemoryContextSwitchTo(w->look_cxt);
-	what = am_catalog_waiting_for(name);
+	what = am_catalog_dependencies_waiting_for(name);
 	if (what)
 		ereport(NOTICE,
 				(errmsg("migration \"%s\" is %s", name, what),

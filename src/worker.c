@@ -162,7 +162,7 @@ asyncmig_worker_main(Datum main_arg)
 	/* end what cannot run any more, then claim the oldest runnable */
 	am_catalog_begin(&cxt);
 	(void) am_catalog_fail_broken_dependencies(&skipped);
-	if (am_catalog_fail_missing_dependencies(&skipped_missing) > 0)
+	if (am_catalog_dependencies_fail_missing(&skipped_missing) > 0)
 		(void) am_catalog_fail_broken_dependencies(&skipped);
 	skipped |= skipped_missing;
 	{
@@ -183,7 +183,7 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	else
 	{
-		TimestampTz deadline = am_catalog_dependency_deadline();
+		TimestampTz deadline = am_catalog_dependencies_deadline();
 
 		wakeup = am_catalog_next_wakeup();
 		if (deadline != 0 && (wakeup == 0 || deadline < wakeup))
