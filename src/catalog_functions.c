@@ -76,13 +76,13 @@ am_schedule_params(const AmScheduleArgs *a, Oid *types, Datum *values,
 }
 
 /*
- * am_catalog_insert
+ * am_catalog_functions_insert
  *		Insert a new forwards migration.  Returns its status, or NULL when a
  *		row of that name exists (committed, or inserted by a concurrent
  *		transaction that has committed since: the unique index waited).
  */
 char *
-am_catalog_insert(const AmScheduleArgs *a)
+am_catalog_functions_insert(const AmScheduleArgs *a)
 {
 	Oid			types[AM_SCHEDULE_NPARAMS];
 	Datum		values[AM_SCHEDULE_NPARAMS];
@@ -135,32 +135,32 @@ am_fetch_by_name(const char *name, bool lock)
 }
 
 /*
- * am_catalog_lock
+ * am_catalog_functions_lock
  *		The row of that name, locked FOR UPDATE, or NULL if there is none.
  */
 AmMigration *
-am_catalog_lock(const char *name)
+am_catalog_functions_lock(const char *name)
 {
 	return am_fetch_by_name(name, true);
 }
 
 /*
- * am_catalog_get
+ * am_catalog_functions_get
  *		The row of that name, or NULL; not locked.
  */
 AmMigration *
-am_catalog_get(const char *name)
+am_catalog_functions_get(const char *name)
 {
 	return am_fetch_by_name(name, false);
 }
 
 /*
- * am_catalog_requeue_forwards
+ * am_catalog_functions_requeue_forwards
  *		Make an ERROR row, or one whose last run was backwards, a new
  *		forwards run with the SQL and options given now.
  */
 void
-am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a)
+am_catalog_functions_requeue_forwards(int64 id, const AmScheduleArgs *a)
 {
 	Oid			types[AM_SCHEDULE_NPARAMS];
 	Datum		values[AM_SCHEDULE_NPARAMS];
@@ -183,11 +183,11 @@ am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a)
 }
 
 /*
- * am_catalog_queue_run
+ * am_catalog_functions_queue_run
  *		Queue a new run (STARTED) of an existing row in one direction.
  */
 void
-am_catalog_queue_run(int64 id, bool backwards)
+am_catalog_functions_queue_run(int64 id, bool backwards)
 {
 	Oid			types[3] = {INT8OID, BOOLOID, TEXTOID};
 	Datum		values[3];
@@ -205,11 +205,11 @@ am_catalog_queue_run(int64 id, bool backwards)
 }
 
 /*
- * am_catalog_cancel_queued
+ * am_catalog_functions_cancel_queued
  *		End a SCHEDULED or STARTED row in ERROR without running it.
  */
 void
-am_catalog_cancel_queued(int64 id)
+am_catalog_functions_cancel_queued(int64 id)
 {
 	am_catalog_update_by_id("UPDATE asyncmig.migration SET status = '" AM_STATUS_ERROR "', "
 					"finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
@@ -220,12 +220,12 @@ am_catalog_cancel_queued(int64 id)
 }
 
 /*
- * am_catalog_names_in
+ * am_catalog_functions_names_in
  *		Names of the rows in one of two statuses whose owner the role member
  *		is a member of, oldest first.
  */
 List *
-am_catalog_names_in(const char *status1, const char *status2, Oid member)
+am_catalog_functions_names_in(const char *status1, const char *status2, Oid member)
 {
 	Oid			types[3] = {TEXTOID, TEXTOID, OIDOID};
 	Datum		values[3];
@@ -255,7 +255,7 @@ am_catalog_names_in(const char *status1, const char *status2, Oid member)
 }
 
 /*
- * am_catalog_depends_cycle
+ * am_catalog_functions_depends_cycle
  *		Would a migration called name that depends on depends_on close a
  *		cycle of dependencies with the rows that exist?
  *
@@ -269,7 +269,7 @@ am_catalog_names_in(const char *status1, const char *status2, Oid member)
  * edge from each of its members.
  */
 bool
-am_catalog_depends_cycle(Oid relid, const char *name, Datum depends_on)
+am_catalog_functions_depends_cycle(Oid relid, const char *name, Datum depends_on)
 {
 	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
 	Datum		values[2];
@@ -297,14 +297,14 @@ am_catalog_depends_cycle(Oid relid, const char *name, Datum depends_on)
 }
 
 /*
- * am_catalog_status_of
+ * am_catalog_functions_status_of
  *		The status of the row of that name (NULL if there is none) and, in
  *		*message and *sqlstate, its error (NULL if none), in the caller's
  *		memory context.  Nothing else is read: wait() calls this at every
  *		look, and the SQL texts may be megabytes long (they stay TOASTed).
  */
 char *
-am_catalog_status_of(const char *name, char **message, char **sqlstate)
+am_catalog_functions_status_of(const char *name, char **message, char **sqlstate)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];

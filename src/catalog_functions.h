@@ -29,17 +29,17 @@ typedef struct AmScheduleArgs
 	const char *search_path;
 } AmScheduleArgs;
 
-extern char *am_catalog_insert(const AmScheduleArgs *a);
-extern AmMigration *am_catalog_lock(const char *name);
-extern void am_catalog_requeue_forwards(int64 id, const AmScheduleArgs *a);
-extern void am_catalog_queue_run(int64 id, bool backwards);
-extern void am_catalog_cancel_queued(int64 id);
-extern List *am_catalog_names_in(const char *status1, const char *status2,
+extern char *am_catalog_functions_insert(const AmScheduleArgs *a);
+extern AmMigration *am_catalog_functions_lock(const char *name);
+extern void am_catalog_functions_requeue_forwards(int64 id, const AmScheduleArgs *a);
+extern void am_catalog_functions_queue_run(int64 id, bool backwards);
+extern void am_catalog_functions_cancel_queued(int64 id);
+extern List *am_catalog_functions_names_in(const char *status1, const char *status2,
 								 Oid member);
-extern AmMigration *am_catalog_get(const char *name);
-extern char *am_catalog_status_of(const char *name, char **message,
+extern AmMigration *am_catalog_functions_get(const char *name);
+extern char *am_catalog_functions_status_of(const char *name, char **message,
 								  char **sqlstate);
-extern bool am_catalog_depends_cycle(Oid relid, const char *name,
+extern bool am_catalog_functions_depends_cycle(Oid relid, const char *name,
 									 Datum depends_on);
 
 #endif							/* ASYNCMIG_CATALOG_FUNCTIONS_H */

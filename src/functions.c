@@ -323,7 +323,7 @@ am_functions_check_member(Oid caller, AmMigration *m, const char *action)
 static AmMigration *
 am_existing(const char *name, Oid caller, const char *action, bool lock)
 {
-	AmMigration *m = lock ? am_catalog_lock(name) : am_catalog_get(name);
+	AmMigration *m = lock ? am_catalog_functions_lock(name) : am_catalog_functions_get(name);
 
 	if (m == NULL)
 		ereport(ERROR,
@@ -508,13 +508,13 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 	bool		queued = false;
 
 	am_catalog_enter(&cxt);
-	if (!a->depends_on_null && am_catalog_depends_cycle(cxt.relid, name, a->depends_on))
+	if (!a->depends_on_null && am_catalog_functions_depends_cycle(cxt.relid, name, a->depends_on))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("dependencies of migration \"%s\" form a cycle", name),
 				 errdetail("Following depends_on from it leads back to it.")));
 
-	status = am_catalog_insert(a);
+	status = am_catalog_functions_insert(a);
 	if (status != NULL)
 	{
 		am_row_locked = true;
@@ -526,13 +526,13 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 	else
 	{
 		/* look first; lock only a row that is to be queued again */
-		AmMigration *m = am_catalog_get(name);
+		AmMigration *m = am_catalog_functions_get(name);
 
 		if (m != NULL)
 			am_functions_check_member(a->owner, m, "schedule");
 		if (m != NULL && am_is_requeueable(m))
 		{
-			m = am_catalog_lock(name);
+			m = am_catalog_functions_lock(name);
 			am_row_locked = true;
 		}
 		if (m == NULL)
@@ -543,7 +543,7 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 		am_functions_check_member(a->owner, m, "schedule");
 		if (am_is_requeueable(m))
 		{
-			am_catalog_requeue_forwards(m->id, a);
+			am_catalog_functions_requeue_forwards(m->id, a);
 			if (batch)
 				am_batch_catalog_set_spec(name, batch);
 			else
@@ -605,7 +605,7 @@ asyncmig_run(PG_FUNCTION_ARGS)
 				 errdetail("Migration \"%s\" is %s.", name,
 						   backwards ? "to run backwards, as a plain migration" :
 						   "not batched: every run starts at its first statement")));
-	am_catalog_queue_run(m->id, backwards);
+	am_catalog_functions_queue_run(m->id, backwards);
 	if (restart)
 		am_batch_catalog_forget_progress(m->id);
 	am_catalog_notify(name, AM_STATUS_STARTED);
@@ -645,7 +645,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 	{
 		bool		skipped;
 
-		am_catalog_cancel_queued(m->id);
+		am_catalog_functions_cancel_queued(m->id);
 		am_catalog_notify(name, AM_STATUS_ERROR);
 		/* what depends on it can never run: it ends now, in this transaction */
 		(void) am_catalog_fail_broken_dependencies(&skipped);

@@ -138,7 +138,7 @@ am_wait_targets(AmWait *w, const char *name)
 	MemoryContextSwitchTo(w->cxt);
 	if (name)
 	{
-		AmMigration *m = am_catalog_get(name);
+		AmMigration *m = am_catalog_functions_get(name);
 
 		if (m == NULL)
 			ereport(ERROR,
@@ -153,7 +153,7 @@ am_wait_targets(AmWait *w, const char *name)
 			names = list_make1((char *) name);
 	}
 	else
-		names = am_catalog_names_in(AM_STATUS_STARTED, AM_STATUS_IN_PROGRESS,
+		names = am_catalog_functions_names_in(AM_STATUS_STARTED, AM_STATUS_IN_PROGRESS,
 									w->caller);
 	am_catalog_leave(&cxt);
 	PopActiveSnapshot();
@@ -220,7 +220,7 @@ am_wait_look(AmWait *w)
 		 */
 		MemoryContextReset(w->look_cxt);
 		MemoryContextSwitchTo(w->look_cxt);
-		status = am_catalog_status_of(n, &msg, &sqlstate);
+		status = am_catalog_functions_status_of(n, &msg, &sqlstate);
 		MemoryContextSwitchTo(w->cxt);
 		if (status == NULL)
 			continue;			/* deleted by hand: nothing to wait for */
