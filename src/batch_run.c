@@ -490,7 +490,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 					(errmsg("asyncmig migration \"%s\": batch %lld, try %d failed, trying again: %s",
 							m->name, (long long) (spec->batches + 1), attempt,
 							edata->message)));
-			am_catalog_count_attempt(m->id, m->pid, edata);
+			am_catalog_worker_count_attempt(m->id, m->pid, edata);
 			am_exec_backoff(attempt);
 			attempt++;
 			continue;

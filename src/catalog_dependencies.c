@@ -6,7 +6,7 @@
  *		the end of the runs that waited too long.
  *
  * A queued forwards run starts once every name of its depends_on is
- * FINISHED forwards (am_catalog_claim()).  A dependency that is queued or
+ * FINISHED forwards (am_catalog_worker_claim()).  A dependency that is queued or
  * running will end by itself; one in ERROR ends its dependents at once
  * (am_catalog_fail_broken_dependencies()).  The rest is idle: never
  * scheduled, SCHEDULED (waiting for an asyncmig.run() that may never

@@ -33,13 +33,13 @@
 #include "catalog_worker.h"
 
 /*
- * am_catalog_in_progress
+ * am_catalog_worker_in_progress
  *		Every IN PROGRESS row of this database, not locked: the sweep ends
- *		each dead one with am_catalog_end_dead_run(), which skips those a
+ *		each dead one with am_catalog_worker_end_dead_run(), which skips those a
  *		user holds.
  */
 List *
-am_catalog_in_progress(void)
+am_catalog_worker_in_progress(void)
 {
 	return am_catalog_fetch("SELECT " AM_COLUMNS " FROM asyncmig.migration "
 							   "WHERE status = '" AM_STATUS_IN_PROGRESS "' ORDER BY id",
@@ -47,12 +47,12 @@ am_catalog_in_progress(void)
 }
 
 /*
- * am_catalog_cleanups_due
+ * am_catalog_worker_cleanups_due
  *		Ended runs whose INVALID indexes are still to be dropped and whose
- *		next try is due (meta->'cleanup', see am_catalog_finish()).
+ *		next try is due (meta->'cleanup', see am_catalog_worker_finish()).
  */
 List *
-am_catalog_cleanups_due(void)
+am_catalog_worker_cleanups_due(void)
 {
 	List	   *result = NIL;
 	uint64		i;
@@ -86,13 +86,13 @@ am_catalog_cleanups_due(void)
 }
 
 /*
- * am_catalog_cleanup_begin
+ * am_catalog_worker_cleanup_begin
  *		Say in the row that this worker (pid) is dropping its INVALID
  *		indexes now, for the status view.  False if a user holds the row:
  *		try later.
  */
 bool
-am_catalog_cleanup_begin(int64 id, int pid)
+am_catalog_worker_cleanup_begin(int64 id, int pid)
 {
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2];
@@ -107,14 +107,14 @@ am_catalog_cleanup_begin(int64 id, int pid)
 }
 
 /*
- * am_catalog_cleanup_end
+ * am_catalog_worker_cleanup_end
  *		After a try: with error NULL the INVALID indexes are gone and so is
  *		the cleanup; else count the try, say why, and set the next one
  *		(1 s, 2 s, 4 s ... up to a minute later).  False if a user holds the
  *		row: the next sweep tries again.
  */
 bool
-am_catalog_cleanup_end(int64 id, const char *error)
+am_catalog_worker_cleanup_end(int64 id, const char *error)
 {
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
@@ -140,12 +140,12 @@ am_catalog_cleanup_end(int64 id, const char *error)
 }
 
 /*
- * am_catalog_has_work
+ * am_catalog_worker_has_work
  *		Does this database have queued or running migrations, or a cleanup
  *		left?  (Then it must stay in the registry.)
  */
 bool
-am_catalog_has_work(void)
+am_catalog_worker_has_work(void)
 {
 	bool		result;
 
@@ -160,14 +160,14 @@ am_catalog_has_work(void)
 
 
 /*
- * am_catalog_fail_foreign
+ * am_catalog_worker_fail_foreign
  *		End in ERROR the queued and running rows that were queued elsewhere
  *		(restored by pg_restore, copied from a template database): a
  *		restored database must not start executing on its own.  Returns how
  *		many it ended.
  */
 int
-am_catalog_fail_foreign(void)
+am_catalog_worker_fail_foreign(void)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
@@ -203,7 +203,7 @@ am_catalog_fail_foreign(void)
 }
 
 /*
- * am_catalog_claim
+ * am_catalog_worker_claim
  *		Mark the oldest runnable queued row IN PROGRESS for this worker and
  *		return it, or NULL.  Runnable: STARTED, queued here, not_before
  *		passed, and for a forwards run every dependency FINISHED forwards.
@@ -211,7 +211,7 @@ am_catalog_fail_foreign(void)
  *		after it, in the order the runs were queued).  Oldest: queued first.
  */
 AmMigration *
-am_catalog_claim(int pid)
+am_catalog_worker_claim(int pid)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
@@ -247,12 +247,12 @@ am_catalog_claim(int pid)
 }
 
 /*
- * am_catalog_next_wakeup
+ * am_catalog_worker_next_wakeup
  *		The earliest not_before of a queued row still in the future or
  *		next try of a cleanup, or 0.
  */
 TimestampTz
-am_catalog_next_wakeup(void)
+am_catalog_worker_next_wakeup(void)
 {
 	return am_catalog_time("SELECT pg_catalog.min(t) FROM ("
 		   "  SELECT not_before AS t FROM asyncmig.migration "
@@ -460,12 +460,12 @@ am_catalog_write_run(AmRunWrite *w)
 }
 
 /*
- * am_catalog_set_guard
+ * am_catalog_worker_set_guard
  *		Record (or with NULL, forget) what the sweep must clean up if the
  *		running statement dies: see executor.c.  Its own transaction.
  */
 void
-am_catalog_set_guard(int64 id, int pid, const char *guard_json)
+am_catalog_worker_set_guard(int64 id, int pid, const char *guard_json)
 {
 	AmRunWrite	w = {AM_WRITE_GUARD, id, pid, guard_json, NULL, NULL, NULL};
 
@@ -473,12 +473,12 @@ am_catalog_set_guard(int64 id, int pid, const char *guard_json)
 }
 
 /*
- * am_catalog_count_attempt
+ * am_catalog_worker_count_attempt
  *		Count one more try of a running migration, after edata.  Its own
  *		transaction.
  */
 void
-am_catalog_count_attempt(int64 id, int pid, ErrorData *edata)
+am_catalog_worker_count_attempt(int64 id, int pid, ErrorData *edata)
 {
 	AmRunWrite	w = {AM_WRITE_ATTEMPT, id, pid, NULL, edata, NULL, NULL};
 
@@ -486,7 +486,7 @@ am_catalog_count_attempt(int64 id, int pid, ErrorData *edata)
 }
 
 /*
- * am_catalog_finish
+ * am_catalog_worker_finish
  *		End the run of worker pid: FINISHED when edata is NULL, else ERROR
  *		with the error's fields (message_override replaces its message) and
  *		the statement that failed in meta->'error'.  Its own transaction.
@@ -495,7 +495,7 @@ am_catalog_count_attempt(int64 id, int pid, ErrorData *edata)
  *		the database's workers retry (worker.c) until it is done.
  */
 void
-am_catalog_finish(int64 id, int pid, ErrorData *edata, const char *statement,
+am_catalog_worker_finish(int64 id, int pid, ErrorData *edata, const char *statement,
 				  const char *message_override)
 {
 	AmRunWrite	w = {AM_WRITE_FINISH, id, pid, NULL, edata, statement,
@@ -505,13 +505,13 @@ am_catalog_finish(int64 id, int pid, ErrorData *edata, const char *statement,
 }
 
 /*
- * am_catalog_set_guard_in_xact
+ * am_catalog_worker_set_guard_in_xact
  *		Record the guard in the current transaction (a transaction callback
  *		of the executor's, see am_guard_xact_callback()), as the table's
  *		owner, waiting at most a second for the row.
  */
 void
-am_catalog_set_guard_in_xact(int64 id, int pid, const char *guard_json)
+am_catalog_worker_set_guard_in_xact(int64 id, int pid, const char *guard_json)
 {
 	AmRunWrite	w = {AM_WRITE_GUARD, id, pid, guard_json, NULL, NULL, NULL};
 	AmCatalogContext cxt;
@@ -532,15 +532,15 @@ am_catalog_set_guard_in_xact(int64 id, int pid, const char *guard_json)
 }
 
 /*
- * am_catalog_end_dead_run
+ * am_catalog_worker_end_dead_run
  *		End in ERROR (edata) the run of a worker that is gone, in a
  *		transaction of its own, without waiting for its row: false if the
  *		row is not that run's any more or a session holds it locked (the
  *		sweep comes back later; it never waits on a user's lock).  Its
- *		guard becomes the row's cleanup (see am_catalog_finish()).
+ *		guard becomes the row's cleanup (see am_catalog_worker_finish()).
  */
 bool
-am_catalog_end_dead_run(int64 id, int pid, ErrorData *edata)
+am_catalog_worker_end_dead_run(int64 id, int pid, ErrorData *edata)
 {
 	AmRunWrite	w = {AM_WRITE_FINISH, id, pid, NULL, edata, NULL, NULL};
 	Oid			types[2] = {INT8OID, INT4OID};

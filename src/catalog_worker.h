@@ -24,21 +24,21 @@ typedef struct AmCleanup
 	char	   *guard;			/* meta->'cleanup'->'guard' as text */
 } AmCleanup;
 
-extern List *am_catalog_in_progress(void);
-extern bool am_catalog_end_dead_run(int64 id, int pid, ErrorData *edata);
-extern List *am_catalog_cleanups_due(void);
-extern bool am_catalog_cleanup_begin(int64 id, int pid);
-extern bool am_catalog_cleanup_end(int64 id, const char *error);
-extern bool am_catalog_has_work(void);
-extern int	am_catalog_fail_foreign(void);
-extern AmMigration *am_catalog_claim(int pid);
-extern TimestampTz am_catalog_next_wakeup(void);
+extern List *am_catalog_worker_in_progress(void);
+extern bool am_catalog_worker_end_dead_run(int64 id, int pid, ErrorData *edata);
+extern List *am_catalog_worker_cleanups_due(void);
+extern bool am_catalog_worker_cleanup_begin(int64 id, int pid);
+extern bool am_catalog_worker_cleanup_end(int64 id, const char *error);
+extern bool am_catalog_worker_has_work(void);
+extern int	am_catalog_worker_fail_foreign(void);
+extern AmMigration *am_catalog_worker_claim(int pid);
+extern TimestampTz am_catalog_worker_next_wakeup(void);
 /* writes of a run's own row, each in its own transaction (see AM_SAME_RUN) */
-extern void am_catalog_set_guard(int64 id, int pid, const char *guard_json);
-extern void am_catalog_set_guard_in_xact(int64 id, int pid,
+extern void am_catalog_worker_set_guard(int64 id, int pid, const char *guard_json);
+extern void am_catalog_worker_set_guard_in_xact(int64 id, int pid,
 										 const char *guard_json);
-extern void am_catalog_count_attempt(int64 id, int pid, ErrorData *edata);
-extern void am_catalog_finish(int64 id, int pid, ErrorData *edata,
+extern void am_catalog_worker_count_attempt(int64 id, int pid, ErrorData *edata);
+extern void am_catalog_worker_finish(int64 id, int pid, ErrorData *edata,
 							  const char *statement,
 							  const char *message_override);
 

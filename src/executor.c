@@ -211,7 +211,7 @@ am_guard_xact_callback(XactEvent event, void *arg)
 		am_running.recorded || !OidIsValid(am_running.guard->created))
 		return;
 	am_running.recorded = true;
-	am_catalog_set_guard_in_xact(am_running.id, am_running.pid,
+	am_catalog_worker_set_guard_in_xact(am_running.id, am_running.pid,
 								 am_guard_to_json(am_running.guard));
 }
 
@@ -653,7 +653,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				}
 				guard = am_prepare_guard(m, raw->stmt);
 				if (guard)
-					am_catalog_set_guard(m->id, m->pid, am_guard_to_json(guard));
+					am_catalog_worker_set_guard(m->id, m->pid, am_guard_to_json(guard));
 
 				snprintf(lock_timeout, sizeof(lock_timeout), "%d",
 						 concurrent ? 0 : asyncmig_lock_timeout);
@@ -673,7 +673,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				if (guard)
 				{
 					am_guard_verify((AmGuard *) guard);
-					am_catalog_set_guard(m->id, m->pid, NULL);
+					am_catalog_worker_set_guard(m->id, m->pid, NULL);
 				}
 			}
 			PG_CATCH();
@@ -697,7 +697,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				undone = am_exec_cleanup_guard(m, json, &left);
 				/* what is left stays: ending the run makes it a cleanup */
 				if (left == NULL)
-					am_catalog_set_guard(m->id, m->pid, NULL);
+					am_catalog_worker_set_guard(m->id, m->pid, NULL);
 				else
 					undone = false;
 			}
@@ -709,7 +709,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 				ereport(LOG,
 						(errmsg("asyncmig migration \"%s\": try %d failed, trying again: %s",
 								m->name, attempt, edata->message)));
-				am_catalog_count_attempt(m->id, m->pid, edata);
+				am_catalog_worker_count_attempt(m->id, m->pid, edata);
 				am_exec_backoff(attempt);
 				attempt++;
 				continue;

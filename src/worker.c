@@ -154,7 +154,7 @@ asyncmig_worker_main(Datum main_arg)
 
 	/* rows restored or copied from elsewhere never run on their own */
 	am_catalog_begin(&cxt);
-	(void) am_catalog_fail_foreign();
+	(void) am_catalog_worker_fail_foreign();
 	am_catalog_commit(&cxt);
 
 	am_sweep();
@@ -169,7 +169,7 @@ asyncmig_worker_main(Datum main_arg)
 		/* the row must outlive this transaction */
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		m = am_catalog_claim(MyProcPid);
+		m = am_catalog_worker_claim(MyProcPid);
 		MemoryContextSwitchTo(old);
 	}
 	if (m)
@@ -185,7 +185,7 @@ asyncmig_worker_main(Datum main_arg)
 	{
 		TimestampTz deadline = am_catalog_dependencies_deadline();
 
-		wakeup = am_catalog_next_wakeup();
+		wakeup = am_catalog_worker_next_wakeup();
 		if (deadline != 0 && (wakeup == 0 || deadline < wakeup))
 			wakeup = deadline;
 		/* a locked row was skipped: come back for it */
@@ -302,7 +302,7 @@ am_run_claimed(AmMigration *m)
 		am_batch_catalog_forget_progress(m->id);
 		am_catalog_commit(&cxt);
 	}
-	am_catalog_finish(m->id, m->pid, ok ? NULL : res.edata, res.statement,
+	am_catalog_worker_finish(m->id, m->pid, ok ? NULL : res.edata, res.statement,
 					  res.message);
 	if (batch && batch->failed_batch)
 	{
@@ -427,7 +427,7 @@ am_settle_registry(void)
 	AmCatalogContext cxt;
 
 	am_catalog_begin(&cxt);
-	has_work = am_catalog_has_work();
+	has_work = am_catalog_worker_has_work();
 	am_catalog_commit(&cxt);
 	if (pruning)
 		am_registry_prune_end(MyDatabaseId, has_work);
@@ -459,7 +459,7 @@ am_sweep(void)
 
 	am_catalog_begin(&cxt);
 	old = MemoryContextSwitchTo(sweep_cxt);
-	rows = am_catalog_in_progress();
+	rows = am_catalog_worker_in_progress();
 	foreach(lc, rows)
 	{
 		AmMigration *m = lfirst(lc);
@@ -488,7 +488,7 @@ am_sweep(void)
 			edata->message = am_obituary(m->id, m->pid, &sqlstate, false);
 			edata->sqlerrcode = sqlstate;
 		}
-		if (!am_catalog_end_dead_run(m->id, m->pid, edata))
+		if (!am_catalog_worker_end_dead_run(m->id, m->pid, edata))
 		{
 			/* ended meanwhile, or a session holds it: not now */
 			am_retry_later();
@@ -523,7 +523,7 @@ am_sweep_cleanups(MemoryContext sweep_cxt)
 
 	am_catalog_begin(&cxt);
 	MemoryContextSwitchTo(sweep_cxt);
-	cleanups = am_catalog_cleanups_due();
+	cleanups = am_catalog_worker_cleanups_due();
 	am_catalog_commit(&cxt);
 
 	foreach(lc, cleanups)
@@ -540,7 +540,7 @@ am_sweep_cleanups(MemoryContext sweep_cxt)
 		CommitTransactionCommand();
 
 		am_catalog_begin(&cxt);
-		begun = am_catalog_cleanup_begin(c->id, MyProcPid);
+		begun = am_catalog_worker_cleanup_begin(c->id, MyProcPid);
 		am_catalog_commit(&cxt);
 		if (!begun)
 		{
@@ -584,7 +584,7 @@ am_sweep_cleanups(MemoryContext sweep_cxt)
 		}
 
 		am_catalog_begin(&cxt);
-		if (!am_catalog_cleanup_end(c->id, done ? NULL : (error ? error : "failed")))
+		if (!am_catalog_worker_cleanup_end(c->id, done ? NULL : (error ? error : "failed")))
 			am_retry_later();
 		am_catalog_commit(&cxt);
 		if (done && owner_exists)
