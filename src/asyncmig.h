@@ -57,7 +57,7 @@
  * Names: asyncmig_* only for what PostgreSQL looks up by name (the
  * bgworker entry points asyncmig_launcher_main and asyncmig_worker_main,
  * the SQL-callable functions) and for the settings' C variables
- * (asyncmig_max_workers ... , named as the operator sets them).  Every
+ * (am_settings_max_workers ... , named as the operator sets them).  Every
  * other exported function or variable carries its file's prefix:
  * am_shmem_*, am_settings_*, am_launcher_*, am_functions_*, am_exec_*
  * (executor.c), am_guard_*, am_session_*, am_catalog_* (catalog*.c),

@@ -347,10 +347,10 @@ am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		if (asyncmig_max_replica_lag <= 0)
+		if (am_settings_max_replica_lag <= 0)
 			return;
 		lag = am_batch_replica_lag_kb();
-		if (lag <= asyncmig_max_replica_lag)
+		if (lag <= am_settings_max_replica_lag)
 		{
 			if (reported)
 				ereport(LOG,
@@ -362,7 +362,7 @@ am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec)
 			ereport(LOG,
 					(errmsg("asyncmig migration \"%s\": holding off after batch %lld: a replica is %lld kB behind, over asyncmig.max_replica_lag (%d kB)",
 							m->name, (long long) spec->batches, (long long) lag,
-							asyncmig_max_replica_lag)));
+							am_settings_max_replica_lag)));
 		reported = true;
 		pgstat_report_activity(STATE_RUNNING,
 							   psprintf("/* asyncmig batch %lld: waiting for replicas, %lld kB behind */",
@@ -394,7 +394,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 	int64		run_batches = 0;
 
 	memset(res, 0, sizeof(AmExecResult));
-	snprintf(lock_timeout, sizeof(lock_timeout), "%d", asyncmig_lock_timeout);
+	snprintf(lock_timeout, sizeof(lock_timeout), "%d", am_settings_lock_timeout);
 	(void) set_config_option("lock_timeout", lock_timeout,
 							 PGC_SUSET, PGC_S_CLIENT, GUC_ACTION_SET, true, 0, false);
 

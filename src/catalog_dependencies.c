@@ -66,7 +66,7 @@
 static Datum
 am_timeout_param(void)
 {
-	return CStringGetTextDatum(psprintf("%d ms", asyncmig_dependency_timeout));
+	return CStringGetTextDatum(psprintf("%d ms", am_settings_dependency_timeout));
 }
 
 /*
@@ -88,7 +88,7 @@ am_catalog_dependencies_fail_missing(bool *skipped)
 	int			n;
 
 	*skipped = false;
-	if (asyncmig_dependency_timeout <= 0)
+	if (am_settings_dependency_timeout <= 0)
 		return 0;
 
 	values[0] = am_timeout_param();
@@ -155,7 +155,7 @@ am_catalog_dependencies_deadline(void)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 
-	if (asyncmig_dependency_timeout <= 0)
+	if (am_settings_dependency_timeout <= 0)
 		return 0;
 	values[0] = am_timeout_param();
 	return am_catalog_time("SELECT pg_catalog.min(" AM_DEPENDENCY_DEADLINE ") "

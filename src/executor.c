@@ -418,7 +418,7 @@ am_exec_retryable(ErrorData *edata, int attempt)
 	return (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 			edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
 			edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE) &&
-		attempt < asyncmig_max_attempts;
+		attempt < am_settings_max_attempts;
 }
 
 /*
@@ -514,7 +514,7 @@ am_exec_cleanup_guard(AmMigration *m, const char *guard_json, char **left)
 			am_guard_expect_drop(a->check_oid);
 			PG_TRY();
 			{
-				am_run_text(a->sql, Max(asyncmig_lock_timeout, AM_CLEANUP_WAIT_MS));
+				am_run_text(a->sql, Max(am_settings_lock_timeout, AM_CLEANUP_WAIT_MS));
 				ereport(LOG,
 						(errmsg("asyncmig migration \"%s\": cleaned up %s left by its failed run",
 								m->name, a->label),
@@ -656,7 +656,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 					am_catalog_worker_set_guard(m->id, m->pid, am_guard_to_json(guard));
 
 				snprintf(lock_timeout, sizeof(lock_timeout), "%d",
-						 concurrent ? 0 : asyncmig_lock_timeout);
+						 concurrent ? 0 : am_settings_lock_timeout);
 				(void) set_config_option("lock_timeout", lock_timeout,
 										 PGC_SUSET, PGC_S_CLIENT,
 										 GUC_ACTION_SET, true, 0, false);

@@ -482,7 +482,7 @@ am_functions_schedule_options(FunctionCallInfo fcinfo, int first,
 	}
 	a->owner = GetUserId();
 	a->search_path = pstrdup(GetConfigOption("search_path", false, false));
-	a->status = (asyncmig_allow_scheduled && !execute_immediately) ?
+	a->status = (am_settings_allow_scheduled && !execute_immediately) ?
 		AM_STATUS_SCHEDULED : AM_STATUS_STARTED;
 }
 

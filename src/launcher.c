@@ -171,7 +171,7 @@ asyncmig_launcher_main(Datum main_arg)
 
 		if (ConfigReloadPending)
 		{
-			int			old_dependency_timeout = asyncmig_dependency_timeout;
+			int			old_dependency_timeout = am_settings_dependency_timeout;
 
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
@@ -179,7 +179,7 @@ asyncmig_launcher_main(Datum main_arg)
 		}
 
 		busy = launcher_reap_workers();
-		if (asyncmig_enabled)
+		if (am_settings_enabled)
 		{
 			if (!started_up)
 				launcher_start_up();
@@ -269,7 +269,7 @@ launcher_detach(int code, Datum arg)
 static void
 launcher_dependency_timeout_changed(int old_timeout)
 {
-	int			new_timeout = asyncmig_dependency_timeout;
+	int			new_timeout = am_settings_dependency_timeout;
 	List	   *dboids;
 	ListCell   *lc;
 

@@ -85,7 +85,7 @@ am_preflight_warn_queued(const char *name)
 {
 	bool		no_slot = false;
 
-	if (!asyncmig_enabled)
+	if (!am_settings_enabled)
 	{
 		ereport(WARNING,
 				(errmsg("asyncmig.enabled is off on this server: nothing will run migration \"%s\"",

@@ -124,9 +124,9 @@ am_registry_shmem_size(void)
 {
 	Size		size = MAXALIGN(sizeof(AmRegistryShared));
 
-	size = add_size(size, hash_estimate_size(asyncmig_max_databases,
+	size = add_size(size, hash_estimate_size(am_settings_max_databases,
 											 sizeof(AmPendingEntry)));
-	size = add_size(size, hash_estimate_size(asyncmig_max_databases,
+	size = add_size(size, hash_estimate_size(am_settings_max_databases,
 											 sizeof(AmRegisteredEntry)));
 	return size;
 }
@@ -170,13 +170,13 @@ am_registry_shmem_startup(void)
 	info.keysize = sizeof(Oid);
 	info.entrysize = sizeof(AmPendingEntry);
 	pending_hash = ShmemInitHash("asyncmig pending databases",
-								 asyncmig_max_databases,
-								 asyncmig_max_databases,
+								 am_settings_max_databases,
+								 am_settings_max_databases,
 								 &info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 	info.entrysize = sizeof(AmRegisteredEntry);
 	registered_hash = ShmemInitHash("asyncmig registered databases",
-									asyncmig_max_databases,
-									asyncmig_max_databases,
+									am_settings_max_databases,
+									am_settings_max_databases,
 									&info, HASH_ELEM | HASH_BLOBS | HASH_FIXED_SIZE);
 }
 
@@ -348,7 +348,7 @@ am_registry_add(Oid dboid, bool inflight)
 			am_registry_write();
 			ereport(LOG,
 					(errmsg("asyncmig: more than asyncmig.max_databases (%d) databases have work",
-							asyncmig_max_databases),
+							am_settings_max_databases),
 					 errdetail("The next start-up looks at every database."),
 					 errhint("Raise asyncmig.max_databases.")));
 		}

@@ -106,7 +106,7 @@ am_session_set(AmMigration *m)
 	(void) set_config_option("search_path", m->search_path,
 							 PGC_USERSET, PGC_S_CLIENT,
 							 GUC_ACTION_SET, true, 0, false);
-	snprintf(buf, sizeof(buf), "%d", asyncmig_statement_timeout);
+	snprintf(buf, sizeof(buf), "%d", am_settings_statement_timeout);
 	(void) set_config_option("statement_timeout", buf,
 							 PGC_SUSET, PGC_S_CLIENT,
 							 GUC_ACTION_SET, true, 0, false);

@@ -19,15 +19,15 @@
 #include "asyncmig.h"
 #include "settings.h"
 
-bool		asyncmig_allow_scheduled = false;
-int			asyncmig_max_workers = 2;
-int			asyncmig_max_attempts = 3;
-int			asyncmig_lock_timeout = 5000;
-int			asyncmig_statement_timeout = 0;
-bool		asyncmig_enabled = true;
-int			asyncmig_max_databases = 1024;
-int			asyncmig_max_replica_lag = 0;
-int			asyncmig_dependency_timeout = 3600 * 1000;
+bool		am_settings_allow_scheduled = false;
+int			am_settings_max_workers = 2;
+int			am_settings_max_attempts = 3;
+int			am_settings_lock_timeout = 5000;
+int			am_settings_statement_timeout = 0;
+bool		am_settings_enabled = true;
+int			am_settings_max_databases = 1024;
+int			am_settings_max_replica_lag = 0;
+int			am_settings_dependency_timeout = 3600 * 1000;
 
 /*
  * am_settings_define
@@ -42,7 +42,7 @@ am_settings_define(void)
 							 "Records new migrations as " AM_STATUS_SCHEDULED " instead of running them.",
 							 "A scheduled migration runs when asyncmig.run() is called for it. "
 							 "execute_immediately => true overrides this setting.",
-							 &asyncmig_allow_scheduled,
+							 &am_settings_allow_scheduled,
 							 false,
 							 PGC_USERSET,
 							 0,
@@ -53,7 +53,7 @@ am_settings_define(void)
 		DefineCustomIntVariable("asyncmig.max_workers",
 								"Maximum number of migrations running at once, cluster-wide.",
 								"One database runs its migrations one at a time.",
-								&asyncmig_max_workers,
+								&am_settings_max_workers,
 								2,
 								1, 64,
 								PGC_POSTMASTER,
@@ -63,7 +63,7 @@ am_settings_define(void)
 	DefineCustomIntVariable("asyncmig.max_attempts",
 							"Tries of a statement that failed on a lock timeout, deadlock or serialization failure.",
 							NULL,
-							&asyncmig_max_attempts,
+							&am_settings_max_attempts,
 							3,
 							1, 100,
 							PGC_SIGHUP,
@@ -73,7 +73,7 @@ am_settings_define(void)
 	DefineCustomIntVariable("asyncmig.lock_timeout",
 							"lock_timeout of migration statements other than the CONCURRENTLY ones.",
 							"0 turns it off.  A migration's own SET lock_timeout wins.",
-							&asyncmig_lock_timeout,
+							&am_settings_lock_timeout,
 							5000,
 							0, INT_MAX,
 							PGC_SIGHUP,
@@ -84,7 +84,7 @@ am_settings_define(void)
 							"statement_timeout of migration statements.",
 							"0 turns it off.  It wins over role and database settings; "
 							"a migration's own SET statement_timeout wins over it.",
-							&asyncmig_statement_timeout,
+							&am_settings_statement_timeout,
 							0,
 							0, INT_MAX,
 							PGC_SIGHUP,
@@ -94,7 +94,7 @@ am_settings_define(void)
 	DefineCustomIntVariable("asyncmig.max_replica_lag",
 							"Batched migrations hold off between batches while a streaming replica's replay is further behind than this.",
 							"Measured as WAL not yet replayed by the replica furthest behind; 0 turns it off.",
-							&asyncmig_max_replica_lag,
+							&am_settings_max_replica_lag,
 							0,
 							0, INT_MAX,
 							PGC_SIGHUP,
@@ -110,7 +110,7 @@ am_settings_define(void)
 							 "Runs queued migrations on this server.",
 							 "Off: the launcher starts no worker; queued migrations stay "
 							 AM_STATUS_STARTED " until it is turned on (a reload is enough).",
-							 &asyncmig_enabled,
+							 &am_settings_enabled,
 							 true,
 							 PGC_SIGHUP,
 							 0,
@@ -120,7 +120,7 @@ am_settings_define(void)
 		DefineCustomIntVariable("asyncmig.max_databases",
 								"Databases with work that shared memory keeps track of at once.",
 								"More still work: the launcher then looks at every database once.",
-								&asyncmig_max_databases,
+								&am_settings_max_databases,
 								1024,
 								16, 1000000,
 								PGC_POSTMASTER,
@@ -138,7 +138,7 @@ am_settings_define(void)
 							"How long a queued migration waits for a dependency that nothing will run.",
 							"Counted from when the run was queued (or from its not_before, if later); "
 							"then it ends ERROR naming the dependency.  0 waits forever.",
-							&asyncmig_dependency_timeout,
+							&am_settings_dependency_timeout,
 							3600 * 1000,
 							0, INT_MAX,
 							PGC_SIGHUP,
@@ -159,7 +159,7 @@ am_settings_define(void)
 int
 am_settings_worker_processes_needed(void)
 {
-	return asyncmig_max_workers + 1 + (max_logical_replication_workers > 0 ? 1 : 0);
+	return am_settings_max_workers + 1 + (max_logical_replication_workers > 0 ? 1 : 0);
 }
 
 /*
@@ -179,7 +179,7 @@ am_settings_check_worker_processes(int elevel)
 			(errmsg("max_worker_processes (%d) is too small for asyncmig: migrations may never run",
 					max_worker_processes),
 			 errdetail("asyncmig.max_workers (%d), the asyncmig launcher and the logical replication launcher need %d background worker slots.",
-					   asyncmig_max_workers, needed),
+					   am_settings_max_workers, needed),
 			 errhint("Set max_worker_processes to at least %d, plus the workers of other extensions and parallel queries, and restart the server.",
 					 needed)));
 	return true;

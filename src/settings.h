@@ -9,15 +9,15 @@
 #ifndef ASYNCMIG_SETTINGS_H
 #define ASYNCMIG_SETTINGS_H
 
-extern bool asyncmig_allow_scheduled;
-extern int	asyncmig_max_workers;
-extern int	asyncmig_max_attempts;
-extern int	asyncmig_lock_timeout;
-extern int	asyncmig_statement_timeout;
-extern bool asyncmig_enabled;
-extern int	asyncmig_max_databases;
-extern int	asyncmig_max_replica_lag;
-extern int	asyncmig_dependency_timeout;
+extern bool am_settings_allow_scheduled;
+extern int	am_settings_max_workers;
+extern int	am_settings_max_attempts;
+extern int	am_settings_lock_timeout;
+extern int	am_settings_statement_timeout;
+extern bool am_settings_enabled;
+extern int	am_settings_max_databases;
+extern int	am_settings_max_replica_lag;
+extern int	am_settings_dependency_timeout;
 
 extern void am_settings_define(void);
 extern int	am_settings_worker_processes_needed(void);

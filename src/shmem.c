@@ -64,7 +64,7 @@ static Size
 am_shmem_size(void)
 {
 	return add_size(offsetof(AmShared, slots),
-					mul_size(asyncmig_max_workers, sizeof(AmWorkerSlot)));
+					mul_size(am_settings_max_workers, sizeof(AmWorkerSlot)));
 }
 
 /*
@@ -101,7 +101,7 @@ am_shmem_startup(void)
 	{
 		memset(am_shmem_state, 0, am_shmem_size());
 		am_shmem_state->lock = &(GetNamedLWLockTranche("asyncmig"))->lock;
-		am_shmem_state->nslots = asyncmig_max_workers;
+		am_shmem_state->nslots = am_settings_max_workers;
 		ConditionVariableInit(&am_shmem_state->status_cv);
 	}
 	am_registry_shmem_startup();
