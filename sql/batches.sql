@@ -6,13 +6,7 @@ CREATE DATABASE asyncmig_batches;
 \c asyncmig_batches
 CREATE EXTENSION asyncmig;
 
-CREATE FUNCTION try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\ir test/regress_try.sql
 
 CREATE TABLE t (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0, u uuid, s text,
                 flag boolean, noidx int);

@@ -5,13 +5,7 @@ CREATE DATABASE asyncmig_input;
 \c asyncmig_input
 CREATE EXTENSION asyncmig;
 
-CREATE FUNCTION try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\ir test/regress_try.sql
 
 -- names
 SELECT try($$SELECT asyncmig.schedule(NULL, 'SELECT 1')$$);

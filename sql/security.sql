@@ -5,13 +5,7 @@ CREATE DATABASE asyncmig_security;
 \c asyncmig_security
 CREATE EXTENSION asyncmig;
 
-CREATE FUNCTION try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\ir test/regress_try.sql
 GRANT EXECUTE ON FUNCTION try(text) TO PUBLIC;
 
 CREATE ROLE regress_am_a;

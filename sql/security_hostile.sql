@@ -5,13 +5,7 @@ CREATE DATABASE asyncmig_hostile;
 \c asyncmig_hostile
 CREATE EXTENSION asyncmig;
 
-CREATE FUNCTION try(sql text) RETURNS text LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE sql;
-    RETURN 'ok';
-EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
-END $$;
+\ir test/regress_try.sql
 
 --
 -- 5. What is checked is what runs: with standard_conforming_strings off,
