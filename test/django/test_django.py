@@ -154,6 +154,16 @@ class Base(unittest.TestCase):
             self.assertIn(text, proc.stdout + proc.stderr, proc.output)
         return proc
 
+    def assert_manage_py_test(self, env, scheduled):
+        """manage.py test of the shop app passes (its admin tests too, and
+        the scheduled-mode admin action when scheduled)."""
+        p = self.ok(self.project.manage(env, "test", "shop", "--noinput", "-v", "2"))
+        self.assertIn("OK", p.stderr)
+        self.assertRegex(p.stderr, r"test_changelist \(shop\.tests\.AdminTests[^)]*\) \.\.\. ok")
+        if scheduled:
+            self.assertRegex(p.stderr, r"test_run_scheduled_action \(shop\.tests\.AdminTests"
+                                       r"[^)]*\) \.\.\. ok")
+
 
 # --------------------------------------------------------------------------
 # pure Python
@@ -570,12 +580,7 @@ print("STATUS", status(NAME))
         create_db(db)
         for extra in ({}, {"ALLOW_SCHEDULED_MIGRATIONS": "true"}):
             env = self.project.env(db, **extra)
-            p = self.ok(self.project.manage(env, "test", "shop", "--noinput", "-v", "2"))
-            self.assertIn("OK", p.stderr)
-            self.assertRegex(p.stderr, r"test_changelist \(shop\.tests\.AdminTests[^)]*\) \.\.\. ok")
-            if extra:
-                self.assertRegex(p.stderr, r"test_run_scheduled_action \(shop\.tests\.AdminTests"
-                                           r"[^)]*\) \.\.\. ok")
+            self.assert_manage_py_test(env, scheduled=bool(extra))
             self.assertFalse(db_exists("test_" + db), "test database left behind")
         # no extension in template1 and not allowed to create it: clear error
         env = self.project.env(db, ASYNCMIG_CREATE_EXTENSION="False")
@@ -837,12 +842,7 @@ class SQLiteTests(Base):
         path = self.fresh("tr")
         for extra in ({}, {"ALLOW_SCHEDULED_MIGRATIONS": "true"}):
             env = self.env(path, **extra)
-            p = self.ok(self.project.manage(env, "test", "shop", "--noinput", "-v", "2"))
-            self.assertIn("OK", p.stderr)
-            self.assertRegex(p.stderr, r"test_changelist \(shop\.tests\.AdminTests[^)]*\) \.\.\. ok")
-            if extra:
-                self.assertRegex(p.stderr, r"test_run_scheduled_action \(shop\.tests\.AdminTests"
-                                           r"[^)]*\) \.\.\. ok")
+            self.assert_manage_py_test(env, scheduled=bool(extra))
 
 
 if __name__ == "__main__":
