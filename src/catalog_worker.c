@@ -216,23 +216,42 @@ am_catalog_fail_foreign(void)
 }
 
 /*
+ * The rows a worker may claim: STARTED, queued here, not_before passed,
+ * and for a forwards run every dependency FINISHED forwards.  A backwards
+ * run does not wait for its dependencies (they are undone after it, in the
+ * order the runs were queued).  $2 is this database's origin.
+ */
+#define AM_RUNNABLE \
+	"m.status = '" AM_STATUS_STARTED "' " \
+	"AND m.meta -> 'origin' = $2::pg_catalog.jsonb " \
+	"AND NOT m.meta ? 'cleanup' " \
+	"AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) " \
+	"AND (m.direction = '" AM_DIRECTION_BACKWARDS "' OR " \
+	"  NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn " \
+	"  WHERE NOT EXISTS (SELECT 1 FROM asyncmig.migration d " \
+	"    WHERE d.name = dn AND d.status = '" AM_STATUS_FINISHED "' " \
+	"      AND d.direction = '" AM_DIRECTION_FORWARDS "'))) "
+
+/*
  * am_catalog_claim
- *		Mark the oldest runnable queued row IN PROGRESS for this worker and
- *		return it, or NULL.  Runnable: STARTED, queued here, not_before
- *		passed, and for a forwards run every dependency FINISHED forwards.
- *		A backwards run does not wait for its dependencies (they are undone
- *		after it, in the order the runs were queued).  Oldest: queued first.
+ *		Mark the oldest runnable queued row (AM_RUNNABLE) IN PROGRESS for
+ *		this worker and return it, or NULL.  Oldest: queued first.  A row a
+ *		session holds locked is skipped, never waited for; *skipped then
+ *		says that a runnable row was left, so that the caller comes back for
+ *		it (nothing else may ever wake the launcher for that database).
  */
 AmMigration *
-am_catalog_claim(int pid)
+am_catalog_claim(int pid, bool *skipped)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
 	List	   *rows;
 	AmMigration *m;
+	bool		isnull;
 
 	values[0] = Int32GetDatum(pid);
 	values[1] = am_catalog_origin();
+	*skipped = false;
 	rows = am_catalog_fetch(
 							   "UPDATE asyncmig.migration SET status = '" AM_STATUS_IN_PROGRESS "', attempts = 1, "
 							   "  started_at = pg_catalog.now(), finished_at = NULL, "
@@ -240,20 +259,22 @@ am_catalog_claim(int pid)
 							   "  meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) "
 							   "WHERE id = ("
 							   "  SELECT m.id FROM asyncmig.migration m "
-							   "  WHERE m.status = '" AM_STATUS_STARTED "' "
-							   "    AND m.meta -> 'origin' = $2::pg_catalog.jsonb "
-							   "    AND NOT m.meta ? 'cleanup' "
-							   "    AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) "
-							   "    AND (m.direction = '" AM_DIRECTION_BACKWARDS "' OR "
-							   "      NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn "
-							   "      WHERE NOT EXISTS (SELECT 1 FROM asyncmig.migration d "
-							   "        WHERE d.name = dn AND d.status = '" AM_STATUS_FINISHED "' "
-							   "          AND d.direction = '" AM_DIRECTION_FORWARDS "'))) "
+							   "  WHERE " AM_RUNNABLE
 							   "  ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
 							   "RETURNING " AM_COLUMNS,
 							   2, types, values, NULL, false);
 	if (rows == NIL)
+	{
+		/* nothing claimed: was a runnable row skipped because it is held? */
+		SPI_connect();
+		am_catalog_spi("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m "
+					   "  WHERE " AM_RUNNABLE ")",
+					   2, types, values, NULL, true, SPI_OK_SELECT);
+		*skipped = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
 		return NULL;
+	}
 	m = linitial(rows);
 	am_catalog_notify(m->name, AM_STATUS_IN_PROGRESS);
 	return m;

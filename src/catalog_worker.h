@@ -31,7 +31,7 @@ extern bool am_catalog_cleanup_begin(int64 id, int pid);
 extern bool am_catalog_cleanup_end(int64 id, const char *error);
 extern bool am_catalog_has_work(void);
 extern int	am_catalog_fail_foreign(void);
-extern AmMigration *am_catalog_claim(int pid);
+extern AmMigration *am_catalog_claim(int pid, bool *skipped);
 extern TimestampTz am_catalog_next_wakeup(void);
 /* writes of a run's own row, each in its own transaction (see AM_SAME_RUN) */
 extern void am_catalog_set_guard(int64 id, int pid, const char *guard_json);
