@@ -576,6 +576,23 @@ am_catalog_set_guard_in_xact(int64 id, int pid, const char *guard_json)
 }
 
 /*
+ * am_catalog_end_orphan_run
+ *		End in ERROR (edata), in the caller's transaction, the run (id,
+ *		pid) that no worker runs any more: cancel() of a run whose worker
+ *		is gone and that no sweep will end (asyncmig.enabled = off, a copy
+ *		of a primary, a server without the preloaded library).  Its guard
+ *		becomes the row's cleanup, as in the sweep.  False if the row is
+ *		not that run's any more.
+ */
+bool
+am_catalog_end_orphan_run(int64 id, int pid, ErrorData *edata)
+{
+	AmRunWrite	w = {AM_WRITE_FINISH, id, pid, NULL, edata, NULL, NULL};
+
+	return am_catalog_write_once(&w);
+}
+
+/*
  * am_catalog_end_dead_run
  *		End in ERROR (edata) the run of a worker that is gone, in a
  *		transaction of its own, without waiting for its row: false if the

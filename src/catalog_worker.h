@@ -26,6 +26,7 @@ typedef struct AmCleanup
 
 extern List *am_catalog_in_progress(void);
 extern bool am_catalog_end_dead_run(int64 id, int pid, ErrorData *edata);
+extern bool am_catalog_end_orphan_run(int64 id, int pid, ErrorData *edata);
 extern List *am_catalog_cleanups_due(void);
 extern bool am_catalog_cleanup_begin(int64 id, int pid);
 extern bool am_catalog_cleanup_end(int64 id, const char *error);

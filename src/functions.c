@@ -42,6 +42,7 @@
 #include "batch_catalog.h"
 #include "catalog.h"
 #include "catalog_functions.h"
+#include "catalog_worker.h"
 #include "executor.h"
 #include "functions.h"
 #include "preflight.h"
@@ -73,6 +74,7 @@ static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
 static void am_forget_pending(void);
 static void am_signal_cancel(int64 migration_id, int pid);
+static bool am_run_has_worker(int64 migration_id, int run_pid);
 static AmMigration *am_lock_existing(const char *name, Oid caller,
 									 const char *action);
 static AmMigration *am_get_existing(const char *name, Oid caller,
@@ -211,6 +213,34 @@ am_signal_cancel(int64 migration_id, int run_pid)
 	LWLockRelease(am_shmem_state->lock);
 	if (pid != 0)
 		kill(pid, SIGINT);
+}
+
+/*
+ * am_run_has_worker
+ *		Does a live worker of this database run the run (migration_id,
+ *		run_pid)?  A worker notes its migration in its slot before its
+ *		claim commits, so a run seen IN PROGRESS without one has none.
+ */
+static bool
+am_run_has_worker(int64 migration_id, int run_pid)
+{
+	bool		result = false;
+	int			i;
+
+	if (am_shmem_state == NULL)
+		return false;			/* not preloaded: no worker at all */
+	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
+	for (i = 0; i < am_shmem_state->nslots; i++)
+	{
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+
+		if (slot->in_use && slot->dboid == MyDatabaseId &&
+			slot->migration_id == migration_id && slot->pid == run_pid &&
+			run_pid != 0 && kill(run_pid, 0) == 0)
+			result = true;
+	}
+	LWLockRelease(am_shmem_state->lock);
+	return result;
 }
 
 /*
@@ -647,6 +677,35 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		if (skipped)
 			am_wake_at_commit = true;	/* a worker comes back for them */
 		status = AM_STATUS_ERROR;
+	}
+	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0 &&
+			 !am_run_has_worker(m->id, m->pid))
+	{
+		/*
+		 * Nobody runs it (its worker is gone) and nothing may come to end
+		 * it: asyncmig.enabled = off, a copy, no preloaded library.  It
+		 * ends now, as the sweep would end it.
+		 */
+		m = am_lock_existing(name, caller, "cancel");
+		status = m->status;
+		if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0 &&
+			!am_run_has_worker(m->id, m->pid))
+		{
+			ErrorData  *edata = palloc0(sizeof(ErrorData));
+			bool		skipped;
+
+			edata->sqlerrcode = ERRCODE_QUERY_CANCELED;
+			edata->message = pstrdup("canceled");
+			edata->detail = psprintf("Its worker (pid %d) was gone; no worker ran it any more.",
+									 m->pid);
+			if (am_catalog_end_orphan_run(m->id, m->pid, edata))
+			{
+				(void) am_catalog_fail_broken_dependencies(&skipped);
+				am_broadcast_at_commit = true;
+				am_wake_at_commit = true;	/* its cleanup, its dependents */
+				status = AM_STATUS_ERROR;
+			}
+		}
 	}
 	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
 	{

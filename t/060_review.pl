@@ -50,4 +50,38 @@ ok($node->poll_query_until('postgres',
 	'... and runs once the session lets go, with nothing else waking the launcher');
 $h->quit;
 
+# asyncmig.enabled = off (a copy of a primary) and a run whose worker is
+# gone: nothing will ever sweep it, so cancel() must end it (the README
+# tells operators of copies to cancel what they don't want run).  Its
+# INVALID index becomes a cleanup, done once the server may run workers.
+$node->safe_psql('postgres', 'CREATE TABLE orph (a int); INSERT INTO orph SELECT generate_series(1, 1000)');
+my $r = $node->background_psql('postgres');
+$r->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM orph');
+$node->safe_psql('postgres',
+	"SELECT asyncmig.schedule('orphan', 'CREATE INDEX CONCURRENTLY orph_a ON orph (a)')");
+ok($node->poll_query_until('postgres',
+	"SELECT meta ? 'guard' FROM asyncmig.migration WHERE name = 'orphan'"),
+	'the build waits for an older transaction, its index recorded');
+$node->append_conf('postgresql.conf', 'asyncmig.enabled = off');
+$node->reload;
+$node->poll_query_until('postgres', "SELECT current_setting('asyncmig.enabled') = 'off'");
+$node->safe_psql('postgres',
+	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'asyncmig worker'");
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker'");
+is(status_of('orphan'), 'IN PROGRESS', 'enabled = off: the dead run is not swept');
+is($node->safe_psql('postgres', "SELECT asyncmig.cancel('orphan')"), 'ERROR',
+	'cancel() ends a run that no worker runs any more');
+is($node->safe_psql('postgres',
+	"SELECT meta -> 'error' ->> 'message', meta ? 'cleanup' FROM asyncmig.migration WHERE name = 'orphan'"),
+	'canceled|t', '... as canceled, its INVALID index left to the cleanup');
+$r->query_safe('COMMIT');
+$r->quit;
+$node->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'on');
+$node->reload;
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_class WHERE relname = 'orph_a'"),
+	'enabled again: the cleanup drops the INVALID index');
+is(status_of('orphan'), 'ERROR', '... and the row stays ERROR');
+
 done_testing();
