@@ -31,6 +31,7 @@ sub status_of
 # gone, with nothing else waking the launcher for that database.
 $node->safe_psql('postgres',
 	"SELECT asyncmig.schedule('held', 'CREATE TABLE held_ran (a int)', not_before => now() + interval '5 s')");
+my ($rc, $out, $err);
 my $h = $node->background_psql('postgres');
 $h->query_safe("BEGIN; SELECT id FROM asyncmig.migration WHERE name = 'held' FOR UPDATE");
 $node->poll_query_until('postgres',
@@ -83,5 +84,20 @@ ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM pg_class WHERE relname = 'orph_a'"),
 	'enabled again: the cleanup drops the INVALID index');
 is(status_of('orphan'), 'ERROR', '... and the row stays ERROR');
+
+# A registry that cannot be written: schedule() in a database not yet
+# registered is refused (work a restart could forget), with a message that
+# says what the file is and what to do, not only a raw file error.
+$node->safe_psql('postgres', 'CREATE DATABASE ro');
+$node->safe_psql('ro', 'CREATE EXTENSION asyncmig');
+my $regdir = $node->data_dir . '/pg_asyncmig';
+chmod 0555, $regdir or die "chmod: $!";
+($rc, $out, $err) = $node->psql('ro', "SELECT asyncmig.schedule('ro1', 'SELECT 1')");
+chmod 0700, $regdir or die "chmod: $!";
+like($err, qr/could not create file .*\nDETAIL:  asyncmig records in "pg_asyncmig\/databases".*\nHINT:  Make the directory "pg_asyncmig" .* writable/,
+	'an unwritable registry: schedule() says what the file is and what to do');
+is($node->safe_psql('ro', 'SELECT count(*) FROM asyncmig.migration'), '0', '... and records nothing');
+is($node->safe_psql('ro', "SELECT asyncmig.schedule('ro1', 'SELECT 1')"), 'STARTED',
+	'... and works once the directory is writable again');
 
 done_testing();
