@@ -80,7 +80,6 @@ static AmMigration *am_lock_existing(const char *name, Oid caller,
 static AmMigration *am_get_existing(const char *name, Oid caller,
 									const char *action);
 static void am_warn_if_not_preloaded(const char *name, const char *status);
-static void am_sql_error_context(void *arg);
 
 /*
  * am_functions_init
@@ -290,13 +289,26 @@ am_functions_check_name(const char *name)
 }
 
 /*
- * am_sql_error_context
- *		Error context while checking a migration's SQL text.
+ * am_functions_sql_error_context
+ *		Error context while checking a migration's SQL text (arg: an
+ *		AmSqlErrorContext).  A position in the error is one in that text,
+ *		not in the caller's query: report it as an internal position with
+ *		the text as internal query, as SPI does, so that the caret points
+ *		at the right place.
  */
-static void
-am_sql_error_context(void *arg)
+void
+am_functions_sql_error_context(void *arg)
 {
-	errcontext("%s", (const char *) arg);
+	AmSqlErrorContext *c = (AmSqlErrorContext *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(c->sql);
+	}
+	errcontext("%s", c->context);
 }
 
 /*
@@ -309,14 +321,17 @@ void
 am_functions_check_sql(const char *sql, const char *what, const char *name)
 {
 	ErrorContextCallback errcallback;
+	AmSqlErrorContext ctx;
 
 	if (am_is_blank(sql))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", what)));
 
-	errcallback.callback = am_sql_error_context;
-	errcallback.arg = psprintf("checking the %s of migration \"%s\"", what, name);
+	ctx.context = psprintf("checking the %s of migration \"%s\"", what, name);
+	ctx.sql = sql;
+	errcallback.callback = am_functions_sql_error_context;
+	errcallback.arg = &ctx;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 	(void) am_exec_parse_sql(sql, what);
