@@ -15,5 +15,10 @@ SELECT asyncmig.schedule_batches('batch_column', 't', 'UPDATE t SET n = nosuch W
 SELECT asyncmig.schedule_batches('batch_type', 't', 'UPDATE t SET n = 1 WHERE id BETWEEN $1 AND $2 AND $1 = ''x''::text');
 SELECT count(*) FROM asyncmig.migration;
 
+-- a temporary table: no worker can see it; refused, nothing recorded
+CREATE TEMP TABLE tmp (id int PRIMARY KEY, n int);
+SELECT asyncmig.schedule_batches('batch_temp', 'tmp', 'UPDATE tmp SET n = 1 WHERE id BETWEEN $1 AND $2');
+SELECT count(*) FROM asyncmig.migration;
+
 \c contrib_regression
 DROP DATABASE asyncmig_review;
