@@ -78,6 +78,11 @@ is($node->safe_psql('postgres',
 	'canceled|t', '... as canceled, its INVALID index left to the cleanup');
 $r->query_safe('COMMIT');
 $r->quit;
+# wait() for what nothing will run says so, instead of blocking in silence
+$node->safe_psql('postgres', "SELECT asyncmig.schedule('queued_off', 'SELECT 1')");
+($rc, $out, $err) = $node->psql('postgres', "CALL asyncmig.wait('queued_off', '1 s')");
+like($err, qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run the migrations waited for/,
+	'enabled = off: wait() warns that nothing will run what it waits for');
 $node->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'on');
 $node->reload;
 ok($node->poll_query_until('postgres',
