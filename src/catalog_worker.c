@@ -237,8 +237,10 @@ am_catalog_fail_foreign(void)
  *		Mark the oldest runnable queued row (AM_RUNNABLE) IN PROGRESS for
  *		this worker and return it, or NULL.  Oldest: queued first.  A row a
  *		session holds locked is skipped, never waited for; *skipped then
- *		says that a runnable row was left, so that the caller comes back for
- *		it (nothing else may ever wake the launcher for that database).
+ *		says that a runnable row (or one queued elsewhere, which
+ *		am_catalog_fail_foreign() ends) was left, so that the caller comes
+ *		back for it (nothing else may ever wake the launcher for that
+ *		database).
  */
 AmMigration *
 am_catalog_claim(int pid, bool *skipped)
@@ -265,10 +267,15 @@ am_catalog_claim(int pid, bool *skipped)
 							   2, types, values, NULL, false);
 	if (rows == NIL)
 	{
-		/* nothing claimed: was a runnable row skipped because it is held? */
+		/*
+		 * Nothing claimed: was a runnable row skipped because it is held?
+		 * Or a row queued elsewhere that am_catalog_fail_foreign() had to
+		 * skip?
+		 */
 		SPI_connect();
 		am_catalog_spi("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m "
-					   "  WHERE " AM_RUNNABLE ")",
+					   "  WHERE (" AM_RUNNABLE ") OR (m.status IN ('" AM_STATUS_STARTED "', '"
+					   AM_STATUS_IN_PROGRESS "') AND m.meta -> 'origin' IS DISTINCT FROM $2::pg_catalog.jsonb))",
 					   2, types, values, NULL, true, SPI_OK_SELECT);
 		*skipped = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 											  SPI_tuptable->tupdesc, 1, &isnull));

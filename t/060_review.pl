@@ -105,4 +105,29 @@ is($node->safe_psql('ro', 'SELECT count(*) FROM asyncmig.migration'), '0', '... 
 is($node->safe_psql('ro', "SELECT asyncmig.schedule('ro1', 'SELECT 1')"), 'STARTED',
 	'... and works once the directory is writable again');
 
+# The same for a row queued elsewhere (restored from another cluster) that
+# a session holds when the worker that ends such rows comes.
+$node->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'off');
+$node->reload;
+$node->poll_query_until('postgres', "SELECT current_setting('asyncmig.enabled') = 'off'");
+$node->safe_psql('postgres', q{INSERT INTO asyncmig.migration (name, status, direction, forwards_sql, owner, search_path, meta)
+	VALUES ('foreign1', 'STARTED', 'forwards', 'SELECT 1', 'postgres', 'public', '{"origin": {"system": "1", "datid": 1}}')});
+my $f = $node->background_psql('postgres');
+$f->query_safe("BEGIN; SELECT id FROM asyncmig.migration WHERE name = 'foreign1' FOR UPDATE");
+$node->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'on');
+$node->reload;
+$node->safe_psql('postgres', "SELECT asyncmig.schedule('other2', 'SELECT 1')");
+ok($node->poll_query_until('postgres',
+	"SELECT status = 'FINISHED' FROM asyncmig.migration WHERE name = 'other2'"),
+	'a worker came while a session held a row queued elsewhere');
+ok($node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker'"),
+	'... and its workers left');
+is(status_of('foreign1'), 'STARTED', 'the held row queued elsewhere was skipped');
+$f->query_safe('COMMIT');
+ok($node->poll_query_until('postgres',
+	"SELECT status = 'ERROR' FROM asyncmig.migration WHERE name = 'foreign1'"),
+	'... and ended (not run) once the session lets go');
+$f->quit;
+
 done_testing();
