@@ -130,4 +130,42 @@ ok($node->poll_query_until('postgres',
 	'... and ended (not run) once the session lets go');
 $f->quit;
 
+# A batched run whose row a session holds: the batch is not run until the
+# row is free (the worker comes back every second), so it neither waits on
+# that lock with the batch's rows of the table locked, nor fails the run
+# after a few lock timeouts.
+$node->safe_psql('postgres', q{
+	CREATE TABLE bt (id int PRIMARY KEY, n int NOT NULL DEFAULT 0);
+	INSERT INTO bt (id) SELECT generate_series(1, 3000);
+	ALTER SYSTEM SET asyncmig.lock_timeout = '200ms';
+	ALTER SYSTEM SET asyncmig.max_attempts = 2;
+	SELECT pg_reload_conf();
+});
+$node->safe_psql('postgres',
+	"SELECT asyncmig.schedule_batches('held_batches', 'bt', 'UPDATE bt SET n = n + 1 WHERE id BETWEEN \$1 AND \$2', batch_size => 100, pause => '100 ms')");
+ok($node->poll_query_until('postgres',
+	"SELECT (meta #>> '{batches,batches}')::int >= 2 FROM asyncmig.migration WHERE name = 'held_batches'"),
+	'the batched run is under way');
+my $log_offset = -s $node->logfile;
+my $b = $node->background_psql('postgres');
+$b->query_safe("BEGIN; SELECT id FROM asyncmig.migration WHERE name = 'held_batches' FOR UPDATE");
+$node->wait_for_log(qr/"held_batches": its row is locked by another session; batch \d+ waits/, $log_offset);
+is($node->safe_psql('postgres', "SET lock_timeout = '2s'; WITH u AS (UPDATE bt SET n = n RETURNING 1) SELECT count(*) FROM u"), '3000',
+	'while it waits, no row of the table is held by the worker');
+is(status_of('held_batches'), 'IN PROGRESS', '... and the run goes on waiting');
+$b->query_safe('COMMIT');
+$b->quit;
+ok($node->poll_query_until('postgres',
+	"SELECT status = 'FINISHED' FROM asyncmig.migration WHERE name = 'held_batches'"),
+	'once the row is free, the batches go on to the end');
+is($node->safe_psql('postgres', 'SELECT n, count(*) FROM bt GROUP BY n'), '1|3000',
+	'... every row updated exactly once');
+is($node->safe_psql('postgres', "SELECT attempts FROM asyncmig.migration WHERE name = 'held_batches'"), '1',
+	'... with no failed try counted');
+$node->safe_psql('postgres', q{
+	ALTER SYSTEM RESET asyncmig.lock_timeout;
+	ALTER SYSTEM RESET asyncmig.max_attempts;
+	SELECT pg_reload_conf();
+});
+
 done_testing();
