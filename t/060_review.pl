@@ -71,6 +71,9 @@ $node->safe_psql('postgres',
 $node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker'");
 is(status_of('orphan'), 'IN PROGRESS', 'enabled = off: the dead run is not swept');
+like($node->safe_psql('postgres', "SELECT progress FROM asyncmig.status WHERE name = 'orphan'"),
+	qr/^no worker runs it \(its worker, pid \d+, is gone\): asyncmig\.enabled is off on this server; asyncmig\.cancel\(\) ends it$/,
+	'... and the status view says that no worker runs it, and what ends it');
 is($node->safe_psql('postgres', "SELECT asyncmig.cancel('orphan')"), 'ERROR',
 	'cancel() ends a run that no worker runs any more');
 is($node->safe_psql('postgres',
