@@ -208,6 +208,9 @@ $batches$;
  * where it stopped when it is ERROR (or queued again, unless it waits for
  * something), and "412 batches: 4120000 rows" when it has FINISHED.
  *
+ * review: a running migration whose worker is gone says so, and what ends
+ * it (asyncmig.enabled = off: nothing but cancel()).
+ *
  * field: on a hot standby a running migration runs on the primary (the
  * standby has no worker to look up, and a pid of the primary could name an
  * unrelated process here): say so, and how far the standby has replayed.
@@ -235,6 +238,18 @@ SELECT m.name,
 		'runs on the primary (this standby has replayed up to '
 			OPERATOR(pg_catalog.||) COALESCE(pg_catalog.pg_last_xact_replay_timestamp()::text, 'an unknown time')
 			OPERATOR(pg_catalog.||) ')'
+	-- review: a run whose worker is gone (the next sweep ends it; with
+	-- asyncmig.enabled = off nothing does until cancel())
+	WHEN m.status = 'IN PROGRESS' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+			WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
+			  AND a.backend_type OPERATOR(pg_catalog.=) 'asyncmig worker') THEN
+		'no worker runs it (its worker, pid ' OPERATOR(pg_catalog.||) COALESCE(m.meta OPERATOR(pg_catalog.->>) 'pid', '?')
+			OPERATOR(pg_catalog.||) ', is gone): '
+			OPERATOR(pg_catalog.||) CASE
+				WHEN pg_catalog.current_setting('asyncmig.enabled', true) OPERATOR(pg_catalog.=) 'off'
+				THEN 'asyncmig.enabled is off on this server; asyncmig.cancel() ends it'
+				ELSE 'it ends ERROR when a worker next looks at this database'
+			END
 	WHEN m.status = 'IN PROGRESS' THEN
 		COALESCE(
 			bp.progress,

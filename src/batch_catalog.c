@@ -215,6 +215,45 @@ am_batch_catalog_start_run(int64 id, int64 estimate_rows)
 }
 
 /*
+ * am_batch_catalog_lock_run
+ *		Lock the row of the run (id, claimed by pid) at the start of a
+ *		batch's transaction, before the batch touches the table, without
+ *		waiting: false if a session holds it (a superuser's SELECT ... FOR
+ *		UPDATE left open).  The batch then does not run, and the worker
+ *		comes back to it: waiting here, or for the progress's UPDATE after
+ *		the batch, would wait without end (asyncmig.lock_timeout = 0) and
+ *		would hold the batch's rows of the table meanwhile.  A row that is
+ *		not that run's any more is an error.
+ */
+bool
+am_batch_catalog_lock_run(int64 id, int pid)
+{
+	Oid			types[2] = {INT8OID, INT4OID};
+	Datum		values[2];
+	bool		locked;
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int32GetDatum(pid);
+	SPI_connect();
+	locked = am_catalog_spi("SELECT 1 FROM asyncmig.migration "
+							"WHERE id = $1 AND status = 'IN PROGRESS' "
+							"  AND (meta ->> 'pid')::pg_catalog.int4 = $2 "
+							"FOR UPDATE SKIP LOCKED",
+							2, types, values, NULL, false, SPI_OK_SELECT) == 1;
+	if (!locked &&
+		am_catalog_spi("SELECT 1 FROM asyncmig.migration "
+					   "WHERE id = $1 AND status = 'IN PROGRESS' "
+					   "  AND (meta ->> 'pid')::pg_catalog.int4 = $2",
+					   2, types, values, NULL, true, SPI_OK_SELECT) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("asyncmig migration %lld is no longer IN PROGRESS in this worker", (long long) id),
+				 errdetail("Its next batch was not run.")));
+	SPI_finish();
+	return locked;
+}
+
+/*
  * am_batch_catalog_progress
  *		One more batch done, up to last_key: called in the batch's own
  *		transaction, so that the batch and this record commit together or

@@ -46,6 +46,7 @@ extern bool am_batch_catalog_is_batched(const char *name);
 extern void am_batch_catalog_forget_progress(int64 id);
 extern AmBatchSpec *am_batch_catalog_spec(int64 id);
 extern void am_batch_catalog_start_run(int64 id, int64 estimate_rows);
+extern bool am_batch_catalog_lock_run(int64 id, int pid);
 extern void am_batch_catalog_progress(int64 id, int pid, const char *last_key,
 									  int64 walked, int64 affected);
 extern void am_batch_catalog_error_batch(int64 id, const AmBatchSpec *spec);

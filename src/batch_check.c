@@ -133,6 +133,13 @@ am_batch_check_key(Oid relid, const char *keyname, AmBatchKey *key,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not a table", relname),
 				 errdetail("A batched migration walks the key of a table.")));
+	/* the worker's session cannot see this one's temporary tables */
+	if (get_rel_persistence(relid) == RELPERSISTENCE_TEMP)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("\"%s\" is a temporary table", relname),
+				 errdetail("A batched migration runs in a worker's session, which cannot see the temporary tables of other sessions."),
+				 errhint("Walk a permanent (or unlogged) table.")));
 
 	rel = relation_open(relid, AccessShareLock);
 	pkey = RelationGetPrimaryKeyIndex(rel);

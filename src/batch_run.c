@@ -68,6 +68,9 @@
 #include "settings.h"
 #include "shmem.h"
 
+/* a session holds the run's row: look again after */
+#define AM_BATCH_BUSY_RETRY_MS	1000
+
 /* what one batch did */
 typedef struct AmBatchDone
 {
@@ -84,7 +87,7 @@ static int64 am_batch_estimate(Oid relid);
 static int64 am_batch_replica_lag_kb(void);
 static void am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec);
 static bool am_batch_one(AmMigration *m, AmBatchSpec *spec,
-						 MemoryContext keep, AmBatchDone *b);
+						 MemoryContext keep, AmBatchDone *b, bool *busy);
 
 /*
  * am_batch_fixed_settings
@@ -199,11 +202,12 @@ am_batch_estimate(Oid relid)
  *		Run the next batch in a transaction of its own, and record it in
  *		the row in that same transaction.  Returns true when no key is left
  *		(nothing was run).  b's keys are copied into keep as soon as they
- *		are known, so that an error can name the batch.
+ *		are known, so that an error can name the batch.  *busy says that a
+ *		session held the run's row: nothing was run, try again later.
  */
 static bool
 am_batch_one(AmMigration *m, AmBatchSpec *spec, MemoryContext keep,
-			 AmBatchDone *b)
+			 AmBatchDone *b, bool *busy)
 {
 	AmBatchKey key;
 	AmCatalogContext ccxt;
@@ -223,6 +227,19 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, MemoryContext keep,
 	if (StatementTimeout > 0)
 		enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
 	PushActiveSnapshot(GetTransactionSnapshot());
+
+	/* the run's row first, without waiting (am_batch_catalog_lock_run()) */
+	am_catalog_enter(&ccxt);
+	*busy = !am_batch_catalog_lock_run(m->id, MyProcPid);
+	am_catalog_leave(&ccxt);
+	if (*busy)
+	{
+		PopActiveSnapshot();
+		if (StatementTimeout > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
+		CommitTransactionCommand();
+		return false;
+	}
 	SPI_connect();
 
 	/* the bounds, by OID and with the index's own operators */
@@ -390,6 +407,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 	AmBatchKey key;
 	char		lock_timeout[32];
 	int			attempt = 1;
+	int			busy_tries = 0;
 	TimestampTz start = GetCurrentTimestamp();
 	int64		run_batches = 0;
 
@@ -445,6 +463,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 		AmBatchDone b;
 		ErrorData  *edata = NULL;
 		bool		done = false;
+		bool		busy = false;
 
 		MemoryContextReset(keep);
 		memset(&b, 0, sizeof(b));
@@ -457,7 +476,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 				InterruptPending = true;
 				CHECK_FOR_INTERRUPTS();
 			}
-			done = am_batch_one(m, spec, keep, &b);
+			done = am_batch_one(m, spec, keep, &b, &busy);
 		}
 		PG_CATCH();
 		{
@@ -466,6 +485,18 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 		PG_END_TRY();
 		MemoryContextSwitchTo(cxt);
 
+		if (edata == NULL && busy)
+		{
+			/* a session holds the row: come back, never wait on it */
+			if (busy_tries++ % 60 == 0)
+				ereport(LOG,
+						(errmsg("asyncmig migration \"%s\": its row is locked by another session; batch %lld waits",
+								m->name, (long long) (spec->batches + 1)),
+						 errhint("End the transaction that locked it (see pg_locks and pg_prepared_xacts).")));
+			am_exec_sleep(AM_BATCH_BUSY_RETRY_MS);
+			continue;
+		}
+		busy_tries = 0;
 		if (edata == NULL)
 		{
 			if (done)

@@ -39,18 +39,6 @@ PG_FUNCTION_INFO_V1(asyncmig_schedule_batches);
 #define AM_SB_EXECUTE_IMMEDIATELY 7		/* then depends_on, not_before,
 										 * timeout */
 
-static void am_batch_sql_context(void *arg);
-
-/*
- * am_batch_sql_context
- *		Error context while checking a batched migration's statement.
- */
-static void
-am_batch_sql_context(void *arg)
-{
-	errcontext("%s", (const char *) arg);
-}
-
 /*
  * asyncmig_schedule_batches
  *		The SQL function; returns the migration's status after the call.
@@ -64,6 +52,7 @@ asyncmig_schedule_batches(PG_FUNCTION_ARGS)
 	AmBatchArgs batch;
 	AmScheduleArgs a;
 	ErrorContextCallback errcallback;
+	AmSqlErrorContext sqlcxt;
 	Interval	zero;
 
 	am_functions_schedule_begin(&a, name);
@@ -112,8 +101,10 @@ asyncmig_schedule_batches(PG_FUNCTION_ARGS)
 	 * One DML statement with $1 and $2; analyzed unless it waits for
 	 * migrations that may create what it names.
 	 */
-	errcallback.callback = am_batch_sql_context;
-	errcallback.arg = psprintf("checking the batch SQL of migration \"%s\"", name);
+	sqlcxt.context = psprintf("checking the batch SQL of migration \"%s\"", name);
+	sqlcxt.sql = a.forwards_sql;
+	errcallback.callback = am_functions_sql_error_context;
+	errcallback.arg = &sqlcxt;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 	am_batch_check_sql(a.forwards_sql, key.typid, a.depends_on_null);

@@ -203,23 +203,44 @@ am_catalog_worker_fail_foreign(void)
 }
 
 /*
+ * The rows a worker may claim: STARTED, queued here, not_before passed,
+ * and for a forwards run every dependency FINISHED forwards.  A backwards
+ * run does not wait for its dependencies (they are undone after it, in the
+ * order the runs were queued).  $2 is this database's origin.
+ */
+#define AM_RUNNABLE \
+	"m.status = '" AM_STATUS_STARTED "' " \
+	"AND m.meta -> 'origin' = $2::pg_catalog.jsonb " \
+	"AND NOT m.meta ? 'cleanup' " \
+	"AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) " \
+	"AND (m.direction = '" AM_DIRECTION_BACKWARDS "' OR " \
+	"  NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn " \
+	"  WHERE NOT EXISTS (SELECT 1 FROM asyncmig.migration d " \
+	"    WHERE d.name = dn AND d.status = '" AM_STATUS_FINISHED "' " \
+	"      AND d.direction = '" AM_DIRECTION_FORWARDS "'))) "
+
+/*
  * am_catalog_worker_claim
- *		Mark the oldest runnable queued row IN PROGRESS for this worker and
- *		return it, or NULL.  Runnable: STARTED, queued here, not_before
- *		passed, and for a forwards run every dependency FINISHED forwards.
- *		A backwards run does not wait for its dependencies (they are undone
- *		after it, in the order the runs were queued).  Oldest: queued first.
+ *		Mark the oldest runnable queued row (AM_RUNNABLE) IN PROGRESS for
+ *		this worker and return it, or NULL.  Oldest: queued first.  A row a
+ *		session holds locked is skipped, never waited for; *skipped then
+ *		says that a runnable row (or one queued elsewhere, which
+ *		am_catalog_worker_fail_foreign() ends) was left, so that the caller comes
+ *		back for it (nothing else may ever wake the launcher for that
+ *		database).
  */
 AmMigration *
-am_catalog_worker_claim(int pid)
+am_catalog_worker_claim(int pid, bool *skipped)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
 	List	   *rows;
 	AmMigration *m;
+	bool		isnull;
 
 	values[0] = Int32GetDatum(pid);
 	values[1] = am_catalog_origin();
+	*skipped = false;
 	rows = am_catalog_fetch(
 							   "UPDATE asyncmig.migration SET status = '" AM_STATUS_IN_PROGRESS "', attempts = 1, "
 							   "  started_at = pg_catalog.now(), finished_at = NULL, "
@@ -227,20 +248,27 @@ am_catalog_worker_claim(int pid)
 							   "  meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) "
 							   "WHERE id = ("
 							   "  SELECT m.id FROM asyncmig.migration m "
-							   "  WHERE m.status = '" AM_STATUS_STARTED "' "
-							   "    AND m.meta -> 'origin' = $2::pg_catalog.jsonb "
-							   "    AND NOT m.meta ? 'cleanup' "
-							   "    AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) "
-							   "    AND (m.direction = '" AM_DIRECTION_BACKWARDS "' OR "
-							   "      NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn "
-							   "      WHERE NOT EXISTS (SELECT 1 FROM asyncmig.migration d "
-							   "        WHERE d.name = dn AND d.status = '" AM_STATUS_FINISHED "' "
-							   "          AND d.direction = '" AM_DIRECTION_FORWARDS "'))) "
+							   "  WHERE " AM_RUNNABLE
 							   "  ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
 							   "RETURNING " AM_COLUMNS,
 							   2, types, values, NULL, false);
 	if (rows == NIL)
+	{
+		/*
+		 * Nothing claimed: was a runnable row skipped because it is held?
+		 * Or a row queued elsewhere that am_catalog_worker_fail_foreign() had to
+		 * skip?
+		 */
+		SPI_connect();
+		am_catalog_spi("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m "
+					   "  WHERE (" AM_RUNNABLE ") OR (m.status IN ('" AM_STATUS_STARTED "', '"
+					   AM_STATUS_IN_PROGRESS "') AND m.meta -> 'origin' IS DISTINCT FROM $2::pg_catalog.jsonb))",
+					   2, types, values, NULL, true, SPI_OK_SELECT);
+		*skipped = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_finish();
 		return NULL;
+	}
 	m = linitial(rows);
 	am_catalog_notify(m->name, AM_STATUS_IN_PROGRESS);
 	return m;
@@ -529,6 +557,23 @@ am_catalog_worker_set_guard_in_xact(int64 id, int pid, const char *guard_json)
 	}
 	PG_END_TRY();
 	am_catalog_leave(&cxt);
+}
+
+/*
+ * am_catalog_worker_end_orphan_run
+ *		End in ERROR (edata), in the caller's transaction, the run (id,
+ *		pid) that no worker runs any more: cancel() of a run whose worker
+ *		is gone and that no sweep will end (asyncmig.enabled = off, a copy
+ *		of a primary, a server without the preloaded library).  Its guard
+ *		becomes the row's cleanup, as in the sweep.  False if the row is
+ *		not that run's any more.
+ */
+bool
+am_catalog_worker_end_orphan_run(int64 id, int pid, ErrorData *edata)
+{
+	AmRunWrite	w = {AM_WRITE_FINISH, id, pid, NULL, edata, NULL, NULL};
+
+	return am_catalog_write_once(&w);
 }
 
 /*

@@ -26,12 +26,13 @@ typedef struct AmCleanup
 
 extern List *am_catalog_worker_in_progress(void);
 extern bool am_catalog_worker_end_dead_run(int64 id, int pid, ErrorData *edata);
+extern bool am_catalog_worker_end_orphan_run(int64 id, int pid, ErrorData *edata);
 extern List *am_catalog_worker_cleanups_due(void);
 extern bool am_catalog_worker_cleanup_begin(int64 id, int pid);
 extern bool am_catalog_worker_cleanup_end(int64 id, const char *error);
 extern bool am_catalog_worker_has_work(void);
 extern int	am_catalog_worker_fail_foreign(void);
-extern AmMigration *am_catalog_worker_claim(int pid);
+extern AmMigration *am_catalog_worker_claim(int pid, bool *skipped);
 extern TimestampTz am_catalog_worker_next_wakeup(void);
 /* writes of a run's own row, each in its own transaction (see AM_SAME_RUN) */
 extern void am_catalog_worker_set_guard(int64 id, int pid, const char *guard_json);

@@ -42,6 +42,7 @@
 #include "batch_catalog.h"
 #include "catalog.h"
 #include "catalog_functions.h"
+#include "catalog_worker.h"
 #include "executor.h"
 #include "functions.h"
 #include "preflight.h"
@@ -75,8 +76,8 @@ static void am_forget_pending(void);
 static void am_signal_cancel(int64 migration_id, int pid);
 static AmMigration *am_existing(const char *name, Oid caller,
 								const char *action, bool lock);
+static bool am_run_has_worker(int64 migration_id, int run_pid);
 static void am_warn_if_not_preloaded(const char *name, const char *status);
-static void am_sql_error_context(void *arg);
 
 /*
  * am_functions_init
@@ -212,6 +213,34 @@ am_signal_cancel(int64 migration_id, int run_pid)
 }
 
 /*
+ * am_run_has_worker
+ *		Does a live worker of this database run the run (migration_id,
+ *		run_pid)?  A worker notes its migration in its slot before its
+ *		claim commits, so a run seen IN PROGRESS without one has none.
+ */
+static bool
+am_run_has_worker(int64 migration_id, int run_pid)
+{
+	bool		result = false;
+	int			i;
+
+	if (am_shmem_state == NULL)
+		return false;			/* not preloaded: no worker at all */
+	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
+	for (i = 0; i < am_shmem_state->nslots; i++)
+	{
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+
+		if (slot->in_use && slot->dboid == MyDatabaseId &&
+			slot->migration_id == migration_id && slot->pid == run_pid &&
+			run_pid != 0 && kill(run_pid, 0) == 0)
+			result = true;
+	}
+	LWLockRelease(am_shmem_state->lock);
+	return result;
+}
+
+/*
  * am_functions_text_arg
  *		Argument argno as a C string; NULL is an error naming what.
  */
@@ -258,13 +287,26 @@ am_functions_check_name(const char *name)
 }
 
 /*
- * am_sql_error_context
- *		Error context while checking a migration's SQL text.
+ * am_functions_sql_error_context
+ *		Error context while checking a migration's SQL text (arg: an
+ *		AmSqlErrorContext).  A position in the error is one in that text,
+ *		not in the caller's query: report it as an internal position with
+ *		the text as internal query, as SPI does, so that the caret points
+ *		at the right place.
  */
-static void
-am_sql_error_context(void *arg)
+void
+am_functions_sql_error_context(void *arg)
 {
-	errcontext("%s", (const char *) arg);
+	AmSqlErrorContext *c = (AmSqlErrorContext *) arg;
+	int			pos = geterrposition();
+
+	if (pos > 0)
+	{
+		errposition(0);
+		internalerrposition(pos);
+		internalerrquery(c->sql);
+	}
+	errcontext("%s", c->context);
 }
 
 /*
@@ -277,14 +319,17 @@ void
 am_functions_check_sql(const char *sql, const char *what, const char *name)
 {
 	ErrorContextCallback errcallback;
+	AmSqlErrorContext ctx;
 
 	if (am_is_blank(sql))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", what)));
 
-	errcallback.callback = am_sql_error_context;
-	errcallback.arg = psprintf("checking the %s of migration \"%s\"", what, name);
+	ctx.context = psprintf("checking the %s of migration \"%s\"", what, name);
+	ctx.sql = sql;
+	errcallback.callback = am_functions_sql_error_context;
+	errcallback.arg = &ctx;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
 	(void) am_exec_parse_sql(sql, what);
@@ -653,6 +698,35 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		if (skipped)
 			am_wake_at_commit = true;	/* a worker comes back for them */
 		status = AM_STATUS_ERROR;
+	}
+	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0 &&
+			 !am_run_has_worker(m->id, m->pid))
+	{
+		/*
+		 * Nobody runs it (its worker is gone) and nothing may come to end
+		 * it: asyncmig.enabled = off, a copy, no preloaded library.  It
+		 * ends now, as the sweep would end it.
+		 */
+		m = am_existing(name, caller, "cancel", true);
+		status = m->status;
+		if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0 &&
+			!am_run_has_worker(m->id, m->pid))
+		{
+			ErrorData  *edata = palloc0(sizeof(ErrorData));
+			bool		skipped;
+
+			edata->sqlerrcode = ERRCODE_QUERY_CANCELED;
+			edata->message = pstrdup("canceled");
+			edata->detail = psprintf("Its worker (pid %d) was gone; no worker ran it any more.",
+									 m->pid);
+			if (am_catalog_worker_end_orphan_run(m->id, m->pid, edata))
+			{
+				(void) am_catalog_fail_broken_dependencies(&skipped);
+				am_broadcast_at_commit = true;
+				am_wake_at_commit = true;	/* its cleanup, its dependents */
+				status = AM_STATUS_ERROR;
+			}
+		}
 	}
 	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
 	{

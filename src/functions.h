@@ -29,6 +29,15 @@ extern void am_functions_check_sql(const char *sql, const char *what,
 extern void am_functions_schedule_begin(AmScheduleArgs *a, const char *name);
 extern void am_functions_schedule_sql(FunctionCallInfo fcinfo, int first,
 									  const char *what, AmScheduleArgs *a);
+
+/* error context while checking a migration's SQL text */
+typedef struct AmSqlErrorContext
+{
+	const char *context;		/* "checking the ... of migration ..." */
+	const char *sql;			/* the text checked */
+} AmSqlErrorContext;
+
+extern void am_functions_sql_error_context(void *arg);
 extern void am_functions_schedule_options(FunctionCallInfo fcinfo, int first,
 										  AmScheduleArgs *a);
 extern char *am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch);

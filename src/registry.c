@@ -386,6 +386,15 @@ am_registry_add(Oid dboid, bool inflight)
  *		(a scan of every database is under way or something did not fit):
  *		a start-up then scans again.  Caller holds file_lock exclusively.
  */
+/*
+ * What a failed write of the registry tells the user whose schedule() it
+ * refuses (or the log, for a worker): what the file is and what to do.
+ */
+#define AM_REGISTRY_WRITE_DETAIL \
+	errdetail("asyncmig records in \"%s\", in the data directory, which databases have queued migrations, so that they run after a restart; work it cannot record there is refused.", AM_REGISTRY_FILE)
+#define AM_REGISTRY_WRITE_HINT \
+	errhint("Make the directory \"%s\" and its files writable by the server's operating system user (or remove them: they are made again, and every database is looked at once).", AM_REGISTRY_DIR)
+
 static void
 am_registry_write(void)
 {
@@ -407,13 +416,15 @@ am_registry_write(void)
 	if (MakePGDirectory(AM_REGISTRY_DIR) < 0 && errno != EEXIST)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", AM_REGISTRY_DIR)));
+				 errmsg("could not create directory \"%s\": %m", AM_REGISTRY_DIR),
+				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
 	snprintf(tmppath, sizeof(tmppath), "%s.tmp", AM_REGISTRY_FILE);
 	fd = OpenTransientFile(tmppath, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
 	if (fd < 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", tmppath)));
+				 errmsg("could not create file \"%s\": %m", tmppath),
+				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
 	errno = 0;
 	if (write(fd, buf.data, buf.len) != buf.len)
 	{
@@ -423,17 +434,24 @@ am_registry_write(void)
 		errno = save_errno ? save_errno : ENOSPC;
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", tmppath)));
+				 errmsg("could not write file \"%s\": %m", tmppath),
+				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
 	}
 	if (pg_fsync(fd) != 0)
 		ereport(data_sync_elevel(ERROR),
 				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", tmppath)));
+				 errmsg("could not fsync file \"%s\": %m", tmppath),
+				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
 	if (CloseTransientFile(fd) != 0)
 		ereport(ERROR,
 				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m", tmppath)));
-	(void) durable_rename(tmppath, AM_REGISTRY_FILE, ERROR);
+				 errmsg("could not close file \"%s\": %m", tmppath),
+				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
+	if (durable_rename(tmppath, AM_REGISTRY_FILE, LOG) != 0)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not replace file \"%s\": %m", AM_REGISTRY_FILE),
+				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
 	pfree(buf.data);
 }
 

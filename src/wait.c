@@ -33,6 +33,7 @@
 #include "catalog_dependencies.h"
 #include "catalog_functions.h"
 #include "functions.h"
+#include "settings.h"
 #include "shmem.h"
 
 PG_FUNCTION_INFO_V1(asyncmig_wait);
@@ -376,6 +377,11 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 			ereport(WARNING,
 					(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run the migrations waited for"),
 					 errhint("Add asyncmig to shared_preload_libraries in postgresql.conf and restart the server.")));
+		else if (w.names != NIL && !am_settings_enabled)
+			ereport(WARNING,
+					(errmsg("asyncmig.enabled is off on this server: nothing will run the migrations waited for"),
+					 errdetail("Queued migrations stay STARTED until asyncmig.enabled is turned on; wait() waits for them meanwhile."),
+					 errhint("Set asyncmig.enabled = on and reload the configuration, if this server should run migrations, or give wait() a timeout.")));
 		am_wait_loop(&w);
 		SPI_finish();
 	}

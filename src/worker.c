@@ -119,6 +119,7 @@ asyncmig_worker_main(Datum main_arg)
 	TimestampTz wakeup = 0;
 	bool		skipped = false;
 	bool		skipped_missing = false;
+	bool		skipped_claim = false;
 
 	pqsignal(SIGTERM, die);
 	/* settings are read again between batches (asyncmig.max_replica_lag) */
@@ -169,9 +170,10 @@ asyncmig_worker_main(Datum main_arg)
 		/* the row must outlive this transaction */
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		m = am_catalog_worker_claim(MyProcPid);
+		m = am_catalog_worker_claim(MyProcPid, &skipped_claim);
 		MemoryContextSwitchTo(old);
 	}
+	skipped |= skipped_claim;
 	if (m)
 	{
 		/* before the launcher may count this database as looked at */
