@@ -4,7 +4,8 @@
 # creates the named chroots).  Each Debian suite gives one PostgreSQL major:
 #
 #   bullseye  PostgreSQL 13
-#   bookworm  PostgreSQL 15   (only for the .deb test; the host runs 15)
+#   bookworm  PostgreSQL 15   (the .deb test: build, lintian, install; the
+#                              host runs the other suites on 15)
 #   trixie    PostgreSQL 17, Django 4.2 + psycopg 3
 #   sid       PostgreSQL 18, the newest Django in Debian
 #
@@ -46,7 +47,7 @@ am_chroot_packages() {
 	local p="postgresql-$v postgresql-server-dev-$v postgresql-client-$v libipc-run-perl make gcc libc6-dev libsqlite3-dev sqlite3 perl"
 	case $1 in
 		bullseye) p="$p python3 python3-psycopg2" ;;
-		bookworm) p="$p python3 python3-psycopg2" ;;
+		bookworm) p="$p postgresql-server-dev-all debhelper dpkg-dev fakeroot lintian" ;;
 		trixie|sid) p="$p python3 python3-django python3-psycopg python3-psycopg2 python3-venv python3-pip python3-setuptools python3-wheel" ;;
 	esac
 	echo "$p"
