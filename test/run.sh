@@ -95,7 +95,13 @@ timings=()
 # make, failing on any compiler warning (the build must be clean on every
 # PostgreSQL major), then make install
 am_build_clean() {
-	local log rc=0
+	local log rc=0 f
+	# version differences live in src/compat.h only
+	for f in $(grep -rl 'PG_VERSION_NUM' "$repo/src" --include='*.[ch]' | grep -v '/src/compat\.h$'); do
+		echo "== $f tests PG_VERSION_NUM: version differences go into src/compat.h"
+		rc=1
+	done
+	[ $rc -eq 0 ] || return 1
 	log=$(mktemp)
 	make -C "$repo" PG_CONFIG=$AM_PGBIN/pg_config >"$log" 2>&1 || rc=$?
 	if [ $rc -ne 0 ] || grep -q 'warning:' "$log"; then

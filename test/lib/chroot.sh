@@ -47,7 +47,7 @@ am_chroot_packages() {
 	local p="postgresql-$v postgresql-server-dev-$v postgresql-client-$v libipc-run-perl make gcc libc6-dev libsqlite3-dev sqlite3 perl"
 	case $1 in
 		bullseye) p="$p python3 python3-psycopg2" ;;
-		bookworm) p="$p postgresql-server-dev-all debhelper dpkg-dev fakeroot lintian" ;;
+		bookworm) p="$p postgresql-server-dev-all build-essential debhelper dpkg-dev fakeroot lintian" ;;
 		trixie|sid) p="$p python3 python3-django python3-psycopg python3-psycopg2 python3-venv python3-pip python3-setuptools python3-wheel" ;;
 	esac
 	echo "$p"
