@@ -47,7 +47,6 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "asyncmig.h"
@@ -99,6 +98,7 @@ static bool launcher_start_worker(int slotno, Oid dboid);
 static void launcher_log_no_slot(Oid dboid);
 static bool launcher_database_busy(Oid dboid);
 static void launcher_dependency_timeout_changed(int old_timeout);
+static bool launcher_database_exists(Oid dboid);
 
 /*
  * am_launcher_register
@@ -400,6 +400,36 @@ launcher_scan_check_done(void)
 }
 
 /*
+ * launcher_database_exists
+ *		Does database dboid still exist?  A heap scan of pg_database, as in
+ *		launcher_scan_databases(), not a syscache lookup: the launcher is
+ *		connected to no database, and a syscache lookup goes through
+ *		pg_database's OID index, whose relcache entry a database-less
+ *		process cannot rebuild after a DROP DATABASE invalidated it
+ *		(PostgreSQL 13 then fails with "cannot read pg_class without having
+ *		selected a database" and the launcher dies).
+ */
+static bool
+launcher_database_exists(Oid dboid)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (!found && HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+		found = ((Form_pg_database) GETSTRUCT(tup))->oid == dboid;
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return found;
+}
+
+/*
  * launcher_worker_stopped
  *		Has the worker of slot slotno exited?  Caller holds the lock.  For a
  *		worker that an earlier launcher started we have no handle and look
@@ -508,9 +538,7 @@ launcher_reap_workers(void)
 		Oid			dboid = lfirst_oid(lc);
 		bool		exists;
 
-		StartTransactionCommand();
-		exists = SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid));
-		CommitTransactionCommand();
+		exists = launcher_database_exists(dboid);
 		if (exists)
 			am_shmem_request_database(dboid,
 									  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),

@@ -22,9 +22,16 @@
 # chroot at once.
 
 AM_CHROOT_CACHE=${AM_CHROOT_CACHE:-/var/cache/asyncmig-chroots}
+AM_CHROOT_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 AM_CHROOT_MIRROR=${AM_CHROOT_MIRROR:-http://deb.debian.org/debian}
-# bump when the package lists below change: cached chroots are then remade
-AM_CHROOT_GENERATION=1
+# bump a suite's number when what goes into its chroot changes: cached
+# chroots of an older generation are then made again
+am_chroot_generation() {
+	case $1 in
+		bullseye) echo 2 ;;	# 2: the isolation tester built from source
+		*) echo 1 ;;
+	esac
+}
 
 am_chroot_dir() { echo "$AM_CHROOT_CACHE/$1"; }
 
@@ -112,9 +119,15 @@ am_chroot_create() {
 		am_chroot_exec_dir "$tmp" apt-get install -y -q -o Dpkg::Options::=--force-confold \
 			$(am_chroot_packages "$suite") >>"$tmp.log" 2>&1 ||
 			{ tail -n 30 "$tmp.log" >&2; exit 1; }
+		# PostgreSQL 13's server-dev package lacks the isolation tester
+		if [ ! -x "$tmp/usr/lib/postgresql/$v/lib/pgxs/src/test/isolation/pg_isolation_regress" ]; then
+			cp "$AM_CHROOT_LIB/isolationtester.sh" "$tmp/tmp/isolationtester.sh"
+			am_chroot_exec_dir "$tmp" bash /tmp/isolationtester.sh "$v" >>"$tmp.log" 2>&1 ||
+				{ tail -n 30 "$tmp.log" >&2; exit 1; }
+			rm -f "$tmp/tmp/isolationtester.sh"
+		fi
 		am_chroot_exec_dir "$tmp" apt-get clean >/dev/null 2>&1 || true
-		getent passwd postgres >/dev/null 2>&1 || true
-		echo "$AM_CHROOT_GENERATION" >"$tmp/.ready"
+		am_chroot_generation "$suite" >"$tmp/.ready"
 	) || { am_chroot_umount "$tmp" 2>/dev/null; rm -rf --one-file-system "$tmp"; return 1; }
 	if [ -d "$final" ]; then mv "$final" "$final.old"; fi
 	mv "$tmp" "$final"
@@ -128,7 +141,7 @@ am_chroot_ensure() {
 	local suite=$1 final
 	final=$(am_chroot_dir "$suite")
 	mkdir -p "$AM_CHROOT_CACHE"
-	if [ "$(cat "$final/.ready" 2>/dev/null)" = "$AM_CHROOT_GENERATION" ]; then
+	if [ "$(cat "$final/.ready" 2>/dev/null)" = "$(am_chroot_generation "$suite")" ]; then
 		return 0
 	fi
 	command -v debootstrap >/dev/null || {
@@ -137,7 +150,7 @@ am_chroot_ensure() {
 	(
 		# one creator per suite; the others wait, then find it ready
 		flock 9
-		if [ "$(cat "$final/.ready" 2>/dev/null)" = "$AM_CHROOT_GENERATION" ]; then exit 0; fi
+		if [ "$(cat "$final/.ready" 2>/dev/null)" = "$(am_chroot_generation "$suite")" ]; then exit 0; fi
 		am_chroot_create "$suite"
 	) 9>"$AM_CHROOT_CACHE/.$suite.lock"
 }
