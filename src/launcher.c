@@ -104,11 +104,21 @@ static bool launcher_database_exists(Oid dboid);
  * am_launcher_register
  *		Register the launcher with the postmaster (from _PG_init).  It is
  *		restarted a second after it dies.
+ *
+ *		Not in binary-upgrade mode: pg_upgrade starts the old and the new
+ *		server with -b to dump and restore the schema, and no migration may
+ *		run (or be swept) then, beside pg_dump and on a cluster about to be
+ *		copied.  The rows are carried over as they are; on the new cluster
+ *		its queued runs end in ERROR as queued elsewhere (README,
+ *		"pg_upgrade").
  */
 void
 am_launcher_register(void)
 {
 	BackgroundWorker worker;
+
+	if (IsBinaryUpgrade)
+		return;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |

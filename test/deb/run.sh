@@ -46,6 +46,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 fail() { echo "deb: FAILED: $*" >&2; exit 1; }
 
 mkdir "$work/asyncmig"

@@ -8,11 +8,14 @@
 #                              host runs the other suites on 15)
 #   trixie    PostgreSQL 17, Django 4.2 + psycopg 3
 #   sid       PostgreSQL 18, the newest Django in Debian
+#   upgrade   Debian bookworm with PostgreSQL 15 and bullseye's PostgreSQL 13
+#             side by side: the pg_upgrade test (test/upgrade/run.sh)
 #
 #   am_chroot_dir SUITE       the chroot's directory
 #   am_chroot_pgver SUITE     the PostgreSQL major of that suite
 #   am_chroot_ensure SUITE    create it unless it is cached (.ready exists)
 #   am_chroot_run SUITE CMD.. run CMD (as root) inside, /proc and /dev mounted
+#                             (in a mount namespace of its own)
 #
 # Chroots are cached in $AM_CHROOT_CACHE (/var/cache/asyncmig-chroots) across
 # runs on one machine.  A chroot is made in a temporary directory and renamed
@@ -35,12 +38,21 @@ am_chroot_generation() {
 
 am_chroot_dir() { echo "$AM_CHROOT_CACHE/$1"; }
 
+# the Debian release a chroot is made of
+am_chroot_release() {
+	case $1 in
+		upgrade) echo bookworm ;;
+		*) echo "$1" ;;
+	esac
+}
+
 am_chroot_pgver() {
 	case $1 in
 		bullseye) echo 13 ;;
 		bookworm) echo 15 ;;
 		trixie) echo 17 ;;
 		sid) echo 18 ;;
+		upgrade) echo 15 ;;
 		*) echo "am_chroot_pgver: unknown suite $1" >&2; return 1 ;;
 	esac
 }
@@ -55,38 +67,27 @@ am_chroot_packages() {
 	case $1 in
 		bullseye) p="$p python3 python3-psycopg2" ;;
 		bookworm) p="$p postgresql-server-dev-all build-essential debhelper dpkg-dev fakeroot lintian" ;;
+		upgrade) p="$p postgresql-13 postgresql-server-dev-13 postgresql-client-13" ;;
 		trixie|sid) p="$p python3 python3-django python3-psycopg python3-psycopg2 python3-venv python3-pip python3-setuptools python3-wheel" ;;
 	esac
 	echo "$p"
 }
 
-# mount /proc and /dev into chroot DIR (the caller unmounts: am_chroot_umount)
-am_chroot_mount() {
-	local d=$1
-	mountpoint -q "$d/proc" || mount -t proc proc "$d/proc"
-	if ! mountpoint -q "$d/dev"; then
-		mount --rbind /dev "$d/dev"
-		# unmounting ours must never propagate to the host's /dev
-		mount --make-rslave "$d/dev"
-	fi
-}
-
-am_chroot_umount() {
-	local d=$1
-	if mountpoint -q "$d/dev"; then umount -R "$d/dev" || umount -R -l "$d/dev"; fi
-	if mountpoint -q "$d/proc"; then umount "$d/proc" || umount -l "$d/proc"; fi
-}
-
-# run a command in chroot DIR with its own environment; always unmounts
+# run a command in chroot DIR with its own environment, /proc and /dev
+# mounted.  The mounts are made in a private mount namespace of this command
+# (unshare): they vanish with it, whatever way it ends, are never seen by the
+# host or by another run using the same chroot at the same time, and a
+# concurrent run's unmounting cannot pull /dev (and PostgreSQL's shared
+# memory in /dev/shm) from under this one.
 am_chroot_exec_dir() {
-	local d=$1 rc=0
+	local d=$1
 	shift
-	am_chroot_mount "$d"
-	chroot "$d" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
-		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-		DEBIAN_FRONTEND=noninteractive "$@" || rc=$?
-	am_chroot_umount "$d"
-	return $rc
+	unshare --mount --propagation private -- /bin/sh -c '
+		d=$1; shift
+		mount -t proc proc "$d/proc" && mount --rbind /dev "$d/dev" || exit 125
+		exec chroot "$d" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+			DEBIAN_FRONTEND=noninteractive "$@"' sh "$d" "$@"
 }
 
 # create the chroot of SUITE in a temporary directory, then rename it
@@ -100,9 +101,7 @@ am_chroot_create() {
 	rm -rf "$final.old"
 	(
 		set -e
-		# unmount even if anything below fails or we are interrupted
-		trap 'am_chroot_umount "$tmp"' EXIT
-		debootstrap --variant=minbase "$suite" "$tmp" "$AM_CHROOT_MIRROR" >"$tmp.log" 2>&1 ||
+		debootstrap --variant=minbase "$(am_chroot_release "$suite")" "$tmp" "$AM_CHROOT_MIRROR" >"$tmp.log" 2>&1 ||
 			{ tail -n 30 "$tmp.log" >&2; exit 1; }
 		# no daemons start inside (policy-rc.d), and installing the server
 		# creates no cluster: the tests make their own
@@ -113,6 +112,11 @@ am_chroot_create() {
 		# the deb.debian.org Release files of old suites may be "expired"
 		echo 'Acquire::Check-Valid-Until "false";' >"$tmp/etc/apt/apt.conf.d/99asyncmig"
 		echo 'APT::Install-Recommends "false";' >>"$tmp/etc/apt/apt.conf.d/99asyncmig"
+		# two majors in one root: bookworm's 15 and bullseye's 13 (the
+		# packages of an older release install beside the newer ones)
+		if [ "$suite" = upgrade ]; then
+			echo "deb $AM_CHROOT_MIRROR bullseye main" >>"$tmp/etc/apt/sources.list"
+		fi
 		am_chroot_exec_dir "$tmp" apt-get -o Acquire::Check-Valid-Until=false -q update >>"$tmp.log" 2>&1 ||
 			{ tail -n 30 "$tmp.log" >&2; exit 1; }
 		# shellcheck disable=SC2046
@@ -128,7 +132,7 @@ am_chroot_create() {
 		fi
 		am_chroot_exec_dir "$tmp" apt-get clean >/dev/null 2>&1 || true
 		am_chroot_generation "$suite" >"$tmp/.ready"
-	) || { am_chroot_umount "$tmp" 2>/dev/null; rm -rf --one-file-system "$tmp"; return 1; }
+	) || { rm -rf --one-file-system "$tmp"; return 1; }
 	if [ -d "$final" ]; then mv "$final" "$final.old"; fi
 	mv "$tmp" "$final"
 	mv "$tmp.log" "$final.log" 2>/dev/null || true
