@@ -151,6 +151,34 @@ am_compat_reindex_is_concurrent(ReindexStmt *stmt)
 }
 
 /*
+ * PostgreSQL 14 added ALTER TABLE ... DETACH PARTITION ... CONCURRENTLY and
+ * DETACH PARTITION ... FINALIZE (PartitionCmd.concurrent,
+ * AT_DetachPartitionFinalize, pg_inherits.inhdetachpending).  On 13 there
+ * is no such statement, so nothing to guard: no command is a concurrent
+ * detach, and no pg_inherits row is pending.
+ */
+#if PG_VERSION_NUM >= 140000
+#define AM_IS_CONCURRENT_DETACH(cmd) \
+	(((cmd)->subtype == AT_DetachPartition && \
+	  ((PartitionCmd *) (cmd)->def)->concurrent) || \
+	 (cmd)->subtype == AT_DetachPartitionFinalize)
+#define AM_INHERITS_DETACH_PENDING(alias) alias ".inhdetachpending"
+#else
+#define AM_IS_CONCURRENT_DETACH(cmd) ((void) (cmd), false)
+#define AM_INHERITS_DETACH_PENDING(alias) "false"
+#endif
+
+/*
+ * PostgreSQL 18 replaced pg_attribute_noreturn(), written after the
+ * declarator, by pg_noreturn, written in front of the declaration (C11
+ * _Noreturn).  Before 18 the same attribute works in front as well:
+ * declare "pg_noreturn static void f(void);" on every release.
+ */
+#ifndef pg_noreturn
+#define pg_noreturn pg_attribute_noreturn()
+#endif
+
+/*
  * PostgreSQL 18 removed PortalRun()'s run_once argument (a portal is always
  * run to completion once by a simple query).  Before 18, exec_simple_query()
  * passed true, as we do.
