@@ -36,6 +36,7 @@
 #include "utils/syscache.h"
 
 #include "batch_check.h"
+#include "compat.h"
 
 /* the parameters a batch statement refers to */
 typedef struct AmParamRefs
@@ -135,7 +136,7 @@ am_batch_check_key(Oid relid, const char *keyname, AmBatchKey *key,
 				 errdetail("A batched migration walks the key of a table.")));
 
 	rel = relation_open(relid, AccessShareLock);
-	pkey = RelationGetPrimaryKeyIndex(rel);
+	pkey = am_compat_primary_key_index(rel);
 	indexes = RelationGetIndexList(rel);
 
 	if (keyname == NULL)

@@ -127,6 +127,26 @@ am_compat_shmem_request(shmem_request_hook_type fn,
 #endif
 
 /*
+ * PostgreSQL 15 renamed parse_analyze() to parse_analyze_fixedparams(), with
+ * the same arguments.
+ */
+#if PG_VERSION_NUM < 150000
+#define parse_analyze_fixedparams(parseTree, sourceText, paramTypes, numParams, queryEnv) \
+	parse_analyze((parseTree), (sourceText), (paramTypes), (numParams), (queryEnv))
+#endif
+
+/*
+ * PostgreSQL 18 gave RelationGetPrimaryKeyIndex() a deferrable_ok argument
+ * (false: no primary key if it is DEFERRABLE).  Before 18 it returned the
+ * primary key, deferrable or not; true keeps that.
+ */
+#if PG_VERSION_NUM >= 180000
+#define am_compat_primary_key_index(rel) RelationGetPrimaryKeyIndex((rel), true)
+#else
+#define am_compat_primary_key_index(rel) RelationGetPrimaryKeyIndex(rel)
+#endif
+
+/*
  * PostgreSQL 14 replaced ReindexStmt's "concurrent" flag (and its integer
  * options) by a list of DefElem options ("concurrently", "verbose",
  * "tablespace").  Is this REINDEX a REINDEX ... CONCURRENTLY?
