@@ -127,6 +127,23 @@ am_compat_shmem_request(shmem_request_hook_type fn,
 #endif
 
 /*
+ * PostgreSQL 15 replaced the global ThisTimeLineID by
+ * GetWALInsertionTimeLine(), the timeline WAL is written on (outside
+ * recovery).  Before 15 ThisTimeLineID holds it once RecoveryInProgress()
+ * has returned false (that call sets up this process's WAL access).
+ */
+#if PG_VERSION_NUM < 150000
+#include "access/xlog.h"
+
+static inline TimeLineID
+GetWALInsertionTimeLine(void)
+{
+	(void) RecoveryInProgress();
+	return ThisTimeLineID;
+}
+#endif
+
+/*
  * PostgreSQL 15 renamed parse_analyze() to parse_analyze_fixedparams(), with
  * the same arguments.
  */

@@ -98,7 +98,7 @@ static bool launcher_start_worker(int slotno, Oid dboid);
 static void launcher_log_no_slot(Oid dboid);
 static bool launcher_database_busy(Oid dboid);
 static void launcher_dependency_timeout_changed(int old_timeout);
-static bool launcher_database_exists(Oid dboid);
+static bool launcher_database_lookup(Oid dboid, bool *servable, char **name);
 
 /*
  * am_launcher_register
@@ -410,9 +410,13 @@ launcher_scan_check_done(void)
 }
 
 /*
- * launcher_database_exists
- *		Does database dboid still exist?  A heap scan of pg_database, as in
- *		launcher_scan_databases(), not a syscache lookup: the launcher is
+ * launcher_database_lookup
+ *		Does database dboid still exist, and may a worker connect to it (not
+ *		a template, connections allowed, not half-dropped)?  When it may
+ *		not, *name is its name, in the caller's memory context.
+ *
+ *		A heap scan of pg_database, as in launcher_scan_databases(), not a
+ *		syscache lookup: the launcher is
  *		connected to no database, and a syscache lookup goes through
  *		pg_database's OID index, whose relcache entry a database-less
  *		process cannot rebuild after a DROP DATABASE invalidated it
@@ -420,19 +424,33 @@ launcher_scan_check_done(void)
  *		selected a database" and the launcher dies).
  */
 static bool
-launcher_database_exists(Oid dboid)
+launcher_database_lookup(Oid dboid, bool *servable, char **name)
 {
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
 	bool		found = false;
+	MemoryContext caller = CurrentMemoryContext;
 
+	*servable = false;
+	if (name)
+		*name = NULL;
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
 	while (!found && HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
-		found = ((Form_pg_database) GETSTRUCT(tup))->oid == dboid;
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->oid != dboid)
+			continue;
+		found = true;
+		*servable = !db->datistemplate && db->datallowconn &&
+			!database_is_invalid_form(db);
+		if (!*servable && name)
+			*name = MemoryContextStrdup(caller, NameStr(db->datname));
+	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
@@ -547,8 +565,9 @@ launcher_reap_workers(void)
 	{
 		Oid			dboid = lfirst_oid(lc);
 		bool		exists;
+		bool		servable;
 
-		exists = launcher_database_exists(dboid);
+		exists = launcher_database_lookup(dboid, &servable, NULL);
 		if (exists)
 			am_shmem_request_database(dboid,
 									  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -656,25 +675,11 @@ launcher_start_workers(long *timeout_ms)
 static bool
 launcher_database_servable(Oid dboid)
 {
-	HeapTuple	tup;
-	bool		exists = false;
-	bool		servable = false;
-	char	   *name = NULL;
+	bool		exists;
+	bool		servable;
+	char	   *name;
 
-	StartTransactionCommand();
-	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
-	if (HeapTupleIsValid(tup))
-	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-
-		exists = true;
-		servable = !db->datistemplate && db->datallowconn &&
-			!database_is_invalid_form(db);
-		if (!servable)
-			name = pstrdup(NameStr(db->datname));
-		ReleaseSysCache(tup);
-	}
-	CommitTransactionCommand();
+	exists = launcher_database_lookup(dboid, &servable, &name);
 
 	if (!exists)
 		am_registry_forget(dboid);
