@@ -36,6 +36,7 @@
 #include "utils/syscache.h"
 
 #include "batch_check.h"
+#include "compat.h"
 
 /* the parameters a batch statement refers to */
 typedef struct AmParamRefs
@@ -142,7 +143,7 @@ am_batch_check_key(Oid relid, const char *keyname, AmBatchKey *key,
 				 errhint("Walk a permanent (or unlogged) table.")));
 
 	rel = relation_open(relid, AccessShareLock);
-	pkey = RelationGetPrimaryKeyIndex(rel);
+	pkey = am_compat_primary_key_index(rel);
 	indexes = RelationGetIndexList(rel);
 
 	if (keyname == NULL)

@@ -44,6 +44,7 @@
 
 #include "asyncmig.h"
 #include "catalog.h"
+#include "compat.h"
 #include "session.h"
 
 static AmMigration *am_row_to_migration(HeapTuple tup, TupleDesc desc,
@@ -60,7 +61,7 @@ static AmMigration *am_row_to_migration(HeapTuple tup, TupleDesc desc,
 /* the table a worker claimed its run in; InvalidOid before a claim */
 static Oid	am_claimed_relid = InvalidOid;
 
-static void am_catalog_lost_table(void) pg_attribute_noreturn();
+pg_noreturn static void am_catalog_lost_table(void);
 
 /*
  * am_extension_owner

@@ -33,7 +33,6 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
-#include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "parser/analyze.h"
@@ -44,7 +43,6 @@
 #include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
-#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -59,6 +57,7 @@
 
 #include "asyncmig.h"
 #include "catalog.h"
+#include "compat.h"
 #include "catalog_worker.h"
 #include "executor.h"
 #include "guard.h"
@@ -311,7 +310,7 @@ am_run_statement(RawStmt *raw, const char *sql, const char *stmt_text)
 
 	receiver = CreateDestReceiver(DestNone);
 	MemoryContextSwitchTo(oldcontext);
-	(void) PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, &qc);
+	(void) am_compat_portal_run(portal, FETCH_ALL, true, receiver, receiver, &qc);
 	receiver->rDestroy(receiver);
 	PortalDrop(portal, false);
 

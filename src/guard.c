@@ -47,7 +47,6 @@
 #include "catalog/pg_index.h"
 #include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
-#include "commands/defrem.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
@@ -60,6 +59,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+#include "compat.h"
 #include "guard.h"
 
 /* the guard whose created index the hook records, while its statement runs */
@@ -168,14 +168,7 @@ am_guard_is_concurrent(Node *stmt)
 		case T_RefreshMatViewStmt:
 			return ((RefreshMatViewStmt *) stmt)->concurrent;
 		case T_ReindexStmt:
-			foreach(lc, ((ReindexStmt *) stmt)->params)
-			{
-				DefElem    *opt = (DefElem *) lfirst(lc);
-
-				if (strcmp(opt->defname, "concurrently") == 0)
-					return defGetBoolean(opt);
-			}
-			return false;
+			return am_compat_reindex_is_concurrent((ReindexStmt *) stmt);
 		case T_AlterTableStmt:
 			foreach(lc, ((AlterTableStmt *) stmt)->cmds)
 			{

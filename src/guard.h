@@ -12,23 +12,6 @@
 #include "nodes/parsenodes.h"
 #include "nodes/pg_list.h"
 
-/*
- * For src/compat.h: DETACH PARTITION ... CONCURRENTLY and DETACH ...
- * FINALIZE came in PostgreSQL 14 (PartitionCmd.concurrent,
- * AT_DetachPartitionFinalize, pg_inherits.inhdetachpending); on 13 there
- * is no such statement and nothing to guard.
- */
-#if PG_VERSION_NUM >= 140000
-#define AM_IS_CONCURRENT_DETACH(cmd) \
-	(((cmd)->subtype == AT_DetachPartition && \
-	  ((PartitionCmd *) (cmd)->def)->concurrent) || \
-	 (cmd)->subtype == AT_DetachPartitionFinalize)
-#define AM_INHERITS_DETACH_PENDING(alias) alias ".inhdetachpending"
-#else
-#define AM_IS_CONCURRENT_DETACH(cmd) false
-#define AM_INHERITS_DETACH_PENDING(alias) "false"
-#endif
-
 typedef enum AmGuardKind
 {
 	AM_GUARD_INDEX,				/* CREATE INDEX CONCURRENTLY */

@@ -47,7 +47,6 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "asyncmig.h"
@@ -99,16 +98,27 @@ static bool launcher_start_worker(int slotno, Oid dboid);
 static void launcher_log_no_slot(Oid dboid);
 static bool launcher_database_busy(Oid dboid);
 static void launcher_dependency_timeout_changed(int old_timeout);
+static bool launcher_database_lookup(Oid dboid, bool *servable, char **name);
 
 /*
  * am_launcher_register
  *		Register the launcher with the postmaster (from _PG_init).  It is
  *		restarted a second after it dies.
+ *
+ *		Not in binary-upgrade mode: pg_upgrade starts the old and the new
+ *		server with -b to dump and restore the schema, and no migration may
+ *		run (or be swept) then, beside pg_dump and on a cluster about to be
+ *		copied.  The rows are carried over as they are; on the new cluster
+ *		its queued runs end in ERROR as queued elsewhere (README,
+ *		"pg_upgrade").
  */
 void
 am_launcher_register(void)
 {
 	BackgroundWorker worker;
+
+	if (IsBinaryUpgrade)
+		return;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
@@ -400,6 +410,54 @@ launcher_scan_check_done(void)
 }
 
 /*
+ * launcher_database_lookup
+ *		Does database dboid still exist, and may a worker connect to it (not
+ *		a template, connections allowed, not half-dropped)?  When it may
+ *		not, *name is its name, in the caller's memory context.
+ *
+ *		A heap scan of pg_database, as in launcher_scan_databases(), not a
+ *		syscache lookup: the launcher is
+ *		connected to no database, and a syscache lookup goes through
+ *		pg_database's OID index, whose relcache entry a database-less
+ *		process cannot rebuild after a DROP DATABASE invalidated it
+ *		(PostgreSQL 13 then fails with "cannot read pg_class without having
+ *		selected a database" and the launcher dies).
+ */
+static bool
+launcher_database_lookup(Oid dboid, bool *servable, char **name)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+	MemoryContext caller = CurrentMemoryContext;
+
+	*servable = false;
+	if (name)
+		*name = NULL;
+	StartTransactionCommand();
+	(void) GetTransactionSnapshot();
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while (!found && HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->oid != dboid)
+			continue;
+		found = true;
+		*servable = !db->datistemplate && db->datallowconn &&
+			!database_is_invalid_form(db);
+		if (!*servable && name)
+			*name = MemoryContextStrdup(caller, NameStr(db->datname));
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	CommitTransactionCommand();
+	return found;
+}
+
+/*
  * launcher_worker_stopped
  *		Has the worker of slot slotno exited?  Caller holds the lock.  For a
  *		worker that an earlier launcher started we have no handle and look
@@ -507,10 +565,9 @@ launcher_reap_workers(void)
 	{
 		Oid			dboid = lfirst_oid(lc);
 		bool		exists;
+		bool		servable;
 
-		StartTransactionCommand();
-		exists = SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(dboid));
-		CommitTransactionCommand();
+		exists = launcher_database_lookup(dboid, &servable, NULL);
 		if (exists)
 			am_shmem_request_database(dboid,
 									  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -618,25 +675,11 @@ launcher_start_workers(long *timeout_ms)
 static bool
 launcher_database_servable(Oid dboid)
 {
-	HeapTuple	tup;
-	bool		exists = false;
-	bool		servable = false;
-	char	   *name = NULL;
+	bool		exists;
+	bool		servable;
+	char	   *name;
 
-	StartTransactionCommand();
-	tup = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(dboid));
-	if (HeapTupleIsValid(tup))
-	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-
-		exists = true;
-		servable = !db->datistemplate && db->datallowconn &&
-			!database_is_invalid_form(db);
-		if (!servable)
-			name = pstrdup(NameStr(db->datname));
-		ReleaseSysCache(tup);
-	}
-	CommitTransactionCommand();
+	exists = launcher_database_lookup(dboid, &servable, &name);
 
 	if (!exists)
 		am_registry_forget(dboid);

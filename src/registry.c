@@ -53,6 +53,7 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 
+#include "compat.h"
 #include "registry.h"
 #include "settings.h"
 

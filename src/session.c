@@ -17,11 +17,11 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/proc.h"
-#include "utils/backend_status.h"
 #include "utils/guc.h"
 
 #include "asyncmig.h"
 #include "catalog.h"
+#include "compat.h"
 #include "session.h"
 #include "settings.h"
 

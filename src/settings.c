@@ -17,6 +17,7 @@
 #include "utils/guc.h"
 
 #include "asyncmig.h"
+#include "compat.h"
 #include "settings.h"
 
 bool		am_settings_allow_scheduled = false;

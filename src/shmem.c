@@ -20,6 +20,7 @@
 #include "storage/shmem.h"
 
 #include "asyncmig.h"
+#include "compat.h"
 #include "registry.h"
 #include "settings.h"
 #include "shmem.h"
@@ -43,15 +44,16 @@ static void am_shmem_startup(void);
 /*
  * am_shmem_init
  *		While preloading (from _PG_init): reserve shared memory when the
- *		postmaster asks for it.
+ *		postmaster asks for it (PostgreSQL 15 and later), or at once (13
+ *		and 14; see compat.h).
  */
 void
 am_shmem_init(void)
 {
 	am_shmem_preloaded = true;
 
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = am_shmem_request;
+	/* after am_settings_define(): the size depends on max_workers */
+	am_compat_shmem_request(am_shmem_request, &prev_shmem_request_hook);
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = am_shmem_startup;
 }

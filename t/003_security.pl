@@ -18,7 +18,10 @@ use Time::HiRes qw(usleep);
 my $node = asyncmig_node('sec');
 
 # the installed script follows the extension security rules
-my $sharedir = $node->config_data('--sharedir');
+# (pg_config of the installation under test is first in PATH; config_data()
+# is not in PostgreSQL 13's and 14's test modules)
+my $sharedir = `pg_config --sharedir`;
+chomp $sharedir;
 my $script = slurp_file("$sharedir/extension/asyncmig--1.0.sql");
 $script =~ s/--[^\n]*//g;
 $script =~ s{/\*.*?\*/}{}gs;

@@ -128,39 +128,46 @@ is(invalid_indexes(), '', 'REINDEX SCHEMA CONCURRENTLY: no INVALID index left');
 is($node->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname ~ '_cc(new|old)'"), '0',
 	'REINDEX SCHEMA CONCURRENTLY: no _ccnew/_ccold left');
 
-# 8d. DETACH PARTITION CONCURRENTLY waits by design: no lock_timeout, no retry
-$node->safe_psql('postgres', q{
-CREATE TABLE p (a int) PARTITION BY RANGE (a);
-CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (100);
-CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (100) TO (200);
-});
-$x->query_safe('BEGIN; SELECT count(*) FROM p');
-$node->safe_psql('postgres',
-	"SELECT asyncmig.schedule('detach', 'ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY')");
-$node->poll_query_until('postgres',
-	"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker' AND wait_event_type = 'Lock')");
-usleep(1_500_000);    # well past asyncmig.lock_timeout
-$x->query_safe('COMMIT');
-$node->safe_psql('postgres', "CALL asyncmig.wait('detach')");
-is($node->safe_psql('postgres', "SELECT status || ' ' || attempts FROM asyncmig.migration WHERE name = 'detach'"),
-	'FINISHED 1', 'DETACH PARTITION CONCURRENTLY waited past lock_timeout, no retry');
-is($node->safe_psql('postgres', "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'p1'::regclass"), '0',
-	'p1 is detached');
+# 8d, 8e: DETACH PARTITION ... CONCURRENTLY came in PostgreSQL 14
+SKIP:
+{
+	skip 'no DETACH PARTITION ... CONCURRENTLY before PostgreSQL 14', 4
+	  if $node->safe_psql('postgres', 'SHOW server_version_num') < 140000;
 
-# 8e. DETACH PARTITION CONCURRENTLY interrupted: finalized
-$x->query_safe('BEGIN; SELECT count(*) FROM p');
-$node->safe_psql('postgres',
-	"SELECT asyncmig.schedule('detach_to', 'ALTER TABLE p DETACH PARTITION p2 CONCURRENTLY', timeout => '1 s')");
-$node->poll_query_until('postgres', "SELECT status = 'IN PROGRESS' FROM asyncmig.migration WHERE name = 'detach_to'");
-usleep(1_500_000);
-$x->query_safe('COMMIT');
-$node->poll_query_until('postgres', "SELECT status = 'ERROR' FROM asyncmig.migration WHERE name = 'detach_to'")
-  or die 'detach_to never ended';
-$node->poll_query_until('postgres',
-	"SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker')");
-is(row_of('detach_to'), 'ERROR: timed out after 00:00:01', 'the interrupted detach ended ERROR');
-is($node->safe_psql('postgres', "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'p2'::regclass"), '0',
-	'the interrupted detach was finalized: p2 is not left pending detach');
+	# 8d. DETACH PARTITION CONCURRENTLY waits by design: no lock_timeout, no retry
+	$node->safe_psql('postgres', q{
+	CREATE TABLE p (a int) PARTITION BY RANGE (a);
+	CREATE TABLE p1 PARTITION OF p FOR VALUES FROM (0) TO (100);
+	CREATE TABLE p2 PARTITION OF p FOR VALUES FROM (100) TO (200);
+	});
+	$x->query_safe('BEGIN; SELECT count(*) FROM p');
+	$node->safe_psql('postgres',
+		"SELECT asyncmig.schedule('detach', 'ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY')");
+	$node->poll_query_until('postgres',
+		"SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker' AND wait_event_type = 'Lock')");
+	usleep(1_500_000);    # well past asyncmig.lock_timeout
+	$x->query_safe('COMMIT');
+	$node->safe_psql('postgres', "CALL asyncmig.wait('detach')");
+	is($node->safe_psql('postgres', "SELECT status || ' ' || attempts FROM asyncmig.migration WHERE name = 'detach'"),
+		'FINISHED 1', 'DETACH PARTITION CONCURRENTLY waited past lock_timeout, no retry');
+	is($node->safe_psql('postgres', "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'p1'::regclass"), '0',
+		'p1 is detached');
+
+	# 8e. DETACH PARTITION CONCURRENTLY interrupted: finalized
+	$x->query_safe('BEGIN; SELECT count(*) FROM p');
+	$node->safe_psql('postgres',
+		"SELECT asyncmig.schedule('detach_to', 'ALTER TABLE p DETACH PARTITION p2 CONCURRENTLY', timeout => '1 s')");
+	$node->poll_query_until('postgres', "SELECT status = 'IN PROGRESS' FROM asyncmig.migration WHERE name = 'detach_to'");
+	usleep(1_500_000);
+	$x->query_safe('COMMIT');
+	$node->poll_query_until('postgres', "SELECT status = 'ERROR' FROM asyncmig.migration WHERE name = 'detach_to'")
+	  or die 'detach_to never ended';
+	$node->poll_query_until('postgres',
+		"SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker')");
+	is(row_of('detach_to'), 'ERROR: timed out after 00:00:01', 'the interrupted detach ended ERROR');
+	is($node->safe_psql('postgres', "SELECT count(*) FROM pg_inherits WHERE inhrelid = 'p2'::regclass"), '0',
+		'the interrupted detach was finalized: p2 is not left pending detach');
+}
 
 $x->quit;
 $node->stop;

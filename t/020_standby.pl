@@ -65,7 +65,9 @@ is($primary->safe_psql('postgres', "SELECT status FROM asyncmig.migration WHERE 
 	'STARTED', 'enabled = off: the queued migration stays STARTED');
 is($primary->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'asyncmig worker'"),
 	'0', 'enabled = off: no worker');
-$primary->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'on');
+# (append_conf, not adjust_conf: PostgreSQL 13's test modules lack
+# adjust_conf; the last line of a setting wins)
+$primary->append_conf('postgresql.conf', "asyncmig.enabled = on");
 $primary->reload;
 $primary->safe_psql('postgres', "CALL asyncmig.wait('while_off', '60 s')");
 is($primary->safe_psql('postgres', "SELECT status FROM asyncmig.migration WHERE name = 'while_off'"),

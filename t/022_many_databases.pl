@@ -108,7 +108,9 @@ foreach my $db (@dbs)
 {
 	$node->psql($db, "SELECT asyncmig.schedule('burst', 'CREATE TABLE burst (a int)')");
 }
-$node->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'on');
+# (append_conf, not adjust_conf: PostgreSQL 13's test modules lack
+# adjust_conf; the last line of a setting wins)
+$node->append_conf('postgresql.conf', "asyncmig.enabled = on");
 $node->reload;
 foreach my $db (@dbs)
 {

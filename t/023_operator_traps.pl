@@ -39,7 +39,9 @@ my $offset;
 is($node->safe_psql('postgres', "SELECT status FROM asyncmig.migration WHERE name = 'starved'"), 'STARTED',
 	'the migration waits, queued');
 
-$node->adjust_conf('postgresql.conf', 'max_worker_processes', '8');
+# (append_conf, not adjust_conf: PostgreSQL 13's test modules lack
+# adjust_conf; the last line of a setting wins)
+$node->append_conf('postgresql.conf', "max_worker_processes = 8");
 $node->restart;
 $node->safe_psql('postgres', "CALL asyncmig.wait('starved', '60 s')");
 is($node->safe_psql('postgres', "SELECT status FROM asyncmig.migration WHERE name = 'starved'"), 'FINISHED',
@@ -54,7 +56,7 @@ $node->poll_query_until('tpl', "SELECT current_setting('asyncmig.enabled') = 'of
 $node->safe_psql('tpl', "SELECT asyncmig.schedule('in_tpl', 'SELECT pg_sleep(1)')");
 $node->safe_psql('postgres', 'ALTER DATABASE tpl IS_TEMPLATE true');
 $offset = -s $node->logfile;
-$node->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'on');
+$node->append_conf('postgresql.conf', "asyncmig.enabled = on");
 $node->reload;
 ok($node->wait_for_log(qr/not starting a worker in database "tpl": it is a template/, $offset),
 	'the launcher does not start a worker in a template');

@@ -44,8 +44,10 @@ all: $(SQLITE_MODULE)
 # visibility attribute on the entry point in asyncmig_sqlite.c): SQLite
 # dlopens extensions RTLD_GLOBAL, and the module's sqlite3_api and internal
 # functions must not be interposed by another extension's.
+# SQLITE_EXTRA_FLAGS: a packager's compiler and linker flags (debian/rules
+# passes dpkg-buildflags' hardening flags through it).
 $(SQLITE_MODULE): $(SQLITE_SRCS) $(SQLITE_HDRS)
-	$(CC) $(SQLITE_CFLAGS) -o $@ $(SQLITE_SRCS)
+	$(CC) $(SQLITE_CFLAGS) $(SQLITE_EXTRA_FLAGS) -o $@ $(SQLITE_SRCS)
 
 .PHONY: sqlite-asan sqlite-unit install-sqlite clean-sqlite
 sqlite-asan: $(SQLITE_SRCS) $(SQLITE_HDRS)
