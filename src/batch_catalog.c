@@ -23,7 +23,9 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 
 #include "asyncmig.h"
@@ -293,25 +295,31 @@ am_batch_catalog_progress(int64 id, int pid, const char *last_key,
 }
 
 /*
- * am_batch_catalog_error_batch
- *		Name the batch that failed, if one did, in meta->'error'->'batch'
- *		(the run has been ended in ERROR already).
+ * am_batch_catalog_error_json
+ *		The batch that failed, if one did, as a jsonb object text
+ *		{"batch": {"number", "first_key", "last_key"}} for the worker to
+ *		merge into meta->'error' in the write that ends the run ERROR (a
+ *		second write would let wait() see the ERROR without it), or NULL.
  */
-void
-am_batch_catalog_error_batch(int64 id, const AmBatchSpec *spec)
+char *
+am_batch_catalog_error_json(const AmBatchSpec *spec)
 {
-	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
-	Datum		values[4];
+	StringInfoData buf;
 
 	if (spec->failed_batch == 0)
-		return;
-	values[0] = Int64GetDatum(id);
-	values[1] = Int64GetDatum(spec->failed_batch);
-	values[2] = CStringGetTextDatum(spec->failed_first);
-	values[3] = CStringGetTextDatum(spec->failed_last);
-	am_catalog_exec("UPDATE asyncmig.migration SET meta = pg_catalog.jsonb_set(meta, "
-				 "'{error,batch}', pg_catalog.jsonb_build_object('number', $2, "
-				 "  'first_key', $3, 'last_key', $4)) "
-				 "WHERE id = $1 AND meta ? 'error'",
-				 4, types, values, NULL, false, SPI_OK_UPDATE);
+		return NULL;
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"batch\": {\"number\": " INT64_FORMAT ", \"first_key\": ",
+					 spec->failed_batch);
+	if (spec->failed_first)
+		escape_json(&buf, spec->failed_first);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, ", \"last_key\": ");
+	if (spec->failed_last)
+		escape_json(&buf, spec->failed_last);
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfoString(&buf, "}}");
+	return buf.data;
 }

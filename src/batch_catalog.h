@@ -49,6 +49,6 @@ extern void am_batch_catalog_start_run(int64 id, int64 estimate_rows);
 extern bool am_batch_catalog_lock_run(int64 id, int pid);
 extern void am_batch_catalog_progress(int64 id, int pid, const char *last_key,
 									  int64 walked, int64 affected);
-extern void am_batch_catalog_error_batch(int64 id, const AmBatchSpec *spec);
+extern char *am_batch_catalog_error_json(const AmBatchSpec *spec);
 
 #endif							/* ASYNCMIG_BATCH_CATALOG_H */

@@ -311,6 +311,8 @@ typedef struct AmRunWrite
 	ErrorData  *edata;			/* AM_WRITE_ATTEMPT, AM_WRITE_FINISH */
 	const char *statement;		/* AM_WRITE_FINISH */
 	const char *message_override;	/* AM_WRITE_FINISH */
+	const char *error_extra;	/* AM_WRITE_FINISH: jsonb object merged into
+								 * meta->'error' (a batch's bounds), or NULL */
 } AmRunWrite;
 
 /*
@@ -341,10 +343,10 @@ typedef struct AmRunWrite
 static bool
 am_catalog_write_once(AmRunWrite *w)
 {
-	Oid			types[8] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[8] = "        ";
+	Oid			types[9] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
 	char	   *name = NULL;
 	int			n;
 
@@ -404,6 +406,10 @@ am_catalog_write_once(AmRunWrite *w)
 			else
 				nulls[4 + i] = 'n';
 		}
+		if (w->error_extra)
+			values[8] = CStringGetTextDatum(w->error_extra);
+		else
+			nulls[8] = 'n';
 		n = am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_ERROR "', "
 						   "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
 						   "meta = (meta - 'guard' - 'cancel_requested') || "
@@ -411,9 +417,10 @@ am_catalog_write_once(AmRunWrite *w)
 						   "    pg_catalog.jsonb_build_object('guard', meta -> 'guard', 'tries', 0)) "
 						   "  ELSE '{}'::pg_catalog.jsonb END || "
 						   "  pg_catalog.jsonb_build_object('error', "
-						   "    pg_catalog.jsonb_strip_nulls(" AM_RUN_ERROR_JSON ")) "
+						   "    pg_catalog.jsonb_strip_nulls(" AM_RUN_ERROR_JSON ") || "
+						   "    COALESCE($9::pg_catalog.jsonb, '{}'::pg_catalog.jsonb)) "
 						   "WHERE " AM_SAME_RUN " RETURNING name",
-						   8, types, values, nulls, false, SPI_OK_UPDATE_RETURNING);
+						   9, types, values, nulls, false, SPI_OK_UPDATE_RETURNING);
 	}
 	if (w->kind == AM_WRITE_FINISH && n == 1)
 		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -517,17 +524,19 @@ am_catalog_worker_count_attempt(int64 id, int pid, ErrorData *edata)
  * am_catalog_worker_finish
  *		End the run of worker pid: FINISHED when edata is NULL, else ERROR
  *		with the error's fields (message_override replaces its message) and
- *		the statement that failed in meta->'error'.  Its own transaction.
+ *		the statement that failed in meta->'error', and error_extra (a
+ *		jsonb object, or NULL) merged into it in the same write, so that
+ *		nobody sees the ERROR without it.  Its own transaction.
  *		A guard still recorded (what the failed statement left could not be
  *		undone yet: the drop waited too long) becomes meta->'cleanup', which
  *		the database's workers retry (worker.c) until it is done.
  */
 void
 am_catalog_worker_finish(int64 id, int pid, ErrorData *edata, const char *statement,
-				  const char *message_override)
+						 const char *message_override, const char *error_extra)
 {
 	AmRunWrite	w = {AM_WRITE_FINISH, id, pid, NULL, edata, statement,
-	message_override};
+	message_override, error_extra};
 
 	am_catalog_write_run(&w);
 }

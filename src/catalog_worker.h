@@ -41,6 +41,7 @@ extern void am_catalog_worker_set_guard_in_xact(int64 id, int pid,
 extern void am_catalog_worker_count_attempt(int64 id, int pid, ErrorData *edata);
 extern void am_catalog_worker_finish(int64 id, int pid, ErrorData *edata,
 							  const char *statement,
-							  const char *message_override);
+							  const char *message_override,
+							  const char *error_extra);
 
 #endif							/* ASYNCMIG_CATALOG_WORKER_H */

@@ -305,13 +305,8 @@ am_run_claimed(AmMigration *m)
 		am_catalog_commit(&cxt);
 	}
 	am_catalog_worker_finish(m->id, m->pid, ok ? NULL : res.edata, res.statement,
-					  res.message);
-	if (batch && batch->failed_batch)
-	{
-		am_catalog_begin(&cxt);
-		am_batch_catalog_error_batch(m->id, batch);
-		am_catalog_commit(&cxt);
-	}
+							 res.message,
+							 batch && !ok ? am_batch_catalog_error_json(batch) : NULL);
 
 	if (ok)
 		ereport(LOG,
