@@ -403,6 +403,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 	MemoryContext cxt = CurrentMemoryContext;
 	MemoryContext keep = AllocSetContextCreate(cxt, "asyncmig batch",
 											   ALLOCSET_SMALL_SIZES);
+	AmBatchDone *batch_done = palloc(sizeof(AmBatchDone));
 	AmCatalogContext ccxt;
 	AmBatchKey key;
 	char		lock_timeout[32];
@@ -460,13 +461,18 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 
 	for (;;)
 	{
-		AmBatchDone b;
+		/*
+		 * Through a pointer: am_batch_one() fills it inside PG_TRY, and a
+		 * local struct changed between setjmp and longjmp may be read back
+		 * stale on the error path (it was, with gcc 14: no batch bounds).
+		 */
+		AmBatchDone *b = batch_done;
 		ErrorData  *edata = NULL;
 		bool		done = false;
 		bool		busy = false;
 
 		MemoryContextReset(keep);
-		memset(&b, 0, sizeof(b));
+		memset(b, 0, sizeof(AmBatchDone));
 		PG_TRY();
 		{
 			if (am_exec_timed_out() || am_shmem_cancel_requested())
@@ -476,7 +482,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 				InterruptPending = true;
 				CHECK_FOR_INTERRUPTS();
 			}
-			done = am_batch_one(m, spec, keep, &b, &busy);
+			done = am_batch_one(m, spec, keep, b, &busy);
 		}
 		PG_CATCH();
 		{
@@ -503,10 +509,10 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 				break;
 			if (spec->last_key)
 				pfree(spec->last_key);
-			spec->last_key = pstrdup(b.last_key);
+			spec->last_key = pstrdup(b->last_key);
 			spec->batches++;
-			spec->rows += b.walked;
-			spec->rows_affected += b.affected;
+			spec->rows += b->walked;
+			spec->rows_affected += b->affected;
 			run_batches++;
 			attempt = 1;
 			am_exec_sleep(spec->pause_ms);
@@ -529,11 +535,11 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 
 		res->edata = edata;
 		res->statement = m->forwards_sql;
-		if (b.first_key && res->message == NULL)
+		if (b->first_key && res->message == NULL)
 		{
 			spec->failed_batch = spec->batches + 1;
-			spec->failed_first = pstrdup(b.first_key);
-			spec->failed_last = pstrdup(b.last_key);
+			spec->failed_first = pstrdup(b->first_key);
+			spec->failed_last = pstrdup(b->last_key);
 			edata->context = psprintf("%s%sbatch %lld, keys %s to %s",
 									  edata->context ? edata->context : "",
 									  edata->context ? "\n" : "",

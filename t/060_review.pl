@@ -86,7 +86,7 @@ $node->safe_psql('postgres', "SELECT asyncmig.schedule('queued_off', 'SELECT 1')
 ($rc, $out, $err) = $node->psql('postgres', "CALL asyncmig.wait('queued_off', '1 s')");
 like($err, qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run the migrations waited for/,
 	'enabled = off: wait() warns that nothing will run what it waits for');
-$node->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'on');
+$node->append_conf('postgresql.conf', "asyncmig.enabled = on");
 $node->reload;
 ok($node->poll_query_until('postgres',
 	"SELECT count(*) = 0 FROM pg_class WHERE relname = 'orph_a'"),
@@ -110,14 +110,14 @@ is($node->safe_psql('ro', "SELECT asyncmig.schedule('ro1', 'SELECT 1')"), 'START
 
 # The same for a row queued elsewhere (restored from another cluster) that
 # a session holds when the worker that ends such rows comes.
-$node->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'off');
+$node->append_conf('postgresql.conf', "asyncmig.enabled = off");
 $node->reload;
 $node->poll_query_until('postgres', "SELECT current_setting('asyncmig.enabled') = 'off'");
 $node->safe_psql('postgres', q{INSERT INTO asyncmig.migration (name, status, direction, forwards_sql, owner, search_path, meta)
 	VALUES ('foreign1', 'STARTED', 'forwards', 'SELECT 1', 'postgres', 'public', '{"origin": {"system": "1", "datid": 1}}')});
 my $f = $node->background_psql('postgres');
 $f->query_safe("BEGIN; SELECT id FROM asyncmig.migration WHERE name = 'foreign1' FOR UPDATE");
-$node->adjust_conf('postgresql.conf', 'asyncmig.enabled', 'on');
+$node->append_conf('postgresql.conf', "asyncmig.enabled = on");
 $node->reload;
 $node->safe_psql('postgres', "SELECT asyncmig.schedule('other2', 'SELECT 1')");
 ok($node->poll_query_until('postgres',
