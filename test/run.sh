@@ -183,7 +183,7 @@ am_run_here() {
 # PostgreSQL $1 in its chroot: the tree is copied in (no build products)
 # and this script runs there on that major's suites
 am_run_chroot() {
-	local v=$1 suite dir rc=0 t0 s
+	local v=$1 suite rc=0 t0 s
 	suite=$(am_pg_suite "$v")
 	t0=$(date +%s)
 	echo "== PostgreSQL $v (Debian $suite chroot)"
@@ -196,16 +196,9 @@ am_run_chroot() {
 		ss=(regress tap)
 		case $v in 17|18) ss+=(django) ;; esac
 	fi
-	dir=$(am_chroot_dir "$suite")
-	rm -rf --one-file-system "$dir/tmp/asyncmig-src"
-	mkdir -p "$dir/tmp/asyncmig-src"
-	tar -C "$repo" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
-		--exclude=./results --exclude=./output_iso --exclude=./tmp_check --exclude=./tmp_check_iso \
-		--exclude=./log -cf - . | tar -C "$dir/tmp/asyncmig-src" -xf -
-	am_chroot_run "$suite" env AM_IN_CHROOT="$suite" CI="${CI:-}" \
+	am_chroot_run_on_copy "$suite" "$repo" matrix env AM_IN_CHROOT="$suite" CI="${CI:-}" \
 		AM_PGBIN=/usr/lib/postgresql/$v/bin PG_CONFIG=/usr/lib/postgresql/$v/bin/pg_config \
-		bash /tmp/asyncmig-src/test/run.sh "${ss[@]}" </dev/null || rc=$?
-	rm -rf --one-file-system "$dir/tmp/asyncmig-src"
+		bash /tmp/asyncmig-matrix-src/test/run.sh "${ss[@]}" || rc=$?
 	[ $rc -eq 0 ] || failed+=("pg$v")
 	timings+=("pg$v $(($(date +%s) - t0))s")
 }

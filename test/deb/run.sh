@@ -20,17 +20,9 @@ repo=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
 if [ -z "${AM_IN_CHROOT:-}" ]; then
 	. "$repo/test/lib/chroot.sh"
 	am_chroot_ensure bookworm
-	dir=$(am_chroot_dir bookworm)
-	rm -rf --one-file-system "$dir/tmp/asyncmig-deb-src"
-	mkdir -p "$dir/tmp/asyncmig-deb-src"
-	tar -C "$repo" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
-		--exclude=./results --exclude=./output_iso --exclude=./tmp_check \
-		--exclude=./tmp_check_iso --exclude=./log -cf - . |
-		tar -C "$dir/tmp/asyncmig-deb-src" -xf -
 	rc=0
-	am_chroot_run bookworm env AM_IN_CHROOT=bookworm \
-		bash /tmp/asyncmig-deb-src/test/deb/run.sh /tmp/asyncmig-deb-src </dev/null || rc=$?
-	rm -rf --one-file-system "$dir/tmp/asyncmig-deb-src"
+	am_chroot_run_on_copy bookworm "$repo" deb env AM_IN_CHROOT=bookworm \
+		bash /tmp/asyncmig-deb-src/test/deb/run.sh /tmp/asyncmig-deb-src || rc=$?
 	exit $rc
 fi
 

@@ -166,6 +166,24 @@ am_chroot_run() {
 	am_chroot_exec_dir "$(am_chroot_dir "$suite")" "$@"
 }
 
+# run CMD... inside the (ready) chroot of SUITE on a copy of the tree REPO,
+# at /tmp/asyncmig-NAME-src there (CMD names it so), removed again after;
+# returns CMD's exit status.  Build and test leftovers are not copied.
+am_chroot_run_on_copy() {
+	local suite=$1 repo=$2 name=$3 dir rc=0
+	shift 3
+	dir=$(am_chroot_dir "$suite")
+	rm -rf --one-file-system "$dir/tmp/asyncmig-$name-src"
+	mkdir -p "$dir/tmp/asyncmig-$name-src"
+	tar -C "$repo" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
+		--exclude=./results --exclude=./output_iso --exclude=./tmp_check \
+		--exclude=./tmp_check_iso --exclude=./log -cf - . |
+		tar -C "$dir/tmp/asyncmig-$name-src" -xf -
+	am_chroot_run "$suite" "$@" </dev/null || rc=$?
+	rm -rf --one-file-system "$dir/tmp/asyncmig-$name-src"
+	return $rc
+}
+
 # bash test/lib/chroot.sh SUITE... : create those chroots (in that order)
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
 	set -euo pipefail

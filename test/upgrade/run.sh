@@ -24,17 +24,9 @@ repo=$(cd "${1:-$(dirname "${BASH_SOURCE[0]}")/../..}" && pwd)
 if [ -z "${AM_IN_CHROOT:-}" ]; then
 	. "$repo/test/lib/chroot.sh"
 	am_chroot_ensure upgrade
-	dir=$(am_chroot_dir upgrade)
-	rm -rf --one-file-system "$dir/tmp/asyncmig-upgrade-src"
-	mkdir -p "$dir/tmp/asyncmig-upgrade-src"
-	tar -C "$repo" --exclude=.git --exclude='*.o' --exclude='*.so' --exclude='*.bc' \
-		--exclude=./results --exclude=./output_iso --exclude=./tmp_check \
-		--exclude=./tmp_check_iso --exclude=./log -cf - . |
-		tar -C "$dir/tmp/asyncmig-upgrade-src" -xf -
 	rc=0
-	am_chroot_run upgrade env AM_IN_CHROOT=upgrade \
-		bash /tmp/asyncmig-upgrade-src/test/upgrade/run.sh /tmp/asyncmig-upgrade-src </dev/null || rc=$?
-	rm -rf --one-file-system "$dir/tmp/asyncmig-upgrade-src"
+	am_chroot_run_on_copy upgrade "$repo" upgrade env AM_IN_CHROOT=upgrade \
+		bash /tmp/asyncmig-upgrade-src/test/upgrade/run.sh /tmp/asyncmig-upgrade-src || rc=$?
 	exit $rc
 fi
 
