@@ -28,7 +28,7 @@ OBJS = \
 	src/worker.o
 
 EXTENSION = asyncmig
-DATA = asyncmig--1.0.sql asyncmig--1.0--1.1.sql
+DATA = asyncmig--1.0.sql asyncmig--1.0--1.1.sql asyncmig--1.1--1.2.sql
 PGFILEDESC = "asyncmig - run heavy schema changes in a background worker"
 
 # pg_regress: the SQL surface, on a temporary instance that preloads asyncmig.

@@ -55,7 +55,7 @@ is(sql("SELECT status FROM asyncmig.migration WHERE name = 'app_m'"), 'FINISHED'
 
 # the update
 sql("ALTER EXTENSION asyncmig UPDATE");
-is(sql("SELECT extversion FROM pg_extension WHERE extname = 'asyncmig'"), '1.1', 'updated to 1.1');
+is(sql("SELECT extversion FROM pg_extension WHERE extname = 'asyncmig'"), '1.2', 'updated to 1.2');
 
 is(sql("SELECT id, status, started_at, finished_at FROM asyncmig.migration WHERE name = 'done'"), $history,
 	'history survives');

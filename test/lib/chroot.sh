@@ -26,7 +26,29 @@
 
 AM_CHROOT_CACHE=${AM_CHROOT_CACHE:-/var/cache/asyncmig-chroots}
 AM_CHROOT_LIB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-AM_CHROOT_MIRROR=${AM_CHROOT_MIRROR:-http://deb.debian.org/debian}
+# The Debian mirror the chroots are made from: $AM_CHROOT_MIRROR if set,
+# else the machine's own apt configuration (the first URIs: of a deb822
+# .sources file, or the first "deb" line of sources.list, that is not a
+# security or updates archive), so that the suite works behind a local mirror
+# or a proxy and no mirror's host name is written in this tree.
+am_apt_mirror() {
+	local f u
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -r "$f" ] || continue
+		u=$(awk 'tolower($1) == "uris:" { for (i = 2; i <= NF; i++) print $i }' "$f" |
+			grep -v -- '-security\|/security' | head -n 1)
+		[ -n "$u" ] && { echo "${u%/}"; return 0; }
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -r "$f" ] || continue
+		u=$(awk '$1 == "deb" { for (i = 2; i <= NF; i++) if ($i !~ /^\[/) { print $i; break } }' "$f" |
+			grep -v -- '-security\|/security' | head -n 1)
+		[ -n "$u" ] && { echo "${u%/}"; return 0; }
+	done
+	echo "test/lib/chroot.sh: no Debian mirror in /etc/apt (set AM_CHROOT_MIRROR)" >&2
+	return 1
+}
+AM_CHROOT_MIRROR=${AM_CHROOT_MIRROR:-$(am_apt_mirror)}
 # bump a suite's number when what goes into its chroot changes: cached
 # chroots of an older generation are then made again
 am_chroot_generation() {
@@ -109,7 +131,7 @@ am_chroot_create() {
 		chmod 755 "$tmp/usr/sbin/policy-rc.d"
 		mkdir -p "$tmp/etc/postgresql-common"
 		echo "create_main_cluster = false" >"$tmp/etc/postgresql-common/createcluster.conf"
-		# the deb.debian.org Release files of old suites may be "expired"
+		# the Release files of old suites may be "expired"
 		echo 'Acquire::Check-Valid-Until "false";' >"$tmp/etc/apt/apt.conf.d/99asyncmig"
 		echo 'APT::Install-Recommends "false";' >>"$tmp/etc/apt/apt.conf.d/99asyncmig"
 		# two majors in one root: bookworm's 15 and bullseye's 13 (the

@@ -13,8 +13,12 @@ v=$1
 dest=/usr/lib/postgresql/$v/lib/pgxs/src/test/isolation
 [ -x "$dest/pg_isolation_regress" ] && exit 0
 . /etc/os-release
-grep -q '^deb-src ' /etc/apt/sources.list ||
-	echo "deb-src http://deb.debian.org/debian $VERSION_CODENAME main" >>/etc/apt/sources.list
+# the source archive is the mirror the chroot was made from (debootstrap
+# wrote it as the first "deb" line)
+if ! grep -q '^deb-src ' /etc/apt/sources.list; then
+	mirror=$(awk '$1 == "deb" { print $2; exit }' /etc/apt/sources.list)
+	echo "deb-src $mirror $VERSION_CODENAME main" >>/etc/apt/sources.list
+fi
 apt-get -o Acquire::Check-Valid-Until=false -q update
 apt-get install -y -q bison flex dpkg-dev
 src=$(mktemp -d /tmp/pgsrc.XXXXXX)
