@@ -25,6 +25,9 @@
 #   bash test/run.sh --pg 13,15,18 tap   TAP on those majors (15 = the host)
 #   bash test/run.sh --pg all            every major, default suites
 # AM_PGBIN names the host's PostgreSQL (default /usr/lib/postgresql/15/bin).
+# PROVE_TESTS (e.g. 't/030_batches.pl t/013_edges.pl') runs only those TAP
+# files, AM_REGRESS (e.g. 'batches deps') only those pg_regress files (then
+# no isolation spec).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -145,7 +148,7 @@ am_run_here() {
 		t0=$(date +%s)
 		case $suite in
 			regress)
-				if ! pgmake installcheck TAP_TESTS= ; then
+				if ! pgmake installcheck TAP_TESTS= ${AM_REGRESS:+REGRESS="$AM_REGRESS" ISOLATION=} ; then
 					failed+=(regress)
 					for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do
 						[ -f "$f" ] && cat "$f"
@@ -153,7 +156,7 @@ am_run_here() {
 				fi
 				;;
 			tap)
-				if ! pgmake installcheck REGRESS= ISOLATION= PROVE_FLAGS="--timer" ; then
+				if ! pgmake installcheck REGRESS= ISOLATION= PROVE_FLAGS="--timer" PROVE_TESTS="${PROVE_TESTS:-}" ; then
 					failed+=(tap)
 					for f in "$work"/tmp_check/log/regress_log_*; do
 						echo "---- $f (last 60 lines)"; tail -n 60 "$f"
