@@ -129,6 +129,14 @@ am_run_here() {
 		failed+=("build-$($AM_PGBIN/pg_config --version | sed 's/[^0-9]*\([0-9]*\).*/\1/')")
 		return 0
 	fi
+	# the structure of src/ (no cycle, no file over 800 lines, exported
+	# names prefixed by their file), on the objects just built
+	if command -v python3 >/dev/null; then
+		echo "== structure (test/lint/structure.py)"
+		python3 "$repo/test/lint/structure.py" "$repo" || failed+=(structure)
+	else
+		echo "== structure: no python3 here, not checked"
+	fi
 
 	# PostgreSQL runs as postgres, which may not be able to read this
 	# checkout: give it a copy of its own.
