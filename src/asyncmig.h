@@ -38,7 +38,7 @@
  * src/vocabulary.h		statuses, directions, SQLSTATEs: spelled once
  *						(plain C, shared with src/sqlite/)
  * src/compat.h			what differs between PostgreSQL 13 and 18, and
- *						only there (no PG_VERSION_NUM test elsewhere)
+ *						only there (no other file tests the version)
  *
  * Each file's exported functions are declared in its own header (x.c:
  * x.h), and only there.  A file calls only files of a lower layer, so
