@@ -413,7 +413,10 @@ def check_python(tree, page, block):
                             node.module.split('.')[0]])
     if not imports:
         return
-    env = dict(os.environ, PYTHONPATH=os.path.join(tree, 'python'))
+    pypath = os.path.join(tree, 'python')
+    if not os.path.isdir(pypath):   # the self-test's pages: this checkout's
+        pypath = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'python')
+    env = dict(os.environ, PYTHONPATH=pypath)
     env.pop('DJANGO_SETTINGS_MODULE', None)
     py = os.environ.get('AM_PYTHON', '/usr/bin/python3')
     r = subprocess.run([py, '-c', PY_DRIVER, json.dumps(imports)], capture_output=True,
@@ -430,6 +433,10 @@ def main():
     args = sys.argv[1:]
     links_only = '--links-only' in args
     args = [a for a in args if a != '--links-only']
+    expect = None
+    if len(args) >= 2 and args[0] == '--expect':
+        expect = args[1]
+        args = args[2:]
     tree = os.path.abspath(args[0] if args else os.path.join(os.path.dirname(__file__), '..', '..'))
     counts = {'pages': 0, 'links': 0, 'sql': 0, 'outputs': 0, 'python': 0}
     for page in pages_of(tree):
@@ -460,7 +467,26 @@ def main():
           f'{counts["sql"]} sql blocks '
           f'({counts["outputs"]} with output), {counts["python"]} python blocks'
           f'{" (not run: --links-only)" if links_only else ""}; {len(failures)} failure(s)')
+    if expect is not None:
+        return self_test(expect)
     return 1 if failures else 0
+
+
+def self_test(path):
+    """--expect FILE: the failures (their first lines) must be those of
+    FILE, one a line, in any order ("..." matches any text)."""
+    with open(path, encoding='utf-8') as fh:
+        want = [l for l in fh.read().split('\n') if l.strip()]
+    got = [f.split('\n', 1)[0] for f in failures]
+    missing = [w for w in want if not any(matches([w], [g]) for g in got)]
+    extra = [g for g in got if not any(matches([w], [g]) for w in want)]
+    for w in missing:
+        print(f'self-test: this failure was not reported: {w}')
+    for g in extra:
+        print(f'self-test: this failure was not expected: {g}')
+    ok = not missing and not extra and len(got) == len(want)
+    print(f'self-test of check_docs.py on {path}: {"ok" if ok else "FAILED"}')
+    return 0 if ok else 1
 
 
 if __name__ == '__main__':

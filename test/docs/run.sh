@@ -35,4 +35,21 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 am_start_cluster "$dir" "$port" "log_min_messages = warning"
-PGHOST=$dir PGPORT=$port PGUSER=postgres python3 "$here/check_docs.py" "$tree"
+export PGHOST=$dir PGPORT=$port PGUSER=postgres
+# first, that the checker passes what is right and fails on what is wrong
+echo "== self-test of the checker (test/docs/selftest)"
+rc=0
+out=$(python3 "$here/check_docs.py" --expect "$here/selftest/expected-failures.txt" "$here/selftest") || rc=$?
+if [ $rc -ne 0 ]; then echo "$out"; exit 1; fi
+echo "$out" | tail -n 1
+echo "== the pages of $tree"
+rc=0
+python3 "$here/check_docs.py" "$tree" || rc=$?
+# a WARNING in the server's log that no page shows (a worker's, say) is a bug
+while IFS= read -r msg; do
+	if ! grep -rqF -- "WARNING:  $msg" "$tree"/*.md "$tree"/docs "$tree"/python/*.md 2>/dev/null; then
+		echo "the server logged a WARNING that no page shows: $msg"
+		rc=1
+	fi
+done < <(sed -n 's/^.* WARNING:  //p' "$dir/server.log" | sort -u)
+exit $rc
