@@ -23,10 +23,13 @@ Examples (fenced code blocks, by their info string):
                        runs without ON_ERROR_STOP.
   ```python runnable   compiled, and its imports executed by AM_PYTHON
                        (default /usr/bin/python3) with PYTHONPATH=python and
-                       Django configured with the asyncmig.django app; a
-                       module that no package on the path provides (the
+                       Django configured (settings.configure() with the
+                       asyncmig.django app, an in-memory SQLite database);
+                       a module that no package on the path provides (the
                        reader's own project, "myapp.models") is not looked
-                       for.
+                       for.  If every import is there, the whole block runs
+                       too (as a module named docs_example), so a renamed
+                       argument fails it.
 
 Links: [text](target), ![alt](target), [ref]: target and href="..."/
 src="..." outside code; a relative target must exist, and its #anchor (or a
@@ -363,6 +366,7 @@ def run_sql(tree, page, blocks):
 
 PY_DRIVER = r'''
 import importlib.util, json, sys, traceback
+job = json.loads(sys.argv[1])
 try:
     import django
     from django.conf import settings
@@ -374,59 +378,80 @@ try:
     django.setup()
 except ImportError:
     pass
-results = []
-for line, stmt, top in json.loads(sys.argv[1]):
+results, skipped = [], False
+for line, stmt, top in job["imports"]:
     try:
         found = importlib.util.find_spec(top) is not None
     except Exception:
         found = False
     if not found:
-        results.append([line, stmt, "skipped"])
+        skipped = True
         continue
     try:
         exec(stmt, {})
-        results.append([line, stmt, "ok"])
-    except Exception:
-        results.append([line, stmt, traceback.format_exc(limit=1).strip().splitlines()[-1]])
-print(json.dumps(results))
+    except Exception as e:
+        results.append([line, f'"{stmt}" fails: {type(e).__name__}: {e}'])
+ran = False
+if not skipped and not results:
+    # every import is there: run the whole block (a renamed argument, a
+    # wrong call fails here)
+    ran = True
+    try:
+        exec(compile("\n" * job["offset"] + job["code"], job["page"], "exec"),
+             {"__name__": "docs_example"})
+    except BaseException as e:
+        line = job["offset"] + 1
+        for frame, no in traceback.walk_tb(e.__traceback__):
+            if frame.f_code.co_filename == job["page"]:
+                line = no
+        results.append([line, f"the block fails: {type(e).__name__}: {e}"])
+print(json.dumps({"results": results, "ran": ran}))
 '''
 
 
 def check_python(tree, page, block):
+    """Compile a python runnable block and run its imports; if they are
+    all there (none of the reader's project), run the whole block.
+    Returns True if the whole block ran."""
     base = block.line  # the code's line 1 is the page's line base + 1
     try:
-        code = ast.parse(block.text, filename=page)
+        code = ast.parse('\n' * base + block.text, filename=page)
     except SyntaxError as e:
-        fail(page, base + (e.lineno or 1), f'python runnable block: {e.msg}')
-        return
+        fail(page, e.lineno or block.line, f'python runnable block: {e.msg}')
+        return False
     imports = []
     for node in ast.walk(code):
         if isinstance(node, ast.Import):
             for a in node.names:
-                imports.append([base + node.lineno, f'import {a.name}' + (f' as {a.asname}' if a.asname else ''),
+                imports.append([node.lineno, f'import {a.name}' + (f' as {a.asname}' if a.asname else ''),
                                 a.name.split('.')[0]])
         elif isinstance(node, ast.ImportFrom):
             if node.level:
+                imports.append([node.lineno, '(relative import)', '.'])
                 continue    # relative: part of the reader's project
             names = ', '.join(a.name + (f' as {a.asname}' if a.asname else '') for a in node.names)
-            imports.append([base + node.lineno, f'from {node.module} import {names}',
+            imports.append([node.lineno, f'from {node.module} import {names}',
                             node.module.split('.')[0]])
-    if not imports:
-        return
     pypath = os.path.join(tree, 'python')
     if not os.path.isdir(pypath):   # the self-test's pages: this checkout's
         pypath = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'python')
     env = dict(os.environ, PYTHONPATH=pypath)
     env.pop('DJANGO_SETTINGS_MODULE', None)
     py = os.environ.get('AM_PYTHON', '/usr/bin/python3')
-    r = subprocess.run([py, '-c', PY_DRIVER, json.dumps(imports)], capture_output=True,
-                       text=True, env=env, timeout=60, cwd=tree)
+    job = {'imports': imports, 'code': block.text, 'page': page, 'offset': base}
+    try:
+        r = subprocess.run([py, '-c', PY_DRIVER, json.dumps(job)], capture_output=True,
+                           text=True, env=env, timeout=60, cwd=tree)
+    except subprocess.TimeoutExpired:
+        fail(page, block.line, 'python runnable block: did not end within 60 s')
+        return False
     if r.returncode != 0:
-        fail(page, block.line, f'python runnable block: the import check failed: {r.stderr.strip()}')
-        return
-    for line, stmt, res in json.loads(r.stdout):
-        if res not in ('ok', 'skipped'):
-            fail(page, line, f'"{stmt}" fails: {res}')
+        fail(page, block.line, f'python runnable block: the check failed: {r.stderr.strip()}')
+        return False
+    res = json.loads(r.stdout)
+    for line, msg in res['results']:
+        fail(page, line, msg)
+    return res['ran']
 
 
 def main():
@@ -438,7 +463,7 @@ def main():
         expect = args[1]
         args = args[2:]
     tree = os.path.abspath(args[0] if args else os.path.join(os.path.dirname(__file__), '..', '..'))
-    counts = {'pages': 0, 'links': 0, 'sql': 0, 'outputs': 0, 'python': 0}
+    counts = {'pages': 0, 'links': 0, 'sql': 0, 'outputs': 0, 'python': 0, 'python_run': 0}
     for page in pages_of(tree):
         counts['pages'] += 1
         with open(os.path.join(tree, page), encoding='utf-8') as fh:
@@ -458,14 +483,14 @@ def main():
             run_sql(tree, page, sql)
         if not links_only:
             for b in py:
-                check_python(tree, page, b)
+                counts['python_run'] += bool(check_python(tree, page, b))
         status = 'ok' if len(failures) == before else 'FAILED'
         print(f'{page}: {len(sql)} sql, {len(py)} python blocks: {status}')
     for f in failures:
         print(f)
     print(f'check_docs.py: {counts["pages"]} pages, {counts["links"]} relative links, '
           f'{counts["sql"]} sql blocks '
-          f'({counts["outputs"]} with output), {counts["python"]} python blocks'
+          f'({counts["outputs"]} with output), {counts["python"]} python blocks ({counts["python_run"]} run whole)'
           f'{" (not run: --links-only)" if links_only else ""}; {len(failures)} failure(s)')
     if expect is not None:
         return self_test(expect)
