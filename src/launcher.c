@@ -109,8 +109,8 @@ static bool launcher_database_lookup(Oid dboid, bool *servable, char **name);
  *		server with -b to dump and restore the schema, and no migration may
  *		run (or be swept) then, beside pg_dump and on a cluster about to be
  *		copied.  The rows are carried over as they are; on the new cluster
- *		its queued runs end in ERROR as queued elsewhere (README,
- *		"pg_upgrade").
+ *		its queued runs end in ERROR as queued elsewhere
+ *		(docs/howto/install.md, "pg_upgrade").
  */
 void
 am_launcher_register(void)

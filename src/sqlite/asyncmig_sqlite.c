@@ -49,7 +49,7 @@
 ** database (or, asyncmig_allow_scheduled(), decide what the writers do), so
 ** they cannot be called from the triggers or views of a schema that might
 ** not be trusted.  Call them from a top-level SELECT, best one without a
-** FROM clause (see "SQLite module" in README.md for why).
+** FROM clause (see "Limits" in docs/topics/sqlite.md for why).
 **
 ** Build: "make" at the top of the tree (src/sqlite/sqlite.mk).  The module
 ** must not link libsqlite3: it uses the SQLite of the program that loads it.

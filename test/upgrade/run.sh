@@ -2,7 +2,7 @@
 # test/upgrade/run.sh - pg_upgrade of a cluster with asyncmig, 13 -> 15.
 #
 # In the "upgrade" chroot (test/lib/chroot.sh: Debian bookworm's
-# PostgreSQL 15 beside bullseye's 13), as README's "pg_upgrade" says:
+# PostgreSQL 15 beside bullseye's 13), as docs/howto/install.md's "pg_upgrade" says:
 #   1. asyncmig built and installed for both majors (no warnings);
 #   2. a PostgreSQL 13 cluster with asyncmig: a FINISHED migration
 #      (history), a SCHEDULED one, a queued one (STARTED, not_before in the
