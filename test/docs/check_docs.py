@@ -440,8 +440,10 @@ def check_python(tree, page, block):
     py = os.environ.get('AM_PYTHON', '/usr/bin/python3')
     job = {'imports': imports, 'code': block.text, 'page': page, 'offset': base}
     try:
+        # in python/: with the checkout as the working directory, a built
+        # asyncmig.so there would be "import asyncmig"
         r = subprocess.run([py, '-c', PY_DRIVER, json.dumps(job)], capture_output=True,
-                           text=True, env=env, timeout=60, cwd=tree)
+                           text=True, env=env, timeout=60, cwd=pypath)
     except subprocess.TimeoutExpired:
         fail(page, block.line, 'python runnable block: did not end within 60 s')
         return False
