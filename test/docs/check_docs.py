@@ -60,6 +60,7 @@ REF_DEF = re.compile(r'^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s+.*)?$')
 HTML_REF = re.compile(r'\b(?:href|src)\s*=\s*"([^"]*)"')
 HTML_ANCHOR = re.compile(r'<a\s[^>]*\b(?:name|id)\s*=\s*"([^"]+)"', re.I)
 CODE_SPAN = re.compile(r'(`+)(.+?)\1')
+CODE_SPAN_S = re.compile(r'(`+)(.+?)\1', re.S)
 SCHEME = re.compile(r'^[A-Za-z][A-Za-z0-9+.-]*:')
 
 PAGE_TIMEOUT = int(os.environ.get('AM_DOCS_PAGE_TIMEOUT', '120'))
@@ -203,38 +204,61 @@ def anchors_of(path):
     return found
 
 
+def paragraphs(prose):
+    """The prose as paragraphs (a link's text may wrap): (first line, text)."""
+    out, start, buf, prev = [], None, [], None
+    for no, text in prose:
+        if not text.strip() or (prev is not None and no != prev + 1):
+            if buf:
+                out.append((start, '\n'.join(buf)))
+            buf, start = [], None
+        if text.strip():
+            if start is None:
+                start = no
+            buf.append(text)
+        prev = no
+    if buf:
+        out.append((start, '\n'.join(buf)))
+    return out
+
+
 def check_links(tree, page, prose):
     """Check the relative links of a page; return how many there are."""
     n = 0
     here = os.path.dirname(os.path.join(tree, page))
-    for no, text in prose:
-        t = CODE_SPAN.sub('', text)
-        targets = INLINE_LINK.findall(t) + HTML_REF.findall(t)
-        m = REF_DEF.match(t)
-        if m:
-            targets.append(m.group(1))
-        for target in targets:
-            if not target or SCHEME.match(target) or target.startswith('//'):
+    found = []
+    for first, para in paragraphs(prose):
+        # code spans (which may wrap too) hold no links: blank them, keeping
+        # the line breaks
+        t = CODE_SPAN_S.sub(lambda m: re.sub(r'[^\n]', ' ', m.group(0)), para)
+        for m in list(INLINE_LINK.finditer(t)) + list(HTML_REF.finditer(t)):
+            found.append((first + t.count('\n', 0, m.start(1)), m.group(1)))
+        for k, line in enumerate(t.split('\n')):
+            m = REF_DEF.match(line)
+            if m:
+                found.append((first + k, m.group(1)))
+    for no, target in sorted(found):
+        if not target or SCHEME.match(target) or target.startswith('//'):
+            continue
+        n += 1
+        path, _, anchor = target.partition('#')
+        path = re.sub(r'%20', ' ', path.split('?', 1)[0])
+        if path:
+            full = os.path.normpath(os.path.join(tree, path.lstrip('/')) if path.startswith('/')
+                                    else os.path.join(here, path))
+            if not full.startswith(os.path.abspath(tree) + os.sep) and full != os.path.abspath(tree):
+                fail(page, no, f'link "{target}" leads out of the repository')
                 continue
-            n += 1
-            path, _, anchor = target.partition('#')
-            path = re.sub(r'%20', ' ', path.split('?', 1)[0])
-            if path:
-                full = os.path.normpath(os.path.join(tree, path.lstrip('/')) if path.startswith('/')
-                                        else os.path.join(here, path))
-                if not full.startswith(os.path.abspath(tree) + os.sep) and full != os.path.abspath(tree):
-                    fail(page, no, f'link "{target}" leads out of the repository')
-                    continue
-                if not os.path.exists(full):
-                    fail(page, no, f'link "{target}": {os.path.relpath(full, tree)} does not exist')
-                    continue
-            else:
-                full = os.path.join(tree, page)
-            if anchor and full.endswith('.md') and os.path.isfile(full):
-                if anchor not in anchors_of(full):
-                    near = difflib.get_close_matches(anchor, sorted(anchors_of(full)), 1)
-                    fail(page, no, f'link "{target}": no heading of {os.path.relpath(full, tree)} '
-                         f'has the anchor #{anchor}' + (f' (#{near[0]}?)' if near else ''))
+            if not os.path.exists(full):
+                fail(page, no, f'link "{target}": {os.path.relpath(full, tree)} does not exist')
+                continue
+        else:
+            full = os.path.join(tree, page)
+        if anchor and full.endswith('.md') and os.path.isfile(full):
+            if anchor not in anchors_of(full):
+                near = difflib.get_close_matches(anchor, sorted(anchors_of(full)), 1)
+                fail(page, no, f'link "{target}": no heading of {os.path.relpath(full, tree)} '
+                     f'has the anchor #{anchor}' + (f' (#{near[0]}?)' if near else ''))
     return n
 
 

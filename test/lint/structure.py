@@ -88,27 +88,6 @@ def cycles(graph):
     return comps
 
 
-def path_in(graph, comp):
-    """One cycle through the group, as a -> b -> ... -> a."""
-    start = comp[0]
-    inside = set(comp)
-    prev = {start: None}
-    queue = [start]
-    while queue:
-        v = queue.pop(0)
-        for w in sorted(graph[v]):
-            if w == start:
-                out = [v]
-                while prev[out[-1]] is not None:
-                    out.append(prev[out[-1]])
-                return ' -> '.join([start] + list(reversed(out))[1:] + [v, start]
-                                   if v != start else [start, start])
-            if w in inside and w not in prev:
-                prev[w] = v
-                queue.append(w)
-    return ' <-> '.join(comp)
-
-
 def main():
     tree = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                            os.path.join(os.path.dirname(__file__), '..', '..'))
