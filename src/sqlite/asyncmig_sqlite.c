@@ -1,6 +1,9 @@
 /*
 ** 2025-11-25
 **
+** Copyright (c) 2026, The asyncmig authors.  Distributed under the
+** PostgreSQL License: see the file LICENSE at the top of the tree.
+**
 ** asyncmig_sqlite.c - the SQLite module of asyncmig: its entry point and
 ** its SQL functions.
 **
