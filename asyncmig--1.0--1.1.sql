@@ -10,7 +10,7 @@
  * IF NOT EXISTS, grants revoked from PUBLIC.
  */
 
-/* ---- security (issue 11) ---- */
+/* ---- security ---- */
 
 /*
  * The schema must be trustworthy: PostgreSQL reuses an existing schema
@@ -180,7 +180,7 @@ BEGIN
 END
 $batches$;
 
-/* ---- the status view: deps (issue 13), batches (issue 15), field (issue 12) ---- */
+/* ---- the status view: dependencies, batches, runs with no worker, standbys, cleanups ---- */
 
 /*
  * One definition, replacing 1.0's; the columns, their names and order are
@@ -208,10 +208,10 @@ $batches$;
  * where it stopped when it is ERROR (or queued again, unless it waits for
  * something), and "412 batches: 4120000 rows" when it has FINISHED.
  *
- * review: a running migration whose worker is gone says so, and what ends
- * it (asyncmig.enabled = off: nothing but cancel()).
+ * runs with no worker: a running migration whose worker is gone says so,
+ * and what ends it (asyncmig.enabled = off: nothing but cancel()).
  *
- * field: on a hot standby a running migration runs on the primary (the
+ * standbys and cleanups: on a hot standby a running migration runs on the primary (the
  * standby has no worker to look up, and a pid of the primary could name an
  * unrelated process here): say so, and how far the standby has replayed.
  * An ended run whose INVALID index is still to be dropped (meta->'cleanup',
@@ -238,7 +238,7 @@ SELECT m.name,
 		'runs on the primary (this standby has replayed up to '
 			OPERATOR(pg_catalog.||) COALESCE(pg_catalog.pg_last_xact_replay_timestamp()::text, 'an unknown time')
 			OPERATOR(pg_catalog.||) ')'
-	-- review: a run whose worker is gone (the next sweep ends it; with
+	-- a run whose worker is gone (the next sweep ends it; with
 	-- asyncmig.enabled = off nothing does until cancel())
 	WHEN m.status = 'IN PROGRESS' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
 			WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
@@ -276,7 +276,7 @@ SELECT m.name,
 			 FROM pg_catalog.pg_stat_activity a
 			 WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
 			   AND a.state OPERATOR(pg_catalog.=) 'active'))
-	-- field: an ended run (or one queued again) whose cleanup is pending
+	-- an ended run (or one queued again) whose cleanup is pending
 	WHEN m.meta OPERATOR(pg_catalog.?) 'cleanup' THEN
 		'cleaning up after the interrupted run: ' OPERATOR(pg_catalog.||) COALESCE(
 			(SELECT 'running ' OPERATOR(pg_catalog.||) pg_catalog.left(a.query, 200)

@@ -1,5 +1,6 @@
 --
--- Issue 11: hostile and careless input (items 5, 6 and 9)
+-- hostile and careless input: what is checked is what runs, dependencies
+-- that can never resolve, times at the edges
 --
 CREATE DATABASE asyncmig_hostile;
 \c asyncmig_hostile
@@ -8,7 +9,7 @@ CREATE EXTENSION asyncmig;
 \ir test/regress_try.sql
 
 --
--- 5. What is checked is what runs: with standard_conforming_strings off,
+-- 1. What is checked is what runs: with standard_conforming_strings off,
 -- 'x\', 1; DROP TABLE victim; SELECT 1 -- ' is one literal for the check,
 -- three statements for a worker.  Refused, nothing recorded.
 --
@@ -32,7 +33,7 @@ ALTER DATABASE asyncmig_hostile RESET standard_conforming_strings;
 \c asyncmig_hostile
 
 --
--- 6. Dependencies that can never resolve end at once, naming the cause.
+-- 2. Dependencies that can never resolve end at once, naming the cause.
 -- Canceling a queued dependency ends its dependents (and theirs) in the
 -- same transaction.
 --
@@ -56,7 +57,7 @@ CALL asyncmig.wait('waits_for_itself', '60 s');
 SELECT status, meta->'error'->>'sqlstate' AS sqlstate FROM asyncmig.migration WHERE name = 'waits_for_itself';
 
 --
--- 9. Times at the edges: a timeout under a millisecond cannot be honoured
+-- 3. Times at the edges: a timeout under a millisecond cannot be honoured
 -- (refused); a wait with a huge timeout waits; not_before = infinity never
 -- starts (and does not put the launcher to sleep forever).
 --

@@ -37,11 +37,13 @@
  * src/batch_run.c		... the worker's batch loop
  * src/vocabulary.h		statuses, directions, SQLSTATEs: spelled once
  *						(plain C, shared with src/sqlite/)
+ * src/compat.h			what differs between PostgreSQL 13 and 18, and
+ *						only there (no other file tests the version)
  *
  * Each file's exported functions are declared in its own header (x.c:
  * x.h), and only there.  A file calls only files of a lower layer, so
- * there is no cycle (check: make, then
- * "python3 ../shared/tools/cycles.py ." prints "0 cycles"):
+ * there is no cycle (test/lint/structure.py checks it, with the names
+ * and sizes below, after every build of test/run.sh):
  *
  *	8  asyncmig.c
  *	7  wait.c, batch_schedule.c
@@ -56,9 +58,9 @@
  *
  * Names: asyncmig_* only for what PostgreSQL looks up by name (the
  * bgworker entry points asyncmig_launcher_main and asyncmig_worker_main,
- * the SQL-callable functions) and for the settings' C variables
- * (am_settings_max_workers ... , named as the operator sets them).  Every
- * other exported function or variable carries its file's prefix:
+ * the SQL-callable functions); the settings' C variables are
+ * am_settings_<name> (am_settings_max_workers ..., named as the operator
+ * sets them).  Every other exported function or variable carries its file's prefix:
  * am_shmem_*, am_settings_*, am_launcher_*, am_functions_*, am_exec_*
  * (executor.c), am_guard_*, am_session_*, am_catalog_* (catalog*.c),
  * am_registry_*, am_preflight_*, am_batch_check_*, am_batch_catalog_*,

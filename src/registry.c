@@ -31,7 +31,7 @@
  * looks at every database once instead, and then writes the file anew.
  *
  * Locks: registry->lock protects the pending set and the flags; it is
- * taken after AsyncmigState->lock when both are needed.  registry->file_lock
+ * taken after am_shmem_state->lock when both are needed.  registry->file_lock
  * protects the registered set and the file.  Neither is held while the
  * other is taken.
  *
@@ -186,7 +186,7 @@ am_registry_shmem_startup(void)
  *		Database dboid may have runnable work from wake_at on (an earlier
  *		time wins).  A request that does not fit asks for a scan of every
  *		database instead: it is never lost.  Callers may hold
- *		AsyncmigState->lock; they wake the launcher themselves.
+ *		am_shmem_state->lock; they wake the launcher themselves.
  */
 void
 am_registry_request(Oid dboid, TimestampTz wake_at)
@@ -216,7 +216,7 @@ am_registry_request(Oid dboid, TimestampTz wake_at)
  *		those that are due and that busy() says have no worker.  *next is
  *		set to the earliest wake-up time still in the future, if earlier
  *		than what it holds (0: none).  Called by the launcher with
- *		AsyncmigState->lock held (busy() reads the worker slots).
+ *		am_shmem_state->lock held (busy() reads the worker slots).
  */
 bool
 am_registry_take(TimestampTz now, bool (*busy) (Oid dboid), Oid *dboid,

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * settings.c
- *		The asyncmig.* settings (GUCs) of SPEC.md.
+ *		The asyncmig.* settings (GUCs), as the user's reference of the
+ *		settings documents them.
  *
- * The C variables keep the asyncmig_ prefix: they are what an operator
- * sets, under the same names.
+ * The C variables are am_settings_<name>: named as an operator sets them,
+ * with this file's prefix.
  *
  *-------------------------------------------------------------------------
  */
@@ -32,7 +33,7 @@ int			am_settings_dependency_timeout = 3600 * 1000;
 
 /*
  * am_settings_define
- *		The GUCs of SPEC.md.  lock_timeout and statement_timeout are SIGHUP
+ *		The asyncmig.* GUCs.  lock_timeout and statement_timeout are SIGHUP
  *		so that an operator, not a migration's author or a role's settings,
  *		decides how long a worker's statements may wait or run.
  */

@@ -52,7 +52,7 @@ sub wait_ended
 	ok($node->poll_query_until('postgres',
 		"SELECT status IN ('ERROR', 'FINISHED') FROM asyncmig.migration WHERE name = '$name'"),
 		"$what: the row ended");
-	# the issue's bound, with a wide margin over what is seen (under 1 s)
+	# the bound a run must end within, with a wide margin over what is seen (under 1 s)
 	my $took = time - $t0;
 	ok($took < 10, sprintf('%s: ended within 10 s of the server being up (%.1f s)', $what, $took));
 }

@@ -1,8 +1,8 @@
 # Copyright (c) asyncmig developers
 #
-# Issue 11, items 1 and 2: the worker and the functions reach the
-# extension's own table, never whatever is named asyncmig.migration now,
-# and a worker's bookkeeping touches only the row it claimed.
+# The worker and the functions reach the extension's own table, never
+# whatever is named asyncmig.migration now, and a worker's bookkeeping
+# touches only the row it claimed.
 #
 # 1. Schema squatting: a database owner creates the schema asyncmig before
 #    a superuser runs CREATE EXTENSION, later renames it and puts its own

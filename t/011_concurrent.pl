@@ -1,13 +1,13 @@
 # Copyright (c) asyncmig developers
 #
-# Issue 11, items 3 and 8: the guard of concurrent statements.
+# The guard of concurrent statements.
 #
-# 3. An unnamed CREATE INDEX CONCURRENTLY interrupted mid-build: the
+# 1. An unnamed CREATE INDEX CONCURRENTLY interrupted mid-build: the
 #    cleanup drops only the index the migration created, never another
 #    session's index built on the same table meanwhile (that one is INVALID
 #    while it builds, and valid by the time a DROP INDEX CONCURRENTLY gets
 #    its lock).
-# 8. Every CONCURRENTLY form is treated as concurrent (no lock_timeout, no
+# 2. Every CONCURRENTLY form is treated as concurrent (no lock_timeout, no
 #    blind retry), and what an interrupted one leaves is finished or undone:
 #    DROP INDEX CONCURRENTLY is completed, REINDEX TABLE/SCHEMA CONCURRENTLY
 #    leftovers (TOAST ones too) are dropped, DETACH PARTITION CONCURRENTLY is
@@ -48,7 +48,7 @@ sub invalid_indexes
 my $x = $node->background_psql('postgres');    # holds snapshots and locks
 my $y = $node->background_psql('postgres');    # another session's build
 
-# 3. the sweep after a terminated unnamed build keeps another session's index
+# 1. the sweep after a terminated unnamed build keeps another session's index
 $x->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM other');
 $node->safe_psql('postgres', "SELECT asyncmig.schedule('unnamed', 'CREATE INDEX CONCURRENTLY ON t (a)')");
 $node->poll_query_until('postgres',

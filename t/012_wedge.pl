@@ -1,11 +1,11 @@
 # Copyright (c) asyncmig developers
 #
-# Issue 11, item 4: a transaction that only looked must not wedge the
-# database.  schedule() of an existing name (it only returns the status)
-# and cancel() of an ended row take no row lock; a transaction whose calls
-# did lock or change a row cannot be PREPAREd; a worker's bookkeeping does
-# not wait without bound on a lock a user holds, and neither does the
-# dependency check before the claim.
+# A transaction that only looked must not wedge the database.  schedule() of
+# an existing name (it only returns the status) and cancel() of an ended row
+# take no row lock; a transaction whose calls did lock or change a row
+# cannot be PREPAREd; a worker's bookkeeping does not wait without bound on
+# a lock a user holds, and neither does the dependency check before the
+# claim.
 
 use strict;
 use warnings;

@@ -1,10 +1,10 @@
 # Copyright (c) asyncmig developers
 #
-# Issue 11, items 7 and 9: sizes and times at the edges.
+# Sizes and times at the edges.
 #
-# 7. CALL asyncmig.wait() on a migration with a 4 MB SQL text runs in
+# 1. CALL asyncmig.wait() on a migration with a 4 MB SQL text runs in
 #    constant memory (it used to copy the row at every look).
-# 9. A not_before weeks ahead does not put the launcher to sleep for longer
+# 2. A not_before weeks ahead does not put the launcher to sleep for longer
 #    than it can count (WaitLatch takes an int of milliseconds): it sleeps
 #    at most an hour at a time and looks again.
 
@@ -20,7 +20,7 @@ use Time::HiRes qw(usleep);
 
 my $node = asyncmig_node('edges', extension => 1);
 
-# 7. a waiter's memory while a migration with a 4 MB text runs
+# 1. a waiter's memory while a migration with a 4 MB text runs
 my $big = $node->basedir . '/big.sql';
 open(my $fh, '>', $big) or die;
 print $fh "SELECT asyncmig.schedule('big', \$\$SELECT pg_sleep(4) /* " . ('x' x (4 * 1024 * 1024)) . " */\$\$);\n";
@@ -57,7 +57,7 @@ SKIP:
 $waiter->quit;
 is($node->safe_psql('postgres', "SELECT status FROM asyncmig.migration WHERE name = 'big'"), 'FINISHED', 'the big one finished');
 
-# 9. a not_before 30 days ahead: the launcher sleeps at most an hour
+# 2. a not_before 30 days ahead: the launcher sleeps at most an hour
 $node->append_conf('postgresql.conf', "log_min_messages = debug1");
 $node->reload;
 my $offset = -s $node->logfile;

@@ -7,7 +7,7 @@
 # the table open across the promotion: the drop waits for it only a
 # bounded time and is retried, the status view shows the cleanup, and the
 # database's other migrations run meanwhile.  A user's lock on the dead
-# row does not hold up the sweep either (issue 11, item 4).
+# row does not hold up the sweep either.
 
 use strict;
 use warnings;
@@ -97,7 +97,7 @@ is($standby->safe_psql('busy', "SELECT status || ' ' || (meta ? 'cleanup')::text
 is($standby->safe_psql('busy', "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_a_idx'::regclass"), 't',
 	'busy: and its index is valid');
 
-# issue 11 item 4: a user's row lock on a dead run does not wedge the sweep
+# a user's row lock on a dead run does not wedge the sweep
 $standby->safe_psql('quiet', "SELECT asyncmig.schedule('sleeper', 'SELECT pg_sleep(60)')");
 $standby->poll_query_until('quiet', "SELECT status = 'IN PROGRESS' FROM asyncmig.migration WHERE name = 'sleeper'")
   or die 'sleeper never started';

@@ -1,11 +1,11 @@
 # Copyright (c) asyncmig developers
 #
-# Operator traps (issue 11, item 10, the launcher's part): with
-# max_worker_processes too small the launcher warns at its start,
-# schedule() warns, and "could not start a worker" is logged at most once a
-# minute instead of every second; a database that became a template with
-# queued work is not served (CREATE DATABASE from it keeps working), and
-# its work runs once it is no template any more.
+# Operator traps (the launcher's part): with max_worker_processes too small
+# the launcher warns at its start, schedule() warns, and "could not start a
+# worker" is logged at most once a minute instead of every second; a
+# database that became a template with queued work is not served (CREATE
+# DATABASE from it keeps working), and its work runs once it is no template
+# any more.
 
 use strict;
 use warnings;

@@ -1,10 +1,10 @@
 # Copyright (c) asyncmig developers
 #
-# Issue 13, item 2: a queued migration whose dependency nothing runs ends
-# ERROR after asyncmig.dependency_timeout, woken by the launcher at that
-# time and at no other (no polling), across a restart (the deadline comes
-# from the table), and at once when a reload shortens the timeout or turns
-# it on (the launcher looks again).
+# A queued migration whose dependency nothing runs ends ERROR after
+# asyncmig.dependency_timeout, woken by the launcher at that time and at no
+# other (no polling), across a restart (the deadline comes from the table),
+# and at once when a reload shortens the timeout or turns it on (the
+# launcher looks again).
 
 use strict;
 use warnings;

@@ -1,8 +1,9 @@
 --
--- review: errors in a migration's SQL text point into that text
+-- errors in a migration's SQL text point into that text; a batched
+-- migration of a temporary table is refused
 --
-CREATE DATABASE asyncmig_review;
-\c asyncmig_review
+CREATE DATABASE asyncmig_sql_errors;
+\c asyncmig_sql_errors
 CREATE EXTENSION asyncmig;
 CREATE TABLE t (id bigint PRIMARY KEY, n int);
 
@@ -21,4 +22,4 @@ SELECT asyncmig.schedule_batches('batch_temp', 'tmp', 'UPDATE tmp SET n = 1 WHER
 SELECT count(*) FROM asyncmig.migration;
 
 \c contrib_regression
-DROP DATABASE asyncmig_review;
+DROP DATABASE asyncmig_sql_errors;

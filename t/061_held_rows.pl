@@ -1,24 +1,21 @@
 # Copyright (c) asyncmig developers
 #
-# Found by attacking the merged code (review): rows a worker had to skip
-# because a session held them, and the interplay of the round's features.
-# Each case failed before its fix.
+# Rows of asyncmig.migration that a session holds locked (SELECT ... FOR
+# UPDATE) when a worker comes: a worker skips them, never waits for them,
+# and comes back for them once they are free, with nothing else waking the
+# launcher; a batched run waits between batches without holding the rows
+# of its table.
 
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use FindBin;
+use lib $FindBin::RealBin;
+use AsyncmigTest;
 
-my $node = PostgreSQL::Test::Cluster->new('review');
-$node->init;
-$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'asyncmig'
-max_worker_processes = 16
-log_min_messages = info
-});
-$node->start;
-$node->safe_psql('postgres', 'CREATE EXTENSION asyncmig');
+my $node = asyncmig_node('held_rows', extension => 1);
 
 sub status_of
 {
@@ -26,12 +23,13 @@ sub status_of
 	return $node->safe_psql('postgres', "SELECT status FROM asyncmig.migration WHERE name = '$name'");
 }
 
+my ($rc, $out, $err);
+
 # A queued row that a session holds locked when its worker comes is skipped
 # (never waited for); the worker must come back for it once the lock is
 # gone, with nothing else waking the launcher for that database.
 $node->safe_psql('postgres',
 	"SELECT asyncmig.schedule('held', 'CREATE TABLE held_ran (a int)', not_before => now() + interval '5 s')");
-my ($rc, $out, $err);
 my $h = $node->background_psql('postgres');
 $h->query_safe("BEGIN; SELECT id FROM asyncmig.migration WHERE name = 'held' FOR UPDATE");
 $node->poll_query_until('postgres',
@@ -51,65 +49,8 @@ ok($node->poll_query_until('postgres',
 	'... and runs once the session lets go, with nothing else waking the launcher');
 $h->quit;
 
-# asyncmig.enabled = off (a copy of a primary) and a run whose worker is
-# gone: nothing will ever sweep it, so cancel() must end it (the README
-# tells operators of copies to cancel what they don't want run).  Its
-# INVALID index becomes a cleanup, done once the server may run workers.
-$node->safe_psql('postgres', 'CREATE TABLE orph (a int); INSERT INTO orph SELECT generate_series(1, 1000)');
-my $r = $node->background_psql('postgres');
-$r->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM orph');
-$node->safe_psql('postgres',
-	"SELECT asyncmig.schedule('orphan', 'CREATE INDEX CONCURRENTLY orph_a ON orph (a)')");
-ok($node->poll_query_until('postgres',
-	"SELECT meta ? 'guard' FROM asyncmig.migration WHERE name = 'orphan'"),
-	'the build waits for an older transaction, its index recorded');
-$node->append_conf('postgresql.conf', 'asyncmig.enabled = off');
-$node->reload;
-$node->poll_query_until('postgres', "SELECT current_setting('asyncmig.enabled') = 'off'");
-$node->safe_psql('postgres',
-	"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'asyncmig worker'");
-$node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM pg_stat_activity WHERE backend_type = 'asyncmig worker'");
-is(status_of('orphan'), 'IN PROGRESS', 'enabled = off: the dead run is not swept');
-like($node->safe_psql('postgres', "SELECT progress FROM asyncmig.status WHERE name = 'orphan'"),
-	qr/^no worker runs it \(its worker, pid \d+, is gone\): asyncmig\.enabled is off on this server; asyncmig\.cancel\(\) ends it$/,
-	'... and the status view says that no worker runs it, and what ends it');
-is($node->safe_psql('postgres', "SELECT asyncmig.cancel('orphan')"), 'ERROR',
-	'cancel() ends a run that no worker runs any more');
-is($node->safe_psql('postgres',
-	"SELECT meta -> 'error' ->> 'message', meta ? 'cleanup' FROM asyncmig.migration WHERE name = 'orphan'"),
-	'canceled|t', '... as canceled, its INVALID index left to the cleanup');
-$r->query_safe('COMMIT');
-$r->quit;
-# wait() for what nothing will run says so, instead of blocking in silence
-$node->safe_psql('postgres', "SELECT asyncmig.schedule('queued_off', 'SELECT 1')");
-($rc, $out, $err) = $node->psql('postgres', "CALL asyncmig.wait('queued_off', '1 s')");
-like($err, qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run the migrations waited for/,
-	'enabled = off: wait() warns that nothing will run what it waits for');
-$node->append_conf('postgresql.conf', "asyncmig.enabled = on");
-$node->reload;
-ok($node->poll_query_until('postgres',
-	"SELECT count(*) = 0 FROM pg_class WHERE relname = 'orph_a'"),
-	'enabled again: the cleanup drops the INVALID index');
-is(status_of('orphan'), 'ERROR', '... and the row stays ERROR');
-
-# A registry that cannot be written: schedule() in a database not yet
-# registered is refused (work a restart could forget), with a message that
-# says what the file is and what to do, not only a raw file error.
-$node->safe_psql('postgres', 'CREATE DATABASE ro');
-$node->safe_psql('ro', 'CREATE EXTENSION asyncmig');
-my $regdir = $node->data_dir . '/pg_asyncmig';
-chmod 0555, $regdir or die "chmod: $!";
-($rc, $out, $err) = $node->psql('ro', "SELECT asyncmig.schedule('ro1', 'SELECT 1')");
-chmod 0700, $regdir or die "chmod: $!";
-like($err, qr/could not create file .*\nDETAIL:  asyncmig records in "pg_asyncmig\/databases".*\nHINT:  Make the directory "pg_asyncmig" .* writable/,
-	'an unwritable registry: schedule() says what the file is and what to do');
-is($node->safe_psql('ro', 'SELECT count(*) FROM asyncmig.migration'), '0', '... and records nothing');
-is($node->safe_psql('ro', "SELECT asyncmig.schedule('ro1', 'SELECT 1')"), 'STARTED',
-	'... and works once the directory is writable again');
-
-# The same for a row queued elsewhere (restored from another cluster) that
-# a session holds when the worker that ends such rows comes.
+# A row queued elsewhere (restored from another cluster) that a session
+# holds when the worker that ends such rows comes: skipped, then ended.
 $node->append_conf('postgresql.conf', "asyncmig.enabled = off");
 $node->reload;
 $node->poll_query_until('postgres', "SELECT current_setting('asyncmig.enabled') = 'off'");
