@@ -146,6 +146,8 @@ $node->stop;
 
 # without shared_preload_libraries: recorded, with a warning that nothing runs
 my $plain = PostgreSQL::Test::Cluster->new('plain');
+asyncmig_allow_log(qr/WARNING:  asyncmig is not loaded by shared_preload_libraries: nothing will run migration "m"/ =>
+	'the test schedules on a server without the preloaded library, to see that warning');
 $plain->init;
 $plain->start;
 $plain->safe_psql('postgres', 'CREATE EXTENSION asyncmig');

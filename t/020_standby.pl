@@ -53,6 +53,8 @@ $primary->poll_query_until('postgres', "SELECT status = 'ERROR' FROM asyncmig.mi
   or die 'sleeper not canceled';
 
 # 2. asyncmig.enabled = off: nothing runs, schedule() warns; on again: it runs
+asyncmig_allow_log(qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run migration "(while_off|queued_at_failover)"/ =>
+	'the test schedules with asyncmig.enabled = off, to see that warning and that nothing runs');
 $primary->append_conf('postgresql.conf', "asyncmig.enabled = off");
 $primary->reload;
 $primary->poll_query_until('postgres', "SELECT current_setting('asyncmig.enabled') = 'off'");
