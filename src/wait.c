@@ -79,10 +79,10 @@ typedef struct AmWait
  * am_wait_check_call
  *		wait() commits while it waits, so it must be CALLed at top level,
  *		not inside a transaction block or a function, and not by a
- *		migration.  proc names it in the errors.
+ *		migration.  proc names it in the errors, call in the hint.
  */
 static void
-am_wait_check_call(FunctionCallInfo fcinfo, const char *proc)
+am_wait_check_call(FunctionCallInfo fcinfo, const char *proc, const char *call)
 {
 	bool		atomic = true;
 
@@ -105,7 +105,7 @@ am_wait_check_call(FunctionCallInfo fcinfo, const char *proc)
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
 				 errmsg("%s cannot run inside a transaction block", proc),
 				 errdetail("It commits while it waits, so that it holds no snapshot that a concurrent index build would wait for."),
-				 errhint("Use CALL at top level, in autocommit mode.")));
+				 errhint("Use CALL %s at top level, in autocommit mode.", call)));
 }
 
 /*
@@ -496,7 +496,7 @@ asyncmig_wait(PG_FUNCTION_ARGS)
 {
 	AmWait		w;
 
-	am_wait_check_call(fcinfo, "asyncmig.wait()");
+	am_wait_check_call(fcinfo, "asyncmig.wait()", "asyncmig.wait(...)");
 	memset(&w, 0, sizeof(w));
 	w.proc = "asyncmig.wait()";
 	w.caller = GetUserId();
@@ -525,7 +525,7 @@ asyncmig_wait_for(PG_FUNCTION_ARGS)
 	bool		isnull;
 	char	   *status = NULL;
 
-	am_wait_check_call(fcinfo, "asyncmig.wait_for()");
+	am_wait_check_call(fcinfo, "asyncmig.wait_for()", "asyncmig.wait_for(...)");
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
