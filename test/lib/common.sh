@@ -82,6 +82,14 @@ am_free_port() {
 	return 1
 }
 
+# the end of a demo or a benchmark: a WARNING in its server log fails it
+am_throwaway_end() {
+	local rc=$?
+	am_check_server_log "" "$dir/server.log" || rc=1
+	am_stop_cluster "$dir"
+	exit $rc
+}
+
 # what the demo and the benchmarks start from; sets dir and port
 am_throwaway_cluster() {
 	local name=$1 from=$2
@@ -91,7 +99,7 @@ am_throwaway_cluster() {
 	dir=$(mktemp -d "/tmp/asyncmig-$name.XXXXXX")
 	port=$(am_free_port "$from")
 	if [ -z "${KEEP:-}" ]; then
-		trap 'am_stop_cluster "$dir"' EXIT
+		trap am_throwaway_end EXIT
 	fi
 	am_start_cluster "$dir" "$port" "$@"
 }
