@@ -16,6 +16,11 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+# errors the test causes on purpose: calls on a standby, and in a template
+asyncmig_allow_log(
+	qr/ERROR:  cannot (schedule|run|cancel) migrations on a standby/ => 'the test calls them on the standby',
+	qr/ERROR:  cannot schedule migrations in template database "template1"/ => 'the test schedules in template1');
+
 my $primary = asyncmig_node('primary', streaming => 1, conf => qq{
 asyncmig.max_workers = 2
 }, extension => 1);

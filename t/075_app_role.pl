@@ -89,6 +89,8 @@ $node->safe_psql('postgres', q{CALL asyncmig.wait('others', '60s')});
 ($ret, $out, $err) = app_psql(q{CALL asyncmig.wait_for('others', '1s')});
 like($err, qr/permission denied to wait for migration "others"/,
 	'wait_for() on another role\'s migration: 42501');
+asyncmig_allow_log(qr/ERROR:  permission denied to wait for migration "others"/ =>
+	'the test polls another role\'s migration');
 
 # 3. a dependency that nothing runs: after asyncmig.dependency_timeout the
 # wait ends with the message a superuser gets, NOTICE first

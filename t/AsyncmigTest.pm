@@ -7,11 +7,12 @@
 # it with "use FindBin; use lib $FindBin::RealBin;" (prove runs them with
 # -I of the source tree, not of t/).
 #
-# A server log with an unexpected WARNING is a bug: at the end of each test
-# file, every log of every node the file started (tmp_check/log/FILE_*.log)
-# is read, and a WARNING, PANIC or failed assertion (TRAP) that no pattern
-# of asyncmig_allow_log() matches fails the file (its exit status), with
-# the lines in the output.
+# A server log with an unexpected WARNING or ERROR is a bug: at the end of
+# each test file, every log of every node the file started
+# (tmp_check/log/FILE_*.log) is read, and a WARNING, ERROR, PANIC or failed
+# assertion (TRAP) that no pattern of asyncmig_allow_log() matches fails the
+# file (its exit status), with the lines in the output.  (FATAL is not
+# checked: a fast shutdown logs one for every background worker.)
 
 package AsyncmigTest;
 
@@ -95,8 +96,8 @@ sub asyncmig_app_role
 }
 
 # asyncmig_allow_log(qr/pattern/ => 'why the test causes it', ...)
-# Log lines (WARNING, PANIC, TRAP) that the test causes on purpose; each
-# pattern is matched against the whole line, in every log of the file.
+# Log lines (WARNING, ERROR, PANIC, TRAP) that the test causes on purpose;
+# each pattern is matched against the whole line, in every log of the file.
 sub asyncmig_allow_log
 {
 	my @pairs = @_;
@@ -110,9 +111,9 @@ sub asyncmig_allow_log
 	return;
 }
 
-# asyncmig_unexpected_log_lines(): "log: line" for every WARNING, PANIC or
-# failed assertion in the server logs this test file wrote that no allowed
-# pattern matches.
+# asyncmig_unexpected_log_lines(): "log: line" for every WARNING, ERROR,
+# PANIC or failed assertion in the server logs this test file wrote that no
+# allowed pattern matches, with the DETAIL, CONTEXT and STATEMENT after it.
 sub asyncmig_unexpected_log_lines
 {
 	my $base = $PostgreSQL::Test::Utils::log_path;
@@ -125,14 +126,23 @@ sub asyncmig_unexpected_log_lines
 	foreach my $log (sort glob("$base/${test}_*.log"))
 	{
 		open(my $fh, '<', $log) or next;
-		while (my $line = <$fh>)
-		{
-			next unless $line =~ /\b(?:WARNING|PANIC):  |^TRAP: /;
-			next if grep { $line =~ $_ } @allowed_log;
-			chomp $line;
-			push @bad, (File::Basename::basename($log) . ": $line");
-		}
+		my @lines = <$fh>;
 		close $fh;
+		chomp @lines;
+		for my $i (0 .. $#lines)
+		{
+			my $line = $lines[$i];
+
+			next unless $line =~ /\b(?:WARNING|ERROR|PANIC):  |^TRAP: /;
+			next if grep { $line =~ $_ } @allowed_log;
+			push @bad, (File::Basename::basename($log) . ": $line");
+			for my $j ($i + 1 .. $i + 3)
+			{
+				last if $j > $#lines
+				  || $lines[$j] !~ /\b(?:DETAIL|HINT|CONTEXT|STATEMENT):  /;
+				push @bad, "    $lines[$j]";
+			}
+		}
 	}
 	return @bad;
 }
@@ -147,8 +157,8 @@ END
 	if (@bad)
 	{
 		diag("unexpected lines in the server logs (a bug, or declare them with asyncmig_allow_log):");
-		diag("  $_") foreach @bad[0 .. ($#bad < 19 ? $#bad : 19)];
-		diag('  ... and ' . (@bad - 20) . ' more') if @bad > 20;
+		diag("  $_") foreach @bad[0 .. ($#bad < 59 ? $#bad : 59)];
+		diag('  ... and ' . (@bad - 60) . ' more') if @bad > 60;
 		$exit ||= 1;
 	}
 	$? = $exit;
