@@ -82,6 +82,8 @@ is($node->safe_psql('postgres', q{SELECT status FROM asyncmig.migration WHERE na
 	'FINISHED', 'the wait itself ended with the migration');
 
 # lock_timeout: a look at the table waits for a lock held longer than it
+asyncmig_allow_log(qr/ERROR:  canceling statement due to lock timeout/ =>
+	'the test holds asyncmig.migration locked for 2 s: a worker\'s bookkeeping that comes then gives up after its bounded wait and tries again');
 my $locker = $node->background_psql('postgres');
 $locker->query_safe('BEGIN; LOCK asyncmig.migration IN ACCESS EXCLUSIVE MODE');
 my $waiter = $node->background_psql('postgres', extra_params => [ '-U', 'app' ]);
