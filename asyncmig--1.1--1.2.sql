@@ -18,4 +18,21 @@
 
 /* ---- operating it: monitoring, the app role ---- */
 
+/*
+ * wait_for(): poll one migration without an error.  Waits at most timeout
+ * (NULL: until it ends) and returns its status in status: FINISHED or
+ * ERROR once it ended, STARTED or IN PROGRESS when the timeout came first,
+ * SCHEDULED at once.  A procedure, as wait() is: it commits while it waits,
+ * holding no snapshot a concurrent index build would wait for.
+ */
+CREATE PROCEDURE asyncmig.wait_for(name text, timeout interval DEFAULT NULL,
+								   INOUT status text DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'asyncmig_wait_for'
+LANGUAGE C;
+
+COMMENT ON PROCEDURE asyncmig.wait_for(text, interval, text) IS
+	'wait at most timeout for a migration to end, and return its status; no error for a timeout or a failed migration';
+
+REVOKE ALL ON PROCEDURE asyncmig.wait_for(text, interval, text) FROM PUBLIC;
+
 /* ---- the status view ---- */

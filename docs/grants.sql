@@ -20,4 +20,7 @@ GRANT EXECUTE ON FUNCTION
 	asyncmig.run(text, boolean, boolean),
 	asyncmig.cancel(text)
 	TO :"app_role";
-GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval) TO :"app_role";
+GRANT EXECUTE ON PROCEDURE
+	asyncmig.wait(text, interval),
+	asyncmig.wait_for(text, interval, text)
+	TO :"app_role";

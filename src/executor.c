@@ -210,8 +210,19 @@ am_guard_xact_callback(XactEvent event, void *arg)
 		am_running.recorded || !OidIsValid(am_running.guard->created))
 		return;
 	am_running.recorded = true;
+
+	/*
+	 * NB: DefineIndex() has popped the portal's snapshot before this commit,
+	 * as it must: the build waits later for every older snapshot.  Without
+	 * one of our own, SPI would push a new portal snapshot
+	 * (EnsurePortalSnapshotExists()) that nothing pops before the commit:
+	 * "WARNING: snapshot ... still active" at every build.  So push one for
+	 * the write and pop it, leaving the stack as DefineIndex() left it.
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	am_catalog_worker_set_guard_in_xact(am_running.id, am_running.pid,
 								 am_guard_to_json(am_running.guard));
+	PopActiveSnapshot();
 }
 
 /*

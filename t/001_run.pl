@@ -16,6 +16,11 @@ use lib $FindBin::RealBin;
 use AsyncmigTest;
 use Time::HiRes qw(time usleep);
 
+# errors the test causes on purpose: a migration that fails, and wait() on it
+asyncmig_allow_log(
+	qr/ERROR:  could not create unique index "big_b_uniq"/ => 'the migration "bad" builds a unique index on duplicates',
+	qr/ERROR:  asyncmig migration "bad" ended in ERROR/ => 'and wait() reports it');
+
 my $node = asyncmig_node('main', conf => qq{
 asyncmig.max_workers = 2
 });
@@ -146,6 +151,8 @@ $node->stop;
 
 # without shared_preload_libraries: recorded, with a warning that nothing runs
 my $plain = PostgreSQL::Test::Cluster->new('plain');
+asyncmig_allow_log(qr/WARNING:  asyncmig is not loaded by shared_preload_libraries: nothing will run migration "m"/ =>
+	'the test schedules on a server without the preloaded library, to see that warning');
 $plain->init;
 $plain->start;
 $plain->safe_psql('postgres', 'CREATE EXTENSION asyncmig');

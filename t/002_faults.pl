@@ -14,6 +14,14 @@ use lib $FindBin::RealBin;
 use AsyncmigTest;
 use Time::HiRes qw(time usleep);
 
+# errors the test causes on purpose: failing builds and migrations, a
+# cancel, and wait() reporting them
+asyncmig_allow_log(
+	qr/ERROR:  could not create unique index "big_b_idx"/ => 'a unique index built on duplicates, to leave an INVALID one',
+	qr/ERROR:  canceling statement due to user request/ => 'the test cancels a running migration',
+	qr/ERROR:  asyncmig migration "(t_retry_out|t_retry_guard|t_cancel_cleanup|t_noretry)" ended in ERROR/ =>
+	  'migrations that fail on purpose (lock timeouts, duplicates, a timeout, division by zero), and wait() reports them');
+
 my $node = asyncmig_node('faults', conf => qq{
 asyncmig.max_workers = 2
 restart_after_crash = on

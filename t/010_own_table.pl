@@ -21,6 +21,14 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+# errors the test causes on purpose: a schema or a table of asyncmig that
+# another role owns or could capture is refused
+asyncmig_allow_log(
+	qr/ERROR:  schema "asyncmig" (is owned by role "dbo", not by a superuser|grants CREATE to role "dbo"|holds objects owned by role "dbo")/ =>
+	  'CREATE EXTENSION refuses a schema another role controls',
+	qr/ERROR:  must be owner of schema asyncmig/ => 'dbo may not rename the schema',
+	qr/ERROR:  asyncmig.migration is not the table of extension asyncmig/ => 'a replaced table is not used');
+
 my $node = asyncmig_node('own_table');
 
 $node->safe_psql('postgres', q{

@@ -23,6 +23,9 @@ use lib $FindBin::RealBin;
 use AsyncmigTest;
 use Time::HiRes qw(usleep);
 
+asyncmig_allow_log(qr/ERROR:  deadlock detected/ =>
+	'another session builds an index on the same table while the cleanup drops the migration\'s: one of them is canceled, and the cleanup tries again');
+
 my $node = asyncmig_node('concurrent', conf => qq{
 asyncmig.lock_timeout = '500ms'
 asyncmig.max_attempts = 3

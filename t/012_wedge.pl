@@ -16,6 +16,12 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+# errors the test causes on purpose
+asyncmig_allow_log(
+	qr/ERROR:  cannot PREPARE a transaction that called asyncmig functions/ => 'the test PREPAREs such transactions',
+	qr/ERROR:  asyncmig migration "dep_fails" ended in ERROR: division by zero/ => 'a migration that fails, and wait() reports it',
+	qr/ERROR:  canceling statement due to lock timeout/ => 'a user holds a lock the worker needs; the worker gives up in bounded tries');
+
 my $node = asyncmig_node('wedge', conf => qq{
 max_prepared_transactions = 4
 }, extension => 1);

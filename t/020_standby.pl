@@ -16,6 +16,11 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+# errors the test causes on purpose: calls on a standby, and in a template
+asyncmig_allow_log(
+	qr/ERROR:  cannot (schedule|run|cancel) migrations on a standby/ => 'the test calls them on the standby',
+	qr/ERROR:  cannot schedule migrations in template database "template1"/ => 'the test schedules in template1');
+
 my $primary = asyncmig_node('primary', streaming => 1, conf => qq{
 asyncmig.max_workers = 2
 }, extension => 1);
@@ -53,6 +58,8 @@ $primary->poll_query_until('postgres', "SELECT status = 'ERROR' FROM asyncmig.mi
   or die 'sleeper not canceled';
 
 # 2. asyncmig.enabled = off: nothing runs, schedule() warns; on again: it runs
+asyncmig_allow_log(qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run migration "(while_off|queued_at_failover)"/ =>
+	'the test schedules with asyncmig.enabled = off, to see that warning and that nothing runs');
 $primary->append_conf('postgresql.conf', "asyncmig.enabled = off");
 $primary->reload;
 $primary->poll_query_until('postgres', "SELECT current_setting('asyncmig.enabled') = 'off'");

@@ -16,6 +16,14 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+asyncmig_allow_log(
+	qr/WARNING:  max_worker_processes \(2\) is too small for asyncmig/ =>
+	  'the test starts the server with too few worker slots, to see these warnings',
+	qr/WARNING:  asyncmig could not start a worker for database \d+: no free background worker slot/ =>
+	  'the same: no slot is free for a worker',
+	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run migration "in_tpl"/ =>
+	  'the test queues work in a template with asyncmig.enabled = off');
+
 # two slots: the logical replication launcher and asyncmig's launcher
 my $node = asyncmig_node('traps', conf => qq{
 asyncmig.max_workers = 2

@@ -1,18 +1,38 @@
 # Copyright (c) asyncmig developers
 #
 # What every TAP test of asyncmig sets up the same way: a cluster that
-# preloads asyncmig, and a streaming standby of it.  The tests load it
-# with "use FindBin; use lib $FindBin::RealBin;" (prove runs them with -I
-# of the source tree, not of t/).
+# preloads asyncmig, a streaming standby of it, an application role with
+# exactly the grants of docs/grants.sql, and the check that no server log
+# the test wrote holds a WARNING the test did not declare.  The tests load
+# it with "use FindBin; use lib $FindBin::RealBin;" (prove runs them with
+# -I of the source tree, not of t/).
+#
+# A server log with an unexpected WARNING or ERROR is a bug: at the end of
+# each test file, every log of every node the file started
+# (tmp_check/log/FILE_*.log) is read, and a WARNING, ERROR, PANIC or failed
+# assertion (TRAP) that no pattern of asyncmig_allow_log() matches fails the
+# file (its exit status), with the lines in the output.  (FATAL is not
+# checked: a fast shutdown logs one for every background worker.)
 
 package AsyncmigTest;
 
 use strict;
 use warnings;
 use Exporter 'import';
+use File::Basename qw(dirname);
+use File::Spec;
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
 
-our @EXPORT = qw(asyncmig_node asyncmig_standby);
+our @EXPORT = qw(asyncmig_node asyncmig_standby asyncmig_app_role
+  asyncmig_allow_log asyncmig_unexpected_log_lines);
+
+# docs/grants.sql, the one recipe of an application role's grants
+my $grants_sql = File::Spec->rel2abs(dirname(__FILE__) . '/../docs/grants.sql');
+
+# patterns of log lines the test causes on purpose (asyncmig_allow_log())
+my @allowed_log;
 
 # The settings every test cluster starts from: asyncmig preloaded, worker
 # slots to spare, and the LOG lines the tests look for.  A test's own conf
@@ -51,6 +71,97 @@ sub asyncmig_standby
 	$standby->init_from_backup($primary, $backup, has_streaming => 1);
 	$standby->start;
 	return $standby;
+}
+
+# asyncmig_app_role(node, role, dbname => 'postgres', create_in => 'public')
+# Creates role (LOGIN, not a superuser) and gives it, in dbname, exactly
+# what docs/grants.sql gives (psql -v app_role=role -f docs/grants.sql),
+# plus CREATE on the schema create_in (undef: none), where an application
+# creates its own tables (PostgreSQL 15 gives no one CREATE on public).
+# With exists => 1 the role is not created (another database's grants).
+sub asyncmig_app_role
+{
+	my ($node, $role, %opt) = @_;
+	my $db = $opt{dbname} // 'postgres';
+	my $schema = exists $opt{create_in} ? $opt{create_in} : 'public';
+
+	$node->safe_psql($db, qq{CREATE ROLE "$role" LOGIN NOSUPERUSER})
+	  unless $opt{exists};
+	$node->safe_psql($db, qq{GRANT CREATE ON SCHEMA "$schema" TO "$role"})
+	  if defined $schema;
+	PostgreSQL::Test::Utils::system_or_bail('psql', '-X', '-q', '-v',
+		'ON_ERROR_STOP=1', '-d', $node->connstr($db), '-v', "app_role=$role",
+		'-f', $grants_sql);
+	return $role;
+}
+
+# asyncmig_allow_log(qr/pattern/ => 'why the test causes it', ...)
+# Log lines (WARNING, ERROR, PANIC, TRAP) that the test causes on purpose;
+# each pattern is matched against the whole line, in every log of the file.
+sub asyncmig_allow_log
+{
+	my @pairs = @_;
+
+	die 'asyncmig_allow_log takes pattern => reason pairs' if @pairs % 2;
+	while (my ($re, $why) = splice(@pairs, 0, 2))
+	{
+		die "asyncmig_allow_log: say why $re is expected" unless $why;
+		push @allowed_log, $re;
+	}
+	return;
+}
+
+# asyncmig_unexpected_log_lines(): "log: line" for every WARNING, ERROR,
+# PANIC or failed assertion in the server logs this test file wrote that no
+# allowed pattern matches, with the DETAIL, CONTEXT and STATEMENT after it.
+sub asyncmig_unexpected_log_lines
+{
+	my $base = $PostgreSQL::Test::Utils::log_path;
+	my $test = $0;
+	my @bad;
+
+	$test =~ s{.*/}{};
+	$test =~ s/\.[^.]+$//;
+	return () unless defined $base && -d $base;
+	foreach my $log (sort glob("$base/${test}_*.log"))
+	{
+		open(my $fh, '<', $log) or next;
+		my @lines = <$fh>;
+		close $fh;
+		chomp @lines;
+		for my $i (0 .. $#lines)
+		{
+			my $line = $lines[$i];
+
+			next unless $line =~ /\b(?:WARNING|ERROR|PANIC):  |^TRAP: /;
+			next if grep { $line =~ $_ } @allowed_log;
+			push @bad, (File::Basename::basename($log) . ": $line");
+			for my $j ($i + 1 .. $i + 3)
+			{
+				last if $j > $#lines
+				  || $lines[$j] !~ /\b(?:DETAIL|HINT|CONTEXT|STATEMENT):  /;
+				push @bad, "    $lines[$j]";
+			}
+		}
+	}
+	return @bad;
+}
+
+# At the end of the file (before Test::More's own end, which reports the
+# exit status): fail it if a log holds an unexpected line.
+END
+{
+	my $exit = $?;
+	my @bad = eval { asyncmig_unexpected_log_lines() };
+
+	if (@bad)
+	{
+		diag("unexpected lines in the server logs (a bug, or declare them with asyncmig_allow_log):");
+		diag("  $_") foreach @bad[0 .. ($#bad < 59 ? $#bad : 59)];
+		diag('  ... and ' . (@bad - 60) . ' more') if @bad > 60;
+		$exit ||= 1;
+	}
+	$? = $exit;
 }
 
 1;

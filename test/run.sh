@@ -157,11 +157,20 @@ am_run_here() {
 		t0=$(date +%s)
 		case $suite in
 			regress)
-				if ! pgmake installcheck TAP_TESTS= ${AM_REGRESS:+REGRESS="$AM_REGRESS" ISOLATION=} ; then
+				# the temp instances' logs outlive them (pg_regress removes
+				# the instance when its tests pass), to be checked after
+				mkdir -p "$work/server_log"
+				chown postgres: "$work/server_log"
+				printf "logging_collector = on\nlog_directory = '%s'\nlog_filename = 'postgresql-%%H%%M%%S.log'\n" \
+					"$work/server_log" >"$work/server_log.conf"
+				if ! pgmake installcheck TAP_TESTS= EXTRA_REGRESS_OPTS="--temp-config=$work/server_log.conf" \
+						${AM_REGRESS:+REGRESS="$AM_REGRESS" ISOLATION=} ; then
 					failed+=(regress)
 					for f in "$work"/regression.diffs "$work"/output_iso/regression.diffs; do
 						[ -f "$f" ] && cat "$f"
 					done
+				elif ! am_check_server_log "$work/test/regress_log_allow" "$work"/server_log/*.log; then
+					failed+=(regress)
 				fi
 				;;
 			tap)

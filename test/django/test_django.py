@@ -59,6 +59,14 @@ def pg_query(dbname, sql, params=(), port=None):
         conn.close()
 
 
+def grant_app(dbname, role="app", port=None):
+    """Give role exactly what docs/grants.sql (the one recipe) gives."""
+    subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host_for(port),
+                    "-p", str(port or PORT), "-U", "django", "-d", dbname,
+                    "-v", "app_role=%s" % role, "-f", os.path.join(REPO, "docs", "grants.sql")],
+                   check=True)
+
+
 def create_db(name, port=None, owner="django"):
     conn = pg_connect("postgres", port)
     try:
@@ -606,12 +614,8 @@ print("STATUS", status(NAME))
     def test_ordinary_role(self):
         db = "shop_app"
         create_db(db, owner="app")
-        pg_query(db, """CREATE EXTENSION asyncmig;
-            GRANT USAGE ON SCHEMA asyncmig TO app;
-            GRANT SELECT ON asyncmig.status TO app;
-            GRANT EXECUTE ON FUNCTION asyncmig.schedule(text, text, text, boolean, text[],
-                timestamptz, interval), asyncmig.run(text, boolean, boolean), asyncmig.cancel(text) TO app;
-            GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval) TO app;""")
+        pg_query(db, "CREATE EXTENSION asyncmig")
+        grant_app(db)
         env = self.project.env(db, DB_USER="app", ASYNCMIG_CREATE_EXTENSION="false",
                                ASYNCMIG_WAIT_IN_MIGRATE="1")
         self.ok(self.project.manage(env, "migrate", "--noinput"))

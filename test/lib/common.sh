@@ -82,6 +82,14 @@ am_free_port() {
 	return 1
 }
 
+# the end of a demo or a benchmark: a WARNING in its server log fails it
+am_throwaway_end() {
+	local rc=$?
+	am_check_server_log "" "$dir/server.log" || rc=1
+	am_stop_cluster "$dir"
+	exit $rc
+}
+
 # what the demo and the benchmarks start from; sets dir and port
 am_throwaway_cluster() {
 	local name=$1 from=$2
@@ -91,7 +99,7 @@ am_throwaway_cluster() {
 	dir=$(mktemp -d "/tmp/asyncmig-$name.XXXXXX")
 	port=$(am_free_port "$from")
 	if [ -z "${KEEP:-}" ]; then
-		trap 'am_stop_cluster "$dir"' EXIT
+		trap am_throwaway_end EXIT
 	fi
 	am_start_cluster "$dir" "$port" "$@"
 }
@@ -101,3 +109,26 @@ am_psql() {
 }
 
 am_now_ms() { date +%s%3N; }
+
+# am_check_server_log ALLOW LOG...
+#   A server log with an unexpected WARNING is a bug.  Print the WARNING,
+#   PANIC and failed-assertion (TRAP) lines of the LOGs that no pattern of
+#   the file ALLOW matches (extended regular expressions, one a line; lines
+#   starting with # say why the pattern below them is expected; "" or no
+#   such file: nothing is allowed), and fail if there is one.
+am_check_server_log() {
+	local allow=$1 bad
+	shift
+	bad=$(grep -h -E 'WARNING:  |PANIC:  |^TRAP: ' "$@" 2>/dev/null |
+		if [ -n "$allow" ] && [ -f "$allow" ]; then
+			grep -v -E -f <(grep -v -E '^[[:space:]]*(#|$)' "$allow")
+		else
+			cat
+		fi) || true
+	if [ -n "$bad" ]; then
+		echo "unexpected lines in the server log ($*; a bug, or declare them in ${allow:-an allow file}):" >&2
+		printf '%s\n' "$bad" | head -n 40 >&2
+		return 1
+	fi
+	return 0
+}

@@ -14,12 +14,18 @@ from .base import Backend
 
 logger = logging.getLogger("asyncmig")
 
+# what docs/grants.sql grants (the one recipe; keep the two the same)
 GRANT_HINT = (
-    "HINT: asyncmig grants nothing to PUBLIC. A superuser must grant the role %r: "
+    "HINT: asyncmig grants nothing to PUBLIC. A superuser must run asyncmig's docs/grants.sql "
+    "for the role %r in this database (psql -d DB -v app_role=ROLE -f docs/grants.sql), "
+    "which grants: "
     "GRANT USAGE ON SCHEMA asyncmig TO role; GRANT SELECT ON asyncmig.status TO role; "
     "GRANT EXECUTE ON FUNCTION asyncmig.schedule(text, text, text, boolean, text[], "
-    "timestamptz, interval), asyncmig.run(text, boolean, boolean), asyncmig.cancel(text) TO role; "
-    "GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval) TO role;")
+    "timestamptz, interval), asyncmig.schedule_batches(text, regclass, text, text, integer, "
+    "interval, name, boolean, text[], timestamptz, interval), asyncmig.run(text, boolean, "
+    "boolean), asyncmig.cancel(text) TO role; "
+    "GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval), "
+    "asyncmig.wait_for(text, interval, text) TO role;")
 
 ALLOW_SCHEDULED_GUC = "asyncmig.allow_scheduled_migrations"
 
@@ -218,17 +224,42 @@ class PostgresBackend(Backend):
         """asyncmig.cancel(name) -> status."""
         return self._call("SELECT asyncmig.cancel(%s)", [name], name, "asyncmig.cancel(%r)" % name)
 
-    def wait(self, name=None, timeout=None):
-        """CALL asyncmig.wait(name, timeout) in autocommit mode outside any
-        transaction (the procedure commits while it waits) -> notices."""
+    def _check_autocommit(self):
         if self.connection.in_atomic_block or not self.connection.get_autocommit():
             raise AsyncmigError(
                 "asyncmig: cannot wait inside a transaction: CALL asyncmig.wait must "
                 "run in autocommit mode (wait after the transaction committed)")
+
+    def wait_for(self, name, timeout=None):
+        """CALL asyncmig.wait_for(name, timeout) -> the migration's status
+        when it ended or the timeout came (STARTED or IN PROGRESS then).
+        No error for a timeout or a failed migration: the way to poll
+        without an ERROR line in the server log at every slice."""
+        self._check_autocommit()
+        self.connection.ensure_connection()
+        return self._call("CALL asyncmig.wait_for(%s::text, %s::interval)",
+                          [name, to_interval(timeout, allow_zero=True)], name,
+                          "asyncmig.wait_for(%r)" % name)
+
+    def wait(self, name=None, timeout=None):
+        """Wait in autocommit mode outside any transaction (the procedures
+        commit while they wait) -> notices.  A named wait polls with
+        asyncmig.wait_for() and raises MigrationFailed (57014, "timed out")
+        itself, so that waiting in slices logs no ERROR; then CALL
+        asyncmig.wait(name, 0) raises the migration's own error if it
+        failed.  Unnamed: CALL asyncmig.wait(NULL, timeout)."""
+        self._check_autocommit()
         self.connection.ensure_connection()
         self._notices()
-        self._call("CALL asyncmig.wait(%s::text, %s::interval)", [name, to_interval(timeout)],
-                   name, "asyncmig.wait(%r)" % name if name else "asyncmig.wait()")
+        if name is not None:
+            status = self.wait_for(name, timeout)
+            if status in (v.STARTED, v.IN_PROGRESS):
+                raise MigrationFailed(
+                    "asyncmig.wait(%r) failed: timed out waiting for asyncmig migration \"%s\""
+                    % (name, name), name=name, sqlstate=v.SQLSTATE_QUERY_CANCELED)
+            timeout = 0
+        self._call("CALL asyncmig.wait(%s::text, %s::interval)",
+                   [name, to_interval(timeout, allow_zero=name is not None)], name, "asyncmig.wait(%r)" % name if name else "asyncmig.wait()")
         return self._notices()
 
     def status_rows(self, names=None):
