@@ -6,7 +6,8 @@
 #      it), install, then pg_regress suites (sql/, expected/) and isolation
 #      specs (specs/), TAP tests (t/*.pl), the SQLite suites
 #      (test/sqlite/run.sh), the Django suites (test/django/run.sh), the
-#      META.json check (meta), the Debian package (deb) and a pg_upgrade
+#      META.json check (meta), the production tools (ops: postgres_exporter,
+#      promtool and pgbouncer, test/ops/run.sh), the Debian package (deb) and a pg_upgrade
 #      from PostgreSQL 13 to 15 (upgrade; both in chroots);
 #   2. the matrix: in Debian chroots (test/lib/chroot.sh, cached in
 #      /var/cache/asyncmig-chroots) PostgreSQL 13 (bullseye), 17 (trixie) and
@@ -17,7 +18,7 @@
 # anything failed.
 #
 # Usage: bash test/run.sh [--pg VERSIONS] [SUITE...]
-#   SUITE: regress tap sqlite django meta deb upgrade, or matrix
+#   SUITE: regress tap sqlite django meta ops deb upgrade, or matrix
 #          (= --pg 13,17,18)
 #   bash test/run.sh regress tap         those suites on the host only
 #   bash test/run.sh --pg 17 [SUITE...]  PostgreSQL 17 alone (in its chroot;
@@ -66,7 +67,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 for s in "${suites[@]}"; do
-	case $s in regress|tap|sqlite|django|meta|deb|upgrade) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
+	case $s in regress|tap|sqlite|django|meta|deb|upgrade|ops) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
 done
 
 # What runs where.  Inside a chroot (AM_IN_CHROOT set by the outer run), only
@@ -78,7 +79,7 @@ if [ -n "${AM_IN_CHROOT:-}" ]; then
 elif [ ${#versions[@]} -eq 0 ]; then
 	if [ ${#suites[@]} -eq 0 ]; then
 		# "matrix" alone was not given either: everything
-		host_suites=(regress tap sqlite django meta deb upgrade)
+		host_suites=(regress tap sqlite django meta ops deb upgrade)
 		matrix=($AM_MATRIX_PGS)
 	else
 		host_suites=("${suites[@]}")
@@ -86,7 +87,7 @@ elif [ ${#versions[@]} -eq 0 ]; then
 else
 	for v in "${versions[@]}"; do
 		if [ "$v" = "$AM_HOST_PG" ]; then
-			if [ ${#suites[@]} -eq 0 ]; then host_suites=(regress tap sqlite django meta deb upgrade); else host_suites=("${suites[@]}"); fi
+			if [ ${#suites[@]} -eq 0 ]; then host_suites=(regress tap sqlite django meta ops deb upgrade); else host_suites=("${suites[@]}"); fi
 		else
 			am_pg_suite "$v" >/dev/null || exit 2
 			case " ${matrix[*]:-} " in *" $v "*) ;; *) matrix+=("$v") ;; esac
@@ -177,6 +178,12 @@ am_run_here() {
 				;;
 			upgrade)
 				bash "$work/test/upgrade/run.sh" "$repo" || failed+=(upgrade)
+				;;
+			ops)
+				# host only: the packages are bookworm's, the ports the host's
+				if [ -n "${AM_IN_CHROOT:-}" ]; then echo "(ops runs on the host only)"; else
+					bash "$work/test/ops/run.sh" || failed+=(ops)
+				fi
 				;;
 		esac
 		timings+=("$suite $(($(date +%s) - t0))s")
