@@ -241,6 +241,21 @@ pb -c "SELECT asyncmig.schedule('pb.a', 'SELECT pg_sleep(0.5)')" -c "SELECT asyn
 pb -c "CALL asyncmig.wait(NULL, '60 s')" || not_ok "CALL asyncmig.wait(NULL, '60 s')"
 is "$(st pb.a)/$(st pb.b)" "FINISHED/FINISHED" "CALL asyncmig.wait() (unnamed) through pgbouncer"
 
+# a running statement: its owner sees it in progress, a pg_monitor role
+# sees that something runs but not the SQL; cancel() ends it
+pb -c "SELECT asyncmig.schedule('pb.sleep', 'SELECT pg_sleep(60) /* secret */')" >/dev/null
+wait_status pb.sleep "IN PROGRESS" || not_ok "pb.sleep runs"
+for i in $(seq 1 50); do
+	[ -n "$(q app ops "$port" -c "SELECT progress FROM asyncmig.status WHERE name = 'pb.sleep'")" ] && break
+	sleep 0.1
+done
+is "$(q app ops "$bport" -c "SELECT progress FROM asyncmig.status WHERE name = 'pb.sleep'")" \
+	"running: SELECT pg_sleep(60) /* secret */" "the owner sees the statement running"
+is "$(q watcher ops "$bport" -c "SELECT progress FROM asyncmig.status WHERE name = 'pb.sleep'")" \
+	"running: <insufficient privilege>" "a pg_monitor role does not"
+pb -c "SELECT asyncmig.cancel('pb.sleep')" >/dev/null
+wait_status pb.sleep ERROR && ok "cancel() of a running statement through pgbouncer" || not_ok "cancel() of pb.sleep"
+
 # a pg_monitor role through the pooler sees every row
 is "$(q watcher ops "$bport" -c "SELECT count(*) FROM asyncmig.status")" \
 	"$(psql_su -A -t -d ops -c "SELECT count(*) FROM asyncmig.migration")" "a pg_monitor role sees every row through pgbouncer"
