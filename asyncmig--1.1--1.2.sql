@@ -36,3 +36,242 @@ COMMENT ON PROCEDURE asyncmig.wait_for(text, interval, text) IS
 REVOKE ALL ON PROCEDURE asyncmig.wait_for(text, interval, text) FROM PUBLIC;
 
 /* ---- the status view ---- */
+
+/*
+ * Reading it: members of pg_read_all_stats (and so of pg_monitor) may read
+ * the view (USAGE on the schema, SELECT on the view, granted here) and see
+ * every row, as pg_stat_activity shows them every session; the caller's own
+ * roles' rows stay what they were.  A row of a role the caller is not a
+ * member of shows no SQL text, as pg_stat_activity shows another role's
+ * query to a role without pg_read_all_stats: the query a worker runs (in
+ * progress, also a cleanup's) and the error message, which may quote the
+ * SQL or the data, read '<insufficient privilege>'.  Its SQLSTATE
+ * (error_sqlstate) is shown to every reader.  The schema's functions and
+ * the table stay revoked: these roles read, they do not act.
+ *
+ * A queued run with nothing else to wait for, while the launcher finds no
+ * free background worker slot, says so in progress, e.g.
+ *   waiting for a background worker slot (raise max_worker_processes, now 8; asyncmig alone needs 4)
+ * from the read-only setting asyncmig.worker_slot_wait (src/preflight.c:
+ * the launcher's flag in shared memory, nothing written per migration; a
+ * setting because every reader of the view may read it, where a function
+ * would need a grant to each of them).
+ *
+ * Numbers for programs (postgres_exporter, alerts), after the 1.1 columns
+ * (CREATE OR REPLACE VIEW adds columns only at the end):
+ *   error_sqlstate	   text: the SQLSTATE of the error of an ERROR row
+ *   duration_seconds	   duration, in seconds
+ *   progress_fraction	   0..1: 1 when FINISHED; a batched migration's rows
+ *						   done of its estimate; an index build's phase and
+ *						   its blocks or tuples, as an estimate; else NULL
+ *   rows_done			   a batched migration's rows updated so far
+ *   eta_seconds		   a running batched migration's estimate
+ *   queued_seconds		   a queued (STARTED) run: since it was queued
+ *   dependencies_waiting  a queued run: how many of its dependencies have
+ *						   not FINISHED forwards (0 otherwise)
+ * The numbers of a batched migration come from meta->'batches', as its
+ * progress text does (b below).
+ */
+CREATE OR REPLACE VIEW asyncmig.status WITH (security_barrier) AS
+SELECT m.name,
+	m.status,
+	m.direction,
+	m.owner,
+	m.attempts,
+	m.started_at,
+	m.finished_at,
+	CASE
+		WHEN m.started_at IS NULL THEN NULL
+		WHEN m.status = 'IN PROGRESS' THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at
+		ELSE m.finished_at OPERATOR(pg_catalog.-) m.started_at
+	END AS duration,
+	CASE
+	WHEN m.status = 'IN PROGRESS' AND pg_catalog.pg_is_in_recovery() THEN
+		'runs on the primary (this standby has replayed up to '
+			OPERATOR(pg_catalog.||) COALESCE(pg_catalog.pg_last_xact_replay_timestamp()::text, 'an unknown time')
+			OPERATOR(pg_catalog.||) ')'
+	-- review: a run whose worker is gone (the next sweep ends it; with
+	-- asyncmig.enabled = off nothing does until cancel())
+	WHEN m.status = 'IN PROGRESS' AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+			WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
+			  AND a.backend_type OPERATOR(pg_catalog.=) 'asyncmig worker') THEN
+		'no worker runs it (its worker, pid ' OPERATOR(pg_catalog.||) COALESCE(m.meta OPERATOR(pg_catalog.->>) 'pid', '?')
+			OPERATOR(pg_catalog.||) ', is gone): '
+			OPERATOR(pg_catalog.||) CASE
+				WHEN pg_catalog.current_setting('asyncmig.enabled', true) OPERATOR(pg_catalog.=) 'off'
+				THEN 'asyncmig.enabled is off on this server; asyncmig.cancel() ends it'
+				ELSE 'it ends ERROR when a worker next looks at this database'
+			END
+	WHEN m.status = 'IN PROGRESS' THEN
+		COALESCE(
+			bp.progress,
+			(SELECT p.phase
+				OPERATOR(pg_catalog.||) COALESCE(
+					CASE
+						WHEN p.blocks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							(100 OPERATOR(pg_catalog.*) p.blocks_done OPERATOR(pg_catalog./) p.blocks_total)::text OPERATOR(pg_catalog.||) '%'
+						WHEN p.tuples_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							(100 OPERATOR(pg_catalog.*) p.tuples_done OPERATOR(pg_catalog./) p.tuples_total)::text OPERATOR(pg_catalog.||) '%'
+						WHEN p.lockers_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+							p.lockers_done::text OPERATOR(pg_catalog.||) ' of ' OPERATOR(pg_catalog.||) p.lockers_total::text
+					END, '')
+			 FROM pg_catalog.pg_stat_progress_create_index p
+			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
+			(SELECT 'vacuuming: ' OPERATOR(pg_catalog.||) p.phase
+				OPERATOR(pg_catalog.||) COALESCE(
+					CASE WHEN p.heap_blks_total OPERATOR(pg_catalog.>) 0 THEN ' ' OPERATOR(pg_catalog.||)
+						(100 OPERATOR(pg_catalog.*) p.heap_blks_scanned OPERATOR(pg_catalog./) p.heap_blks_total)::text OPERATOR(pg_catalog.||) '%'
+					END, '')
+			 FROM pg_catalog.pg_stat_progress_vacuum p
+			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer),
+			(SELECT 'running: ' OPERATOR(pg_catalog.||) CASE WHEN v.own THEN pg_catalog.left(a.query, 200)
+					ELSE '<insufficient privilege>' END
+			 FROM pg_catalog.pg_stat_activity a
+			 WHERE a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer
+			   AND a.state OPERATOR(pg_catalog.=) 'active'))
+	-- field: an ended run (or one queued again) whose cleanup is pending
+	WHEN m.meta OPERATOR(pg_catalog.?) 'cleanup' THEN
+		'cleaning up after the interrupted run: ' OPERATOR(pg_catalog.||) COALESCE(
+			(SELECT 'running ' OPERATOR(pg_catalog.||) CASE WHEN v.own THEN pg_catalog.left(a.query, 200)
+					ELSE '<insufficient privilege>' END
+			 FROM pg_catalog.pg_stat_activity a
+			 WHERE NOT pg_catalog.pg_is_in_recovery()
+			   AND a.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.#>>) '{cleanup,pid}')::integer
+			   AND a.state OPERATOR(pg_catalog.=) 'active'),
+			'INVALID index to drop, try '
+				OPERATOR(pg_catalog.||) (COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{cleanup,tries}')::integer, 0) OPERATOR(pg_catalog.+) 1)::text
+				OPERATOR(pg_catalog.||) COALESCE(' at ' OPERATOR(pg_catalog.||) (m.meta OPERATOR(pg_catalog.#>>) '{cleanup,next_try}'), '')
+				OPERATOR(pg_catalog.||) COALESCE(' (last try: ' OPERATOR(pg_catalog.||) CASE
+					WHEN v.own THEN m.meta OPERATOR(pg_catalog.#>>) '{cleanup,last_error}'
+					WHEN m.meta OPERATOR(pg_catalog.#>) '{cleanup,last_error}' IS NOT NULL THEN '<insufficient privilege>'
+					END OPERATOR(pg_catalog.||) ')', ''))
+	-- deps: what a queued run waits for; else a worker slot (monitor);
+	-- else where a batched run stopped (batches)
+	WHEN m.status OPERATOR(pg_catalog.=) 'STARTED' THEN
+		COALESCE(NULLIF(pg_catalog.concat_ws('; ',
+			CASE WHEN m.not_before OPERATOR(pg_catalog.>) pg_catalog.now() THEN
+				'waiting until ' OPERATOR(pg_catalog.||) pg_catalog.to_char(m.not_before, 'YYYY-MM-DD HH24:MI:SS')
+			END,
+			(SELECT CASE WHEN pg_catalog.count(*) OPERATOR(pg_catalog.=) 1
+					THEN 'waiting for dependency ' ELSE 'waiting for dependencies ' END
+				OPERATOR(pg_catalog.||) pg_catalog.string_agg(pg_catalog.format('"%s" (%s)', u.dn,
+					CASE
+						WHEN d.id IS NOT NULL AND d.status OPERATOR(pg_catalog.<>) 'SCHEDULED'
+							AND NOT (d.status OPERATOR(pg_catalog.=) 'FINISHED' AND d.direction OPERATOR(pg_catalog.=) 'backwards')
+						THEN d.status
+						ELSE CASE
+							WHEN d.id IS NULL THEN 'never scheduled'
+							WHEN d.status OPERATOR(pg_catalog.=) 'SCHEDULED' THEN 'SCHEDULED, nothing runs it'
+							ELSE 'reverted, nothing runs it forwards'
+						END OPERATOR(pg_catalog.||) COALESCE('; gives up at ' OPERATOR(pg_catalog.||)
+							pg_catalog.to_char(GREATEST(m.updated_at, m.not_before)
+								OPERATOR(pg_catalog.+) NULLIF(COALESCE(pg_catalog.current_setting('asyncmig.dependency_timeout', true), '1h')::pg_catalog.interval, '0'),
+								'YYYY-MM-DD HH24:MI:SS'), '')
+					END), ', ' ORDER BY u.o)
+			 FROM pg_catalog.unnest(m.depends_on) WITH ORDINALITY u(dn, o)
+			 LEFT JOIN asyncmig.migration d ON d.name OPERATOR(pg_catalog.=) u.dn
+			 WHERE m.direction OPERATOR(pg_catalog.=) 'forwards'
+			   AND (d.id IS NULL OR d.status OPERATOR(pg_catalog.<>) 'FINISHED' OR d.direction OPERATOR(pg_catalog.<>) 'forwards')
+			 HAVING pg_catalog.count(*) OPERATOR(pg_catalog.>) 0)), ''),
+			NULLIF(pg_catalog.concat_ws('; ',
+				NULLIF(pg_catalog.current_setting('asyncmig.worker_slot_wait', true), ''),
+				bp.progress), ''))
+	-- batches: where a batched migration is (ERROR, FINISHED, SCHEDULED)
+	ELSE bp.progress
+	END AS progress,
+	CASE WHEN v.own OR m.meta OPERATOR(pg_catalog.#>) '{error,message}' IS NULL
+		THEN m.meta OPERATOR(pg_catalog.#>>) '{error,message}'
+		ELSE '<insufficient privilege>'
+	END AS error,
+	m.meta OPERATOR(pg_catalog.#>>) '{error,sqlstate}' AS error_sqlstate,
+	pg_catalog.date_part('epoch', CASE
+		WHEN m.started_at IS NULL THEN NULL
+		WHEN m.status = 'IN PROGRESS' THEN pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at
+		ELSE m.finished_at OPERATOR(pg_catalog.-) m.started_at
+	END)::double precision AS duration_seconds,
+	CASE
+		WHEN m.status OPERATOR(pg_catalog.=) 'FINISHED' THEN 1::double precision
+		WHEN b.n IS NOT NULL THEN
+			CASE WHEN b.e OPERATOR(pg_catalog.>) 0
+				THEN LEAST(b.r::double precision OPERATOR(pg_catalog./) b.e::double precision, 1) END
+		WHEN m.status OPERATOR(pg_catalog.=) 'IN PROGRESS' AND NOT pg_catalog.pg_is_in_recovery() THEN
+			(SELECT LEAST(GREATEST(CASE
+					WHEN p.phase OPERATOR(pg_catalog.~~) 'building index: scanning table%' THEN 0.4 OPERATOR(pg_catalog.*) f.f
+					WHEN p.phase OPERATOR(pg_catalog.~~) 'building index: sorting%' THEN 0.4
+					WHEN p.phase OPERATOR(pg_catalog.~~) 'building index%' THEN 0.45 OPERATOR(pg_catalog.+) 0.05 OPERATOR(pg_catalog.*) f.f
+					WHEN p.phase OPERATOR(pg_catalog.=) 'waiting for writers before validation' THEN 0.5
+					WHEN p.phase OPERATOR(pg_catalog.=) 'index validation: scanning index' THEN 0.5 OPERATOR(pg_catalog.+) 0.1 OPERATOR(pg_catalog.*) f.f
+					WHEN p.phase OPERATOR(pg_catalog.=) 'index validation: sorting tuples' THEN 0.6
+					WHEN p.phase OPERATOR(pg_catalog.=) 'index validation: scanning table' THEN 0.65 OPERATOR(pg_catalog.+) 0.3 OPERATOR(pg_catalog.*) f.f
+					WHEN p.phase OPERATOR(pg_catalog.~~) 'waiting for%' AND p.phase OPERATOR(pg_catalog.<>) 'waiting for writers before build' THEN 0.95
+					ELSE 0
+				END, 0), 1)::double precision
+			 FROM pg_catalog.pg_stat_progress_create_index p
+				CROSS JOIN LATERAL (SELECT CASE
+					WHEN p.blocks_total OPERATOR(pg_catalog.>) 0 THEN p.blocks_done::double precision OPERATOR(pg_catalog./) p.blocks_total
+					WHEN p.tuples_total OPERATOR(pg_catalog.>) 0 THEN p.tuples_done::double precision OPERATOR(pg_catalog./) p.tuples_total
+					ELSE 0 END AS f) f
+			 WHERE p.pid OPERATOR(pg_catalog.=) (m.meta OPERATOR(pg_catalog.->>) 'pid')::integer)
+	END AS progress_fraction,
+	b.r AS rows_done,
+	CASE
+		WHEN m.status OPERATOR(pg_catalog.=) 'IN PROGRESS' AND b.run_r OPERATOR(pg_catalog.>) 0 AND b.secs OPERATOR(pg_catalog.>) 0 THEN
+			((b.e OPERATOR(pg_catalog.-) b.r)::pg_catalog.numeric OPERATOR(pg_catalog.*) b.secs OPERATOR(pg_catalog./) b.run_r)::double precision
+	END AS eta_seconds,
+	CASE WHEN m.status OPERATOR(pg_catalog.=) 'STARTED' THEN
+		pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.updated_at)::double precision
+	END AS queued_seconds,
+	CASE WHEN m.status OPERATOR(pg_catalog.=) 'STARTED' AND m.direction OPERATOR(pg_catalog.=) 'forwards' THEN
+		(SELECT pg_catalog.count(*)::integer
+		 FROM pg_catalog.unnest(m.depends_on) u(dn)
+		 LEFT JOIN asyncmig.migration d ON d.name OPERATOR(pg_catalog.=) u.dn
+		 WHERE d.id IS NULL OR d.status OPERATOR(pg_catalog.<>) 'FINISHED' OR d.direction OPERATOR(pg_catalog.<>) 'forwards')
+		ELSE 0
+	END AS dependencies_waiting
+FROM asyncmig.migration m
+	-- monitor: is the row the caller's own (its SQL shown)?
+	CROSS JOIN LATERAL (SELECT pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER') AS own) v
+	-- batches: a batched migration's numbers, from meta->'batches'
+	LEFT JOIN LATERAL (SELECT s.n, s.r, s.run_r, s.secs,
+			GREATEST(s.e, s.r) AS e
+		FROM (SELECT
+				COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,batches}')::pg_catalog.int8, 0) AS n,
+				COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,rows}')::pg_catalog.int8, 0) AS r,
+				COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,estimate_rows}')::pg_catalog.int8, 0) AS e,
+				COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,run_rows}')::pg_catalog.int8, 0) AS run_r,
+				COALESCE(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at), 0)::pg_catalog.numeric AS secs
+			) s
+		WHERE m.batch_relation IS NOT NULL AND m.direction OPERATOR(pg_catalog.=) 'forwards'
+			AND m.meta OPERATOR(pg_catalog.?) 'batches') b ON true
+	-- batches: a batched migration's progress
+	CROSS JOIN LATERAL (SELECT CASE
+		WHEN b.n IS NULL THEN NULL
+		WHEN m.status OPERATOR(pg_catalog.=) 'FINISHED' THEN
+			pg_catalog.format('%s batches: %s rows', b.n, b.r)
+		ELSE
+			pg_catalog.format('batch %s: %s of ~%s rows (%s%%)', b.n, b.r, b.e,
+				CASE WHEN b.e OPERATOR(pg_catalog.>) 0
+					THEN pg_catalog.floor(100 OPERATOR(pg_catalog.*) b.r OPERATOR(pg_catalog./) b.e)::pg_catalog.int8
+					ELSE 0 END)
+			OPERATOR(pg_catalog.||)
+			CASE
+				WHEN m.status OPERATOR(pg_catalog.<>) 'IN PROGRESS' OR b.run_r OPERATOR(pg_catalog.<=) 0
+					OR b.secs OPERATOR(pg_catalog.<=) 0 THEN ''
+				ELSE ', eta ' OPERATOR(pg_catalog.||) (SELECT
+					CASE
+						WHEN t.eta OPERATOR(pg_catalog.<) 90 THEN pg_catalog.round(t.eta)::pg_catalog.text OPERATOR(pg_catalog.||) ' s'
+						WHEN t.eta OPERATOR(pg_catalog.<) 5400 THEN pg_catalog.round(t.eta OPERATOR(pg_catalog./) 60)::pg_catalog.text OPERATOR(pg_catalog.||) ' min'
+						ELSE pg_catalog.round(t.eta OPERATOR(pg_catalog./) 3600, 1)::pg_catalog.text OPERATOR(pg_catalog.||) ' h'
+					END
+					FROM (SELECT (b.e OPERATOR(pg_catalog.-) b.r)::pg_catalog.numeric
+						OPERATOR(pg_catalog.*) b.secs OPERATOR(pg_catalog./) b.run_r AS eta) t)
+			END
+		END AS progress) bp
+WHERE v.own OR pg_catalog.pg_has_role('pg_read_all_stats', 'MEMBER');
+
+COMMENT ON VIEW asyncmig.status IS
+	'asyncmig migrations of the current role''s roles (every one for members of pg_read_all_stats, without SQL texts), with duration, progress and error, and numbers for monitoring';
+
+/* monitoring roles read the view (only the view) */
+GRANT USAGE ON SCHEMA asyncmig TO pg_read_all_stats;
+GRANT SELECT ON asyncmig.status TO pg_read_all_stats;

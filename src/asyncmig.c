@@ -21,6 +21,7 @@
 #include "asyncmig.h"
 #include "functions.h"
 #include "launcher.h"
+#include "preflight.h"
 #include "registry.h"
 #include "settings.h"
 #include "shmem.h"
@@ -35,6 +36,7 @@ PG_MODULE_MAGIC;
 void
 _PG_init(void)
 {
+	am_preflight_define_settings();
 	am_settings_define();
 	am_functions_init();
 	am_registry_init();

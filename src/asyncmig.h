@@ -15,7 +15,8 @@
  *						hash) and the registry file pg_asyncmig/databases
  * src/launcher.c		the launcher: starts one worker per runnable database
  * src/preflight.c		standby, template and worker-slot checks and
- *						warnings of schedule(), run(), cancel()
+ *						warnings of schedule(), run(), cancel(); the
+ *						read-only asyncmig.worker_slot_wait the view reads
  * src/worker.c			a worker: sweeps, claims and runs one migration
  * src/executor.c		runs SQL text statement by statement, top-level;
  *						the migration's timeout

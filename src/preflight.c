@@ -10,6 +10,14 @@
  * instead of PostgreSQL's raw error from asyncmig's internal statements
  * or silence.
  *
+ * It also defines asyncmig.worker_slot_wait, a read-only setting whose
+ * value is computed when it is read: what the status view says of a
+ * queued run while the launcher finds no free background worker slot.
+ * A setting, not a function, because the view's readers (an application
+ * role, a pg_monitor member) may read any setting but execute no function
+ * of asyncmig that they were not granted; and the launcher only keeps a
+ * flag in shared memory, so nothing is written per migration.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -18,12 +26,71 @@
 #include "access/xlog.h"
 #include "catalog/pg_database.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/guc.h"
 #include "utils/syscache.h"
 
 #include "preflight.h"
 #include "settings.h"
 #include "shmem.h"
 #include "vocabulary.h"
+
+/* never read: the value of asyncmig.worker_slot_wait is its show hook's */
+static char *worker_slot_wait_value = NULL;
+
+static const char *preflight_show_worker_slot_wait(void);
+
+/*
+ * am_preflight_define_settings
+ *		Define asyncmig.worker_slot_wait (see the file's header).
+ */
+void
+am_preflight_define_settings(void)
+{
+	DefineCustomStringVariable("asyncmig.worker_slot_wait",
+							   "Why migrations queued in this database do not start, if for lack of a background worker slot.",
+							   "Read-only; empty unless asyncmig's launcher found no free background worker slot for its last worker "
+							   "and no asyncmig worker runs in this database.  The status view shows it as the progress of a queued migration.",
+							   &worker_slot_wait_value,
+							   "",
+							   PGC_INTERNAL,
+							   GUC_NOT_IN_SAMPLE | GUC_DISALLOW_IN_FILE | GUC_NO_RESET_ALL,
+							   NULL, NULL, preflight_show_worker_slot_wait);
+}
+
+/*
+ * preflight_show_worker_slot_wait
+ *		The value of asyncmig.worker_slot_wait: in a backend of a database
+ *		in which no asyncmig worker runs, while the launcher's last try to
+ *		start a worker found no free slot, what to raise; else empty.
+ */
+static const char *
+preflight_show_worker_slot_wait(void)
+{
+	static char buf[256];
+	bool		waiting = false;
+	int			i;
+
+	/* shared memory only in a backend, with asyncmig preloaded */
+	if (am_shmem_state == NULL || MyProc == NULL || !OidIsValid(MyDatabaseId))
+		return "";
+	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
+	if (am_shmem_state->no_bgworker_slot)
+	{
+		waiting = true;
+		for (i = 0; i < am_shmem_state->nslots; i++)
+			if (am_shmem_state->slots[i].in_use &&
+				am_shmem_state->slots[i].dboid == MyDatabaseId)
+				waiting = false;
+	}
+	LWLockRelease(am_shmem_state->lock);
+	if (!waiting)
+		return "";
+	snprintf(buf, sizeof(buf),
+			 "waiting for a background worker slot (raise max_worker_processes, now %d; asyncmig alone needs %d)",
+			 max_worker_processes, am_settings_worker_processes_needed());
+	return buf;
+}
 
 /*
  * am_preflight_check_writable

@@ -10,6 +10,7 @@
 #ifndef ASYNCMIG_PREFLIGHT_H
 #define ASYNCMIG_PREFLIGHT_H
 
+extern void am_preflight_define_settings(void);
 extern void am_preflight_check_writable(const char *action);
 extern void am_preflight_check_database(const char *action);
 extern void am_preflight_warn_queued(const char *name);

@@ -7,7 +7,8 @@
 #      specs (specs/), TAP tests (t/*.pl), the SQLite suites
 #      (test/sqlite/run.sh), the Django suites (test/django/run.sh), the
 #      META.json check (meta), the documentation's runnable examples and
-#      links (docs, test/docs/run.sh), the Debian package (deb) and a pg_upgrade
+#      links (docs, test/docs/run.sh), the production tools (ops: postgres_exporter,
+#      promtool and pgbouncer, test/ops/run.sh), the Debian package (deb) and a pg_upgrade
 #      from PostgreSQL 13 to 15 (upgrade; both in chroots);
 #   2. the matrix: in Debian chroots (test/lib/chroot.sh, cached in
 #      /var/cache/asyncmig-chroots) PostgreSQL 13 (bullseye), 17 (trixie) and
@@ -18,7 +19,7 @@
 # anything failed.
 #
 # Usage: bash test/run.sh [--pg VERSIONS] [SUITE...]
-#   SUITE: regress tap sqlite django meta docs deb upgrade, or matrix
+#   SUITE: regress tap sqlite django meta docs ops deb upgrade, or matrix
 #          (= --pg 13,17,18)
 #   bash test/run.sh regress tap         those suites on the host only
 #   bash test/run.sh --pg 17 [SUITE...]  PostgreSQL 17 alone (in its chroot;
@@ -67,7 +68,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 for s in "${suites[@]}"; do
-	case $s in regress|tap|sqlite|django|meta|docs|deb|upgrade) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
+	case $s in regress|tap|sqlite|django|meta|docs|ops|deb|upgrade) ;; *) echo "unknown suite: $s" >&2; exit 2 ;; esac
 done
 
 # What runs where.  Inside a chroot (AM_IN_CHROOT set by the outer run), only
@@ -79,7 +80,7 @@ if [ -n "${AM_IN_CHROOT:-}" ]; then
 elif [ ${#versions[@]} -eq 0 ]; then
 	if [ ${#suites[@]} -eq 0 ]; then
 		# "matrix" alone was not given either: everything
-		host_suites=(regress tap sqlite django meta docs deb upgrade)
+		host_suites=(regress tap sqlite django meta docs ops deb upgrade)
 		matrix=($AM_MATRIX_PGS)
 	else
 		host_suites=("${suites[@]}")
@@ -87,7 +88,7 @@ elif [ ${#versions[@]} -eq 0 ]; then
 else
 	for v in "${versions[@]}"; do
 		if [ "$v" = "$AM_HOST_PG" ]; then
-			if [ ${#suites[@]} -eq 0 ]; then host_suites=(regress tap sqlite django meta docs deb upgrade); else host_suites=("${suites[@]}"); fi
+			if [ ${#suites[@]} -eq 0 ]; then host_suites=(regress tap sqlite django meta docs ops deb upgrade); else host_suites=("${suites[@]}"); fi
 		else
 			am_pg_suite "$v" >/dev/null || exit 2
 			case " ${matrix[*]:-} " in *" $v "*) ;; *) matrix+=("$v") ;; esac
@@ -198,6 +199,12 @@ am_run_here() {
 				;;
 			upgrade)
 				bash "$work/test/upgrade/run.sh" "$repo" || failed+=(upgrade)
+				;;
+			ops)
+				# host only: the packages are bookworm's, the ports the host's
+				if [ -n "${AM_IN_CHROOT:-}" ]; then echo "(ops runs on the host only)"; else
+					bash "$work/test/ops/run.sh" || failed+=(ops)
+				fi
 				;;
 		esac
 		timings+=("$suite $(($(date +%s) - t0))s")
