@@ -217,6 +217,24 @@ wait_ended('p');
 is(status_of('p') . ' ' . sql("SELECT meta->'batches'->>'batches' FROM asyncmig.migration WHERE name = 'p'"),
 	'ERROR: canceled 1', 'a far pause: one batch, then the pause, cancelled');
 
+# 10. MERGE (PostgreSQL 15 and later): an action that inserts into the walked
+#     table, or assigns to its key, is refused at schedule time
+SKIP:
+{
+	skip 'MERGE needs PostgreSQL 15', 3 if sql('SHOW server_version_num') < 150000;
+	sql('CREATE TABLE mg (id int PRIMARY KEY, n int NOT NULL DEFAULT 0); CREATE TABLE mg_src (id int, n int)');
+	my ($ret, $out, $err);
+	$ret = $node->psql('walk', "SELECT asyncmig.schedule_batches('mg1', 'mg', 'MERGE INTO mg USING mg_src s ON mg.id = s.id AND s.id BETWEEN \$1 AND \$2 WHEN NOT MATCHED THEN INSERT VALUES (s.id, s.n)')",
+		stdout => \$out, stderr => \$err);
+	like($err, qr/batch SQL must not insert into the table it walks/, 'MERGE ... INSERT into the walked table: refused');
+	$ret = $node->psql('walk', "SELECT asyncmig.schedule_batches('mg2', 'mg', 'MERGE INTO mg USING mg_src s ON mg.id = s.id AND mg.id BETWEEN \$1 AND \$2 WHEN MATCHED THEN UPDATE SET id = s.id + 1000')",
+		stdout => \$out, stderr => \$err);
+	like($err, qr/batch SQL must not assign to the key column "id"/, 'MERGE ... UPDATE SET key: refused');
+	$ret = $node->psql('walk', "SELECT asyncmig.schedule_batches('mg3', 'mg', 'MERGE INTO mg USING mg_src s ON mg.id = s.id AND mg.id BETWEEN \$1 AND \$2 WHEN MATCHED THEN UPDATE SET n = s.n')",
+		stdout => \$out, stderr => \$err);
+	is($ret, 0, 'MERGE ... UPDATE of another column: accepted') or diag($err);
+}
+
 # no unexpected WARNING in the log
 my $log = slurp_file($node->logfile);
 my @warnings = grep { !/canceled|timed out/ } ($log =~ /^.*WARNING:.*$/mg);
