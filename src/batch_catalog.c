@@ -10,7 +10,19 @@
  *		 "rows": 4130000,		keys walked, over every run
  *		 "rows_affected": 4129874,	rows the statement processed
  *		 "estimate_rows": 10000000,	the table's size when the run began
- *		 "run_batches": 13, "run_rows": 130000}	done in the current run
+ *		 "run_batches": 13, "run_rows": 130000,	done in the current run
+ *		 "upper_key": "10000000",	the key's maximum when the run began:
+ *							its batches stop there (NULL: no key)
+ *		 "walk": {"column": "id", "index": "t_pkey", "index_oid": 16390,
+ *				  "type": "bigint", "type_oid": 20, "collation": null,
+ *				  "collation_oid": 0, "opclass": "int8_ops",
+ *				  "opclass_oid": 3124}}	the walk's key and order
+ *
+ * "walk" is written when a walk begins from its first key and kept while
+ * it resumes: a run whose key no longer has that type, collation and
+ * operator class ends ERROR (batch_run.c); restart => true forgets it with
+ * the rest of the progress.  "upper_key" is written at the start of each
+ * run.
  *
  * Every function runs inside am_catalog_enter() (as the table's owner,
  * search_path pinned).  The batch columns come with asyncmig 1.1: a
@@ -164,11 +176,17 @@ am_batch_catalog_spec(int64 id)
 	values[0] = Int64GetDatum(id);
 	SPI_connect();
 	if (am_catalog_spi("SELECT batch_relation::pg_catalog.oid, batch_key::pg_catalog.text, batch_size, "
-					 "  (pg_catalog.date_part('epoch', batch_pause) * 1000)::pg_catalog.int8, "
+					 "  (LEAST(pg_catalog.date_part('epoch', batch_pause), 1e12::pg_catalog.float8) * 1000)::pg_catalog.int8, "
 					 "  meta #>> '{batches,last_key}', "
 					 "  coalesce((meta #>> '{batches,batches}')::pg_catalog.int8, 0), "
 					 "  coalesce((meta #>> '{batches,rows}')::pg_catalog.int8, 0), "
-					 "  coalesce((meta #>> '{batches,rows_affected}')::pg_catalog.int8, 0) "
+					 "  coalesce((meta #>> '{batches,rows_affected}')::pg_catalog.int8, 0), "
+					 "  coalesce((meta #>> '{batches,walk,index_oid}')::pg_catalog.oid, 0), "
+					 "  coalesce((meta #>> '{batches,walk,type_oid}')::pg_catalog.oid, 0), "
+					 "  coalesce((meta #>> '{batches,walk,collation_oid}')::pg_catalog.oid, 0), "
+					 "  coalesce((meta #>> '{batches,walk,opclass_oid}')::pg_catalog.oid, 0), "
+					 "  coalesce(meta -> 'batches' ? 'upper_key', false), "
+					 "  meta #>> '{batches,upper_key}' "
 					 "FROM asyncmig.migration WHERE id = $1 AND batch_relation IS NOT NULL",
 					 1, types, values, NULL, true, SPI_OK_SELECT) == 1)
 	{
@@ -187,6 +205,13 @@ am_batch_catalog_spec(int64 id)
 		spec->batches = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
 		spec->rows = DatumGetInt64(SPI_getbinval(tup, desc, 7, &isnull));
 		spec->rows_affected = DatumGetInt64(SPI_getbinval(tup, desc, 8, &isnull));
+		spec->walk_index = DatumGetObjectId(SPI_getbinval(tup, desc, 9, &isnull));
+		spec->walk_typid = DatumGetObjectId(SPI_getbinval(tup, desc, 10, &isnull));
+		spec->walk_collation = DatumGetObjectId(SPI_getbinval(tup, desc, 11, &isnull));
+		spec->walk_opclass = DatumGetObjectId(SPI_getbinval(tup, desc, 12, &isnull));
+		spec->has_upper = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
+		v = SPI_getvalue(tup, desc, 14);
+		spec->upper_key = v ? MemoryContextStrdup(cxt, v) : NULL;
 	}
 	SPI_finish();
 	return spec;
@@ -194,26 +219,55 @@ am_batch_catalog_spec(int64 id)
 
 /*
  * am_batch_catalog_start_run
- *		A run of a batched migration begins: note the table's estimated size
- *		and count this run's batches from zero.
+ *		A run of a batched migration begins: note the table's estimated size,
+ *		count this run's batches from zero, and record the walk's key and
+ *		order (walk_json, a jsonb object) and its upper bound (NULL: the
+ *		table had no key to walk).
  */
 void
-am_batch_catalog_start_run(int64 id, int64 estimate_rows)
+am_batch_catalog_start_run(int64 id, int64 estimate_rows, const char *walk_json,
+						   const char *upper_key)
 {
-	Oid			types[2] = {INT8OID, INT8OID};
-	Datum		values[2];
+	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	values[0] = Int64GetDatum(id);
 	values[1] = Int64GetDatum(estimate_rows);
+	values[2] = CStringGetTextDatum(walk_json);
+	values[3] = upper_key ? CStringGetTextDatum(upper_key) : (Datum) 0;
+	nulls[3] = upper_key ? ' ' : 'n';
 	am_catalog_exec("UPDATE asyncmig.migration SET meta = meta || "
 				 "pg_catalog.jsonb_build_object('batches', "
 				 "  pg_catalog.jsonb_build_object('last_key', NULL, 'batches', 0, "
 				 "    'rows', 0, 'rows_affected', 0) "
 				 "  || coalesce(meta -> 'batches', '{}') "
 				 "  || pg_catalog.jsonb_build_object('estimate_rows', $2, "
-				 "    'run_batches', 0, 'run_rows', 0)) "
+				 "    'run_batches', 0, 'run_rows', 0, "
+				 "    'walk', $3::pg_catalog.jsonb, 'upper_key', $4)) "
 				 "WHERE id = $1",
-				 2, types, values, NULL, false, SPI_OK_UPDATE);
+				 4, types, values, nulls, false, SPI_OK_UPDATE);
+}
+
+/*
+ * am_batch_catalog_repin
+ *		The walk goes on with another index in the same order (the pinned
+ *		one was dropped or rebuilt): record it, in the batch's transaction.
+ */
+void
+am_batch_catalog_repin(int64 id, Oid indexid)
+{
+	Oid			types[3] = {INT8OID, INT8OID, TEXTOID};
+	Datum		values[3];
+
+	values[0] = Int64GetDatum(id);
+	values[1] = Int64GetDatum((int64) indexid);
+	values[2] = CStringGetTextDatum(get_rel_name(indexid));
+	am_catalog_exec("UPDATE asyncmig.migration SET meta = pg_catalog.jsonb_set(meta, "
+				 "'{batches,walk}', (meta #> '{batches,walk}') || "
+				 "pg_catalog.jsonb_build_object('index_oid', $2, 'index', $3)) "
+				 "WHERE id = $1 AND meta #> '{batches,walk}' IS NOT NULL",
+				 3, types, values, NULL, false, SPI_OK_UPDATE);
 }
 
 /*

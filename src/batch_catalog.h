@@ -32,6 +32,13 @@ typedef struct AmBatchSpec
 	int64		batches;		/* done so far, over every run */
 	int64		rows;			/* keys walked so far */
 	int64		rows_affected;	/* rows the statement processed so far */
+	/* the walk's key, order and bound, fixed when it began (walk_index 0: none recorded) */
+	Oid			walk_index;
+	Oid			walk_typid;
+	Oid			walk_collation;
+	Oid			walk_opclass;
+	bool		has_upper;		/* upper_key recorded (NULL: nothing to walk) */
+	char	   *upper_key;
 	/* set by the batch loop when a batch fails: which one */
 	int64		failed_batch;	/* 0: none */
 	char	   *failed_first;
@@ -45,7 +52,10 @@ extern void am_batch_catalog_clear_spec(const char *name);
 extern bool am_batch_catalog_is_batched(const char *name);
 extern void am_batch_catalog_forget_progress(int64 id);
 extern AmBatchSpec *am_batch_catalog_spec(int64 id);
-extern void am_batch_catalog_start_run(int64 id, int64 estimate_rows);
+extern void am_batch_catalog_start_run(int64 id, int64 estimate_rows,
+									   const char *walk_json,
+									   const char *upper_key);
+extern void am_batch_catalog_repin(int64 id, Oid indexid);
 extern bool am_batch_catalog_lock_run(int64 id, int pid);
 extern void am_batch_catalog_progress(int64 id, int pid, const char *last_key,
 									  int64 walked, int64 affected);

@@ -12,13 +12,20 @@
  * running, and the next forwards run starts after the last key recorded.
  *
  * The walk is keyset pagination over the key's btree index:
- *		WHERE key > last ORDER BY key LIMIT batch_size
+ *		WHERE key > last AND key <= upper ORDER BY key LIMIT batch_size
  * never OFFSET and never arithmetic on keys, so gaps, uuids, text and
  * timestamps all work, and each batch costs the same at the end of the
- * table as at its start.  A key value shared by several rows is never
- * split: the statement's "BETWEEN $1 AND $2" takes every row of the last
- * key, and the next batch starts after it.  Rows whose key is NULL are not
- * walked.
+ * table as at its start.  It compares with the key type's default btree
+ * operators and the column's collation, the order in which the statement's
+ * "BETWEEN $1 AND $2" compares (batch_check.c); that order, the index and
+ * the upper bound (the key's maximum when the run began: rows moved or
+ * created beyond it are not part of the run, so a batch that moves keys
+ * ahead cannot make the run endless) are fixed when the run begins and
+ * recorded with its progress.  A resumed run whose key no longer has that
+ * type, collation and operator class ends ERROR.  A key value shared by
+ * several rows is never split: the statement's "BETWEEN $1 AND $2" takes
+ * every row of the last key, and the next batch starts after it.  Rows
+ * whose key is NULL are not walked.
  *
  * Gentle: asyncmig.lock_timeout applies to each batch; a batch that fails
  * on a lock timeout, deadlock or serialization failure is tried again (the
@@ -40,6 +47,7 @@
 #include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_inherits.h"
+#include "catalog/pg_opclass.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -52,6 +60,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/ps_status.h"
@@ -82,11 +91,16 @@ typedef struct AmBatchDone
 
 static int	am_batch_fixed_settings(void);
 static char *am_batch_operator(Oid opr);
-static char *am_batch_bounds_sql(AmBatchKey *key, bool after);
+static char *am_batch_bounds_sql(AmBatchKey *key, const char *attname,
+								 bool after);
+static char *am_batch_walk_json(AmBatchKey *key);
+static char *am_batch_upper_key(AmBatchKey *key, MemoryContext into);
+static void am_batch_pin(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
+						 MemoryContext into);
 static int64 am_batch_estimate(Oid relid);
 static int64 am_batch_replica_lag_kb(void);
 static void am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec);
-static bool am_batch_one(AmMigration *m, AmBatchSpec *spec,
+static bool am_batch_one(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 						 MemoryContext keep, AmBatchDone *b, bool *busy);
 
 /*
@@ -135,30 +149,124 @@ am_batch_operator(Oid opr)
 /*
  * am_batch_bounds_sql
  *		The query that finds the next batch: its first key, its last key and
- *		how many keys it walked.  $1 is batch_size; with after, $2 is the
- *		last key done.  The window keeps memory constant however large the
- *		batch: only one row leaves the LIMIT's sort.
+ *		how many keys it walked.  $1 is batch_size, $2 the upper bound; with
+ *		after, $3 is the last key done.  The window keeps memory constant
+ *		however large the batch: only one row leaves the LIMIT's sort.  No
+ *		COLLATE: the column's own collation, as in the batch statement.
  */
 static char *
-am_batch_bounds_sql(AmBatchKey *key, bool after)
+am_batch_bounds_sql(AmBatchKey *key, const char *attname, bool after)
 {
 	char	   *rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(key->relid)),
 												 get_rel_name(key->relid));
-	char	   *col = (char *) quote_identifier(key->attname);
+	const char *col = quote_identifier(attname);
 	char	   *lt = am_batch_operator(key->lt_opr);
-	char	   *gt = am_batch_operator(key->gt_opr);
 
-	if (OidIsValid(key->collation))
-		col = psprintf("%s COLLATE %s", col, generate_collation_name(key->collation));
 	return psprintf("SELECT pg_catalog.first_value(k) OVER w, k, pg_catalog.row_number() OVER w "
-					"FROM (SELECT %s AS k FROM %s WHERE %s IS NOT NULL%s%s%s "
+					"FROM (SELECT %s AS k FROM %s WHERE %s %s $2%s%s%s "
 					"  ORDER BY %s USING %s LIMIT $1) s "
 					"WINDOW w AS (ORDER BY k USING %s ROWS UNBOUNDED PRECEDING) "
 					"ORDER BY 3 DESC LIMIT 1",
-					col, rel, col,
+					col, rel, col, am_batch_operator(key->le_opr),
 					after ? " AND " : "", after ? col : "",
-					after ? psprintf(" %s $2", gt) : "",
+					after ? psprintf(" %s $3", am_batch_operator(key->gt_opr)) : "",
 					col, lt, lt);
+}
+
+/*
+ * am_batch_walk_json
+ *		The walk's key and order as recorded in meta->'batches'->'walk'.
+ */
+static char *
+am_batch_walk_json(AmBatchKey *key)
+{
+	StringInfoData buf;
+	HeapTuple	tup = SearchSysCache1(CLAOID, ObjectIdGetDatum(key->opclass));
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for operator class %u", key->opclass);
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"column\": ");
+	escape_json(&buf, key->attname);
+	appendStringInfoString(&buf, ", \"index\": ");
+	escape_json(&buf, get_rel_name(key->indexid));
+	appendStringInfo(&buf, ", \"index_oid\": %u, \"type\": ", key->indexid);
+	escape_json(&buf, format_type_be(key->typid));
+	appendStringInfo(&buf, ", \"type_oid\": %u, \"collation\": ", key->typid);
+	if (OidIsValid(key->collation))
+		escape_json(&buf, get_collation_name(key->collation));
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfo(&buf, ", \"collation_oid\": %u, \"opclass\": ", key->collation);
+	escape_json(&buf, NameStr(((Form_pg_opclass) GETSTRUCT(tup))->opcname));
+	appendStringInfo(&buf, ", \"opclass_oid\": %u}", key->opclass);
+	ReleaseSysCache(tup);
+	return buf.data;
+}
+
+/*
+ * am_batch_upper_key
+ *		The key's maximum now, as text (NULL: no key to walk): the upper
+ *		bound of a walk that begins.  Read in the walk's order, through
+ *		its index, with the settings key text depends on.
+ */
+static char *
+am_batch_upper_key(AmBatchKey *key, MemoryContext into)
+{
+	int			level = am_batch_fixed_settings();
+	char	   *rel = quote_qualified_identifier(get_namespace_name(get_rel_namespace(key->relid)),
+												 get_rel_name(key->relid));
+	const char *col = quote_identifier(key->attname);
+	char	   *upper = NULL;
+
+	SPI_connect();
+	if (SPI_execute(psprintf("SELECT %s FROM %s WHERE %s IS NOT NULL ORDER BY %s USING %s LIMIT 1",
+							 col, rel, col, col, am_batch_operator(key->gt_opr)),
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "asyncmig: could not read the key's maximum");
+	if (SPI_processed == 1)
+		upper = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	upper = upper ? MemoryContextStrdup(into, upper) : NULL;
+	SPI_finish();
+	AtEOXact_GUC(true, level);
+	return upper;
+}
+
+/*
+ * am_batch_pin
+ *		When a run begins: a walk that began before (progress recorded)
+ *		goes on only with the key it began with (its type, collation and
+ *		operator class); a new walk records them.  Either way the run's
+ *		upper bound is the key's maximum now: rows beyond it are not part
+ *		of this run (a later run walks on from the last key done).
+ *		Progress recorded before the walk was (asyncmig 1.1) is resumed in
+ *		today's order, which the LOG says.
+ */
+static void
+am_batch_pin(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
+			 MemoryContext into)
+{
+	if (spec->last_key && OidIsValid(spec->walk_typid) &&
+		(spec->walk_typid != key->typid ||
+		 spec->walk_collation != key->collation ||
+		 spec->walk_opclass != key->opclass))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the key of batched migration \"%s\" changed since its walk began", m->name),
+				 errdetail("Column \"%s\" was of %s when the walk began, and is now of %s: the last key done (%s) would be read in another order.",
+						   key->attname,
+						   am_batch_describe_order(spec->walk_typid, spec->walk_collation, spec->walk_opclass),
+						   am_batch_describe_order(key->typid, key->collation, key->opclass),
+						   spec->last_key),
+				 errhint("Start the walk again from its first key with asyncmig.run('%s', restart => true); the batch statement is then applied again to the rows done already.",
+						 m->name)));
+	spec->has_upper = true;
+	spec->upper_key = am_batch_upper_key(key, into);
+	if (spec->last_key && !OidIsValid(spec->walk_typid))
+		ereport(LOG,
+				(errmsg("asyncmig migration \"%s\": its progress has no recorded walk; resuming in the order of %s, up to key %s",
+						m->name, am_batch_describe_order(key->typid, key->collation, key->opclass),
+						spec->upper_key ? spec->upper_key : "(none)")));
 }
 
 /*
@@ -206,16 +314,19 @@ am_batch_estimate(Oid relid)
  *		session held the run's row: nothing was run, try again later.
  */
 static bool
-am_batch_one(AmMigration *m, AmBatchSpec *spec, MemoryContext keep,
-			 AmBatchDone *b, bool *busy)
+am_batch_one(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
+			 MemoryContext keep, AmBatchDone *b, bool *busy)
 {
-	AmBatchKey key;
 	AmCatalogContext ccxt;
 	int			level;
 	bool		done;
-	Oid			types[2];
-	Datum		values[2];
+	bool		repinned;
+	char	   *attname;
+	Oid			types[3];
+	Datum		values[3];
 	Datum		bounds[2];
+	Oid			infunc;
+	Oid			ioparam;
 	bool		isnull;
 	Oid			outfunc;
 	bool		varlena;
@@ -242,22 +353,33 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, MemoryContext keep,
 	}
 	SPI_connect();
 
-	/* the bounds, by OID and with the index's own operators */
+	/*
+	 * The bounds, in the walk's pinned order, up to its upper bound; the key
+	 * and its index checked by OID (an index rebuilt in the same order is
+	 * taken instead, and recorded with this batch).
+	 */
 	level = am_batch_fixed_settings();
-	am_batch_check_key(spec->relid, spec->key, &key, false);
+	repinned = am_batch_check_pinned(key, &attname);
+	if (spec->upper_key == NULL)
+	{
+		/* the table had no key when the walk began */
+		AtEOXact_GUC(true, level);
+		SPI_finish();
+		PopActiveSnapshot();
+		if (StatementTimeout > 0)
+			disable_timeout(STATEMENT_TIMEOUT, false);
+		CommitTransactionCommand();
+		return true;
+	}
+	getTypeInputInfo(key->typid, &infunc, &ioparam);
 	types[0] = INT8OID;
 	values[0] = Int64GetDatum(spec->batch_size);
+	types[1] = types[2] = key->typid;
+	values[1] = OidInputFunctionCall(infunc, spec->upper_key, ioparam, -1);
 	if (spec->last_key)
-	{
-		Oid			infunc;
-		Oid			ioparam;
-
-		getTypeInputInfo(key.typid, &infunc, &ioparam);
-		types[1] = key.typid;
-		values[1] = OidInputFunctionCall(infunc, spec->last_key, ioparam, -1);
-	}
-	rc = SPI_execute_with_args(am_batch_bounds_sql(&key, spec->last_key != NULL),
-							   spec->last_key ? 2 : 1, types, values, NULL,
+		values[2] = OidInputFunctionCall(infunc, spec->last_key, ioparam, -1);
+	rc = SPI_execute_with_args(am_batch_bounds_sql(key, attname, spec->last_key != NULL),
+							   spec->last_key ? 3 : 2, types, values, NULL,
 							   false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "asyncmig: could not find the next batch (%s)",
@@ -271,7 +393,7 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, MemoryContext keep,
 		bounds[0] = SPI_getbinval(tup, desc, 1, &isnull);
 		bounds[1] = SPI_getbinval(tup, desc, 2, &isnull);
 		b->walked = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		getTypeOutputInfo(key.typid, &outfunc, &varlena);
+		getTypeOutputInfo(key->typid, &outfunc, &varlena);
 		b->first_key = MemoryContextStrdup(keep, OidOutputFunctionCall(outfunc, bounds[0]));
 		b->last_key = MemoryContextStrdup(keep, OidOutputFunctionCall(outfunc, bounds[1]));
 	}
@@ -287,7 +409,7 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, MemoryContext keep,
 
 		pgstat_report_activity(STATE_RUNNING, activity);
 		set_ps_display(psprintf("batch %lld", (long long) (spec->batches + 1)));
-		types[0] = types[1] = key.typid;
+		types[0] = types[1] = key->typid;
 		rc = SPI_execute_with_args(m->forwards_sql, 2, types, bounds, NULL,
 								   false, 0);
 		if (rc < 0)
@@ -303,6 +425,8 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, MemoryContext keep,
 		am_catalog_enter(&ccxt);
 		am_batch_catalog_progress(m->id, MyProcPid, b->last_key, b->walked,
 								  b->affected);
+		if (repinned)
+			am_batch_catalog_repin(m->id, key->indexid);
 		am_catalog_leave(&ccxt);
 	}
 	PopActiveSnapshot();
@@ -424,18 +548,23 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 
 		StartTransactionCommand();
 		PushActiveSnapshot(GetTransactionSnapshot());
-		am_batch_check_key(spec->relid, spec->key, &key, false);
+		am_batch_check_key(spec->relid, spec->key, &key, false, spec->walk_index);
+		key.attname = MemoryContextStrdup(cxt, key.attname);
+		am_batch_pin(m, spec, &key, cxt);
 
 		/*
 		 * The statement as this worker parses it must be what was checked:
-		 * one DML statement with $1 and $2.  SPI would run every statement
-		 * of a text that parses differently here (other settings than the
-		 * caller's, e.g. standard_conforming_strings).
+		 * one DML statement with $1 and $2 (SPI would run every statement
+		 * of a text that parses differently here, with other settings than
+		 * the caller's, e.g. standard_conforming_strings), that moves no
+		 * key and that the owner may run.  Checked here again also because
+		 * one scheduled with depends_on could not be analyzed then.
 		 */
-		am_batch_check_sql(m->forwards_sql, key.typid, false);
+		am_batch_check_sql(m->forwards_sql, &key, true);
 		estimate = am_batch_estimate(spec->relid);
 		am_catalog_enter(&ccxt);
-		am_batch_catalog_start_run(m->id, estimate);
+		am_batch_catalog_start_run(m->id, estimate, am_batch_walk_json(&key),
+								   spec->upper_key);
 		am_catalog_leave(&ccxt);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -456,8 +585,9 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 						(long long) spec->rows)));
 	else
 		ereport(LOG,
-				(errmsg("asyncmig migration \"%s\": walking the key from its first value, %d keys per batch",
-						m->name, spec->batch_size)));
+				(errmsg("asyncmig migration \"%s\": walking the key from its first value up to %s, %d keys per batch",
+						m->name, spec->upper_key ? spec->upper_key : "(none: no key)",
+						spec->batch_size)));
 
 	for (;;)
 	{
@@ -482,7 +612,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 				InterruptPending = true;
 				CHECK_FOR_INTERRUPTS();
 			}
-			done = am_batch_one(m, spec, keep, b, &busy);
+			done = am_batch_one(m, spec, &key, keep, b, &busy);
 		}
 		PG_CATCH();
 		{

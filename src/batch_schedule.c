@@ -6,9 +6,13 @@
  *		timeout): record a batched data migration and queue it.
  *
  * Everything is checked before anything is recorded: the key (the table's
- * single-column primary key, or a named column with a btree index), the
- * statement (one DML statement using exactly $1 and $2, analyzed with both
- * typed as the key), batch_size and pause.  Then it is schedule() with
+ * single-column primary key, or a named column with a btree index in the
+ * order $1 and $2 are compared in), the statement (one DML statement using
+ * exactly $1 and $2, analyzed with both typed as the key, that does not
+ * move keys or insert into the walked table, and that the caller, its
+ * owner, has the privileges to run), batch_size and pause (a pause too long
+ * for a timestamp is a pause until cancel or timeout, am_exec_sleep()).
+ * Then it is schedule() with
  * the statement as forwards SQL (same name rules, idempotency, modes,
  * rights, transactionality), and the row gets its batch columns.
  *
@@ -91,7 +95,7 @@ asyncmig_schedule_batches(PG_FUNCTION_ARGS)
 	batch.pause = PG_GETARG_DATUM(AM_SB_PAUSE);
 
 	am_batch_check_key(relid, PG_ARGISNULL(AM_SB_KEY) ? NULL :
-						 NameStr(*PG_GETARG_NAME(AM_SB_KEY)), &key, true);
+					   NameStr(*PG_GETARG_NAME(AM_SB_KEY)), &key, true, InvalidOid);
 	batch.key = key.attname;
 
 	am_functions_schedule_sql(fcinfo, AM_SB_BATCH_SQL, "batch SQL", &a);
@@ -107,7 +111,7 @@ asyncmig_schedule_batches(PG_FUNCTION_ARGS)
 	errcallback.arg = &sqlcxt;
 	errcallback.previous = error_context_stack;
 	error_context_stack = &errcallback;
-	am_batch_check_sql(a.forwards_sql, key.typid, a.depends_on_null);
+	am_batch_check_sql(a.forwards_sql, &key, a.depends_on_null);
 	error_context_stack = errcallback.previous;
 
 	PG_RETURN_TEXT_P(cstring_to_text(am_functions_record(&a, &batch)));

@@ -42,7 +42,7 @@ typedef struct AmMigration
 #define AM_COLUMNS \
 	"id, name, status, direction, forwards_sql, backwards_sql, " \
 	"owner::pg_catalog.oid, search_path, attempts, " \
-	"(pg_catalog.date_part('epoch', timeout) * 1000)::pg_catalog.int8, " \
+	"(LEAST(pg_catalog.date_part('epoch', timeout), 1e12::pg_catalog.float8) * 1000)::pg_catalog.int8, " \
 	"timeout::pg_catalog.text, meta -> 'guard', " \
 	"coalesce((meta ->> 'cancel_requested')::pg_catalog.bool, false), " \
 	"coalesce((meta ->> 'pid')::pg_catalog.int4, 0)"

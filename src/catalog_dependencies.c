@@ -55,9 +55,16 @@
 	"  LEFT JOIN asyncmig.migration d ON d.name = u.dn " \
 	"  WHERE " AM_IDLE_DEPENDENCY("d") "))"
 
-/* when row m stops waiting; $1 is asyncmig.dependency_timeout as text */
+/*
+ * when row m stops waiting; $1 is asyncmig.dependency_timeout as text.  A
+ * not_before further than 1000 years ahead counts as that (adding to a time
+ * near the end of the timestamp range would be an error); none (NULL) is
+ * left to GREATEST, which ignores it.
+ */
 #define AM_DEPENDENCY_DEADLINE \
-	"(GREATEST(m.updated_at, m.not_before) + $1::pg_catalog.interval)"
+	"(GREATEST(m.updated_at, CASE WHEN m.not_before > m.updated_at + '1000 years'::pg_catalog.interval " \
+	"  THEN m.updated_at + '1000 years'::pg_catalog.interval ELSE m.not_before END) " \
+	"  + $1::pg_catalog.interval)"
 
 /*
  * am_timeout_param

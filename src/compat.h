@@ -237,4 +237,34 @@ am_compat_reindex_is_concurrent(ReindexStmt *stmt)
  * on the owner.  New code must keep to that route rather than use the flag.
  */
 
+/*
+ * PostgreSQL 16 moved a statement's permissions out of its range table
+ * entries into RTEPermissionInfo nodes (PlannedStmt.permInfos), and renamed
+ * ExecCheckRTPerms(rtable) to ExecCheckPermissions(rtable, permInfos).
+ * Both check what the executor checks at ExecutorStart() (and raise the
+ * same 42501 errors with ereport_on_violation).
+ */
+#if PG_VERSION_NUM >= 160000
+#define am_compat_check_plan_permissions(plan) \
+	ExecCheckPermissions((plan)->rtable, (plan)->permInfos, true)
+#else
+#define am_compat_check_plan_permissions(plan) \
+	ExecCheckRTPerms((plan)->rtable, true)
+#endif
+
+/*
+ * PostgreSQL 15 added MERGE (Query.mergeActionList of MergeAction, each an
+ * INSERT, UPDATE, DELETE or DO NOTHING with its own target list).  Before
+ * 15 no query has merge actions.
+ */
+#if PG_VERSION_NUM >= 150000
+#define am_compat_merge_actions(query) ((query)->mergeActionList)
+#define am_compat_merge_action_cmd(node) (((MergeAction *) (node))->commandType)
+#define am_compat_merge_action_tlist(node) (((MergeAction *) (node))->targetList)
+#else
+#define am_compat_merge_actions(query) ((List *) NIL)
+#define am_compat_merge_action_cmd(node) ((void) (node), CMD_UNKNOWN)
+#define am_compat_merge_action_tlist(node) ((void) (node), (List *) NIL)
+#endif
+
 #endif							/* ASYNCMIG_COMPAT_H */

@@ -54,6 +54,7 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/timeout.h"
+#include "utils/timestamp.h"
 
 #include "asyncmig.h"
 #include "catalog.h"
@@ -571,6 +572,16 @@ am_exec_timed_out(void)
 	return am_timed_out;
 }
 
+/* the longest interval asyncmig turns into a time */
+Interval *
+am_exec_max_interval(void)
+{
+	Interval   *max = palloc0(sizeof(Interval));
+
+	max->month = AM_EXEC_MAX_INTERVAL_YEARS * MONTHS_PER_YEAR;
+	return max;
+}
+
 /*
  * am_exec_sleep
  *		Sleep ms milliseconds on the latch, waking at once for a cancel, the
@@ -580,7 +591,14 @@ am_exec_timed_out(void)
 void
 am_exec_sleep(int64 ms)
 {
-	TimestampTz end = GetCurrentTimestamp() + ms * 1000;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz end;
+
+	/* past what a timestamp holds ('300000 years' overflowed): for ever */
+	if (ms >= (DT_NOEND - now) / 1000)
+		end = DT_NOEND;
+	else
+		end = TimestampTzPlusMilliseconds(now, Max(ms, 0));
 
 	for (;;)
 	{

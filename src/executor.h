@@ -10,6 +10,7 @@
 #define ASYNCMIG_EXECUTOR_H
 
 #include "catalog.h"
+#include "datatype/timestamp.h"
 #include "nodes/parsenodes.h"
 
 /*
@@ -41,6 +42,10 @@ extern char *am_exec_interruption(AmMigration *m, ErrorData *edata);
 extern bool am_exec_retryable(ErrorData *edata, int attempt);
 extern bool am_exec_timed_out(void);
 extern void am_exec_sleep(int64 ms);
+
+/* the furthest not_before ahead that is accepted (besides infinity) */
+#define AM_EXEC_MAX_INTERVAL_YEARS	100
+extern Interval *am_exec_max_interval(void);
 extern void am_exec_backoff(int attempt);
 
 #endif							/* ASYNCMIG_EXECUTOR_H */

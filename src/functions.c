@@ -499,26 +499,38 @@ am_functions_schedule_options(FunctionCallInfo fcinfo, int first,
 	}
 	a->not_before_null = PG_ARGISNULL(first + 2);
 	if (!a->not_before_null)
+	{
+		/*
+		 * Times are computed from it (the dependency timeout's deadline, in
+		 * the worker and the status view): a finite time so far ahead that
+		 * they overflow is refused; 'infinity' (never) stays as it is.
+		 */
 		a->not_before = PG_GETARG_DATUM(first + 2);
+		if (!TIMESTAMP_IS_NOEND(DatumGetTimestampTz(a->not_before)) &&
+			DatumGetTimestampTz(a->not_before) >
+			DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+													TimestampTzGetDatum(GetCurrentTransactionStartTimestamp()),
+													IntervalPGetDatum(am_exec_max_interval()))))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("not_before must be within %d years, or infinity", AM_EXEC_MAX_INTERVAL_YEARS),
+					 errhint("To hold a migration until someone runs it, schedule it with asyncmig.allow_scheduled_migrations on, then asyncmig.run() it.")));
+	}
 	a->timeout_null = PG_ARGISNULL(first + 3);
 	if (!a->timeout_null)
 	{
 		Interval   *iv = PG_GETARG_INTERVAL_P(first + 3);
-		Interval	zero;
 		Interval	one_ms;
 
-		memset(&zero, 0, sizeof(zero));
 		memset(&one_ms, 0, sizeof(one_ms));
-		one_ms.time = 1000;
-		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
-											  IntervalPGetDatum(iv),
-											  IntervalPGetDatum(&zero))) <= 0)
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv),
+											  IntervalPGetDatum(&one_ms))) <= 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("timeout must be positive")));
 		/* the worker's timer counts milliseconds: less would be ignored */
-		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
-											  IntervalPGetDatum(iv),
+		one_ms.time = 1000;
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(iv),
 											  IntervalPGetDatum(&one_ms))) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -16,9 +16,13 @@
 **   UPDATE task SET is_labeled = (total_annotations > 0)
 **    WHERE id BETWEEN $1 AND $2
 **
-** The run walks the key of RELATION by keyset (key > last ORDER BY key
-** LIMIT BATCH_SIZE; never OFFSET, never assuming dense integers) and runs
-** BATCH_SQL once per batch.  The row keeps the configuration in the
+** The run walks the key of RELATION by keyset (key > last AND key <= upper
+** ORDER BY key LIMIT BATCH_SIZE; never OFFSET, never assuming dense
+** integers) and runs BATCH_SQL once per batch.  upper is the key's maximum
+** when the run starts (meta's "batches"."upper_key"): rows moved or
+** inserted beyond it (by a trigger, say) are not part of the run, so a
+** batch that moves keys ahead cannot make the run endless.  ORDER BY, max()
+** and BETWEEN all compare with the column's own collation.  The row keeps the configuration in the
 ** columns batch_relation, batch_key, batch_size and batch_pause, and the
 ** progress in meta's "batches" (see AmBatches), as PostgreSQL's asyncmig
 ** 1.1 does.  In autocommit mode every batch commits on its own, together
@@ -45,7 +49,8 @@
 ** A batched migration: its configuration (the batch_* columns of its row)
 ** and its progress (meta's "batches", named as PostgreSQL's asyncmig 1.1
 ** names them: last_key, batches, rows (keys walked), rows_affected,
-** estimate_rows, run_batches and run_rows; last_key keeps its SQLite type).
+** estimate_rows, run_batches, run_rows and upper_key; last_key and
+** upper_key keep their SQLite type).
 */
 typedef struct AmBatches AmBatches;
 struct AmBatches {
@@ -60,6 +65,7 @@ struct AmBatches {
   sqlite3_int64 nEstimate;     /* Rows of the table when the run began */
   sqlite3_int64 nRunBatches;   /* Batches done in the current run */
   sqlite3_int64 nRunRows;      /* Keys walked in the current run */
+  sqlite3_value *pUpper;       /* The key's maximum when the run began */
 };
 
 /* Free what an AmBatches holds */
@@ -67,6 +73,7 @@ static void amBatchesFree(AmBatches *b){
   sqlite3_free(b->zRelation);
   sqlite3_free(b->zKey);
   sqlite3_value_free(b->pLast);
+  sqlite3_value_free(b->pUpper);
   memset(b, 0, sizeof(*b));
 }
 
@@ -113,7 +120,8 @@ static char *amBatchesJson(sqlite3 *db, const AmBatches *b){
   char *zJson = 0;
   if( sqlite3_prepare_v2(db, "SELECT json_object('last_key', ?1,"
         " 'batches', ?2, 'rows', ?3, 'rows_affected', ?4,"
-        " 'estimate_rows', ?5, 'run_batches', ?6, 'run_rows', ?7)",
+        " 'estimate_rows', ?5, 'run_batches', ?6, 'run_rows', ?7,"
+        " 'upper_key', ?8)",
         -1, &pStmt, 0)!=SQLITE_OK ){
     return 0;
   }
@@ -124,6 +132,7 @@ static char *amBatchesJson(sqlite3 *db, const AmBatches *b){
   sqlite3_bind_int64(pStmt, 5, b->nEstimate);
   sqlite3_bind_int64(pStmt, 6, b->nRunBatches);
   sqlite3_bind_int64(pStmt, 7, b->nRunRows);
+  if( b->pUpper ) sqlite3_bind_value(pStmt, 8, b->pUpper);
   if( sqlite3_step(pStmt)==SQLITE_ROW ){
     zJson = sqlite3_mprintf("%s", sqlite3_column_text(pStmt, 0));
   }
@@ -378,6 +387,7 @@ static int amBatchOne(AmBatchRun *r, int *pnKeys){
 
   if( r->b->pLast ) sqlite3_bind_value(pKeys, 1, r->b->pLast);
   sqlite3_bind_int64(pKeys, 2, r->b->nSize);
+  if( r->b->pUpper ) sqlite3_bind_value(pKeys, 3, r->b->pUpper);
   while( (rc = sqlite3_step(pKeys))==SQLITE_ROW ){
     sqlite3_value_free(pLast);
     pLast = sqlite3_value_dup(sqlite3_column_value(pKeys, 0));
@@ -435,13 +445,18 @@ one_out:
   return rc;
 }
 
-/* Prepare the two keyset statements of run r (first batch, next ones) */
+/*
+** Prepare the two keyset statements of run r (first batch, next ones),
+** both up to the upper bound ?3 (NULL, an empty table: no batch)
+*/
 static int amBatchKeysets(AmBatchRun *r){
   const AmBatches *b = r->b;
   char *zFirst = sqlite3_mprintf("SELECT \"%w\" FROM main.\"%w\" WHERE "
-      "\"%w\" IS NOT NULL ORDER BY 1 LIMIT ?2", b->zKey, b->zRelation, b->zKey);
+      "\"%w\" IS NOT NULL AND \"%w\" <= ?3 ORDER BY 1 LIMIT ?2",
+      b->zKey, b->zRelation, b->zKey, b->zKey);
   char *zNext = sqlite3_mprintf("SELECT \"%w\" FROM main.\"%w\" WHERE "
-      "\"%w\" > ?1 ORDER BY 1 LIMIT ?2", b->zKey, b->zRelation, b->zKey);
+      "\"%w\" > ?1 AND \"%w\" <= ?3 ORDER BY 1 LIMIT ?2",
+      b->zKey, b->zRelation, b->zKey, b->zKey);
   int rc = (zFirst && zNext)
          ? amPrepare(r->c->db, zFirst, &r->pFirst, &r->c->zErr)
          : SQLITE_NOMEM;
@@ -451,14 +466,23 @@ static int amBatchKeysets(AmBatchRun *r){
   return rc;
 }
 
-/* Set b->nEstimate to the number of rows of the table now */
+/*
+** Set b->nEstimate to the number of rows of the table now, and b->pUpper to
+** the key's maximum now (the run's upper bound)
+*/
 static int amBatchEstimate(sqlite3 *db, AmBatches *b, char **pzErr){
   sqlite3_stmt *pStmt = 0;
-  char *zSql = sqlite3_mprintf("SELECT count(*) FROM main.\"%w\"",
-                               b->zRelation);
+  char *zSql = sqlite3_mprintf("SELECT count(*), max(\"%w\") FROM main.\"%w\"",
+                               b->zKey, b->zRelation);
   int rc = zSql ? amPrepare(db, zSql, &pStmt, pzErr) : SQLITE_NOMEM;
+  sqlite3_value_free(b->pUpper);
+  b->pUpper = 0;
   if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     b->nEstimate = sqlite3_column_int64(pStmt, 0);
+    if( sqlite3_column_type(pStmt, 1)!=SQLITE_NULL ){
+      b->pUpper = sqlite3_value_dup(sqlite3_column_value(pStmt, 1));
+      if( b->pUpper==0 ) rc = SQLITE_NOMEM;
+    }
   }
   sqlite3_finalize(pStmt);
   sqlite3_free(zSql);

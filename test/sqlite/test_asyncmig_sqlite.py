@@ -601,6 +601,31 @@ class TestBatches(unittest.TestCase):
                                   " 1000, 0, NULL, 1)", BATCH_SQL), "FINISHED")
         self.assert_exactly_once()
 
+    def test_upper_bound(self):
+        """A trigger that moves every updated row ahead of the walk: the run
+        still ends at the key's maximum when it started (before: never), and
+        every row of that range is updated exactly once."""
+        self.conn.execute("CREATE TABLE m(id INTEGER PRIMARY KEY, n INTEGER NOT NULL DEFAULT 0)")
+        self.conn.execute("WITH RECURSIVE g(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM g WHERE i < 500)"
+                          " INSERT INTO m(id) SELECT i FROM g")
+        self.conn.execute("CREATE TRIGGER m_move AFTER UPDATE OF n ON m BEGIN"
+                          " UPDATE m SET id = id + 1000000 WHERE id = NEW.id; END")
+        steps = [0]
+
+        def bounded():                  # the old endless walk is interrupted
+            steps[0] += 1
+            return steps[0] > 20000
+        self.conn.set_progress_handler(bounded, 1000)
+        try:
+            status = self.one("SELECT asyncmig_schedule_batches('m', 'm', 'UPDATE m SET n = n + 1"
+                              " WHERE id BETWEEN $1 AND $2', NULL, 50, 0, NULL, 1)")
+        finally:
+            self.conn.set_progress_handler(None, 0)
+        self.assertEqual(status, "FINISHED")
+        self.assertEqual(self.conn.execute("SELECT count(*), min(n), max(n), min(id) FROM m").fetchone(),
+                         (500, 1, 1, 1000001))
+        self.assertEqual(self.batches("m")["upper_key"], 500)
+
 
 if __name__ == "__main__":
     if not MODULE:
