@@ -21,6 +21,7 @@ OBJS = \
 	src/launcher.o \
 	src/preflight.o \
 	src/registry.o \
+	src/registry_file.o \
 	src/session.o \
 	src/settings.o \
 	src/shmem.o \

@@ -23,6 +23,7 @@
 #include "launcher.h"
 #include "preflight.h"
 #include "registry.h"
+#include "registry_file.h"
 #include "settings.h"
 #include "shmem.h"
 
@@ -30,8 +31,9 @@ PG_MODULE_MAGIC;
 
 /*
  * _PG_init
- *		Define the settings; when preloaded, reserve shared memory and
- *		register the launcher.
+ *		Define the settings; when preloaded, reserve shared memory,
+ *		register the launcher and (in the postmaster) distrust the registry
+ *		file of a copied data directory.
  */
 void
 _PG_init(void)
@@ -46,4 +48,7 @@ _PG_init(void)
 
 	am_shmem_init();
 	am_launcher_register();
+	/* at postmaster start, before recovery: a copied registry is stale */
+	if (!IsUnderPostmaster)
+		am_registry_file_check_copy();
 }

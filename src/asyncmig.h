@@ -13,6 +13,9 @@
  * src/shmem.c			shared memory: the launcher's latch, worker slots
  * src/registry.c		which databases have work: pending requests (shared
  *						hash) and the registry file pg_asyncmig/databases
+ * src/registry_file.c	... that file on disk: stored without reading the
+ *						old one, made untrusted when it cannot be, and
+ *						not trusted in a copy of the data directory
  * src/launcher.c		the launcher: starts one worker per runnable database
  * src/preflight.c		standby, template and worker-slot checks and
  *						warnings of schedule(), run(), cancel(); the
@@ -55,7 +58,7 @@
  *	   batch_catalog.c, launcher.c, preflight.c
  *	2  catalog.c, shmem.c
  *	1  session.c, registry.c, batch_check.c
- *	0  settings.c, guard.c
+ *	0  settings.c, guard.c, registry_file.c
  *
  * Names: asyncmig_* only for what PostgreSQL looks up by name (the
  * bgworker entry points asyncmig_launcher_main and asyncmig_worker_main,

@@ -492,7 +492,12 @@ am_catalog_fetch(const char *sql, int nargs, Oid *types, Datum *values,
 
 /*
  * am_catalog_notify
- *		NOTIFY asyncmig, '{"name": ..., "status": ...}' (sent at commit).
+ *		NOTIFY asyncmig, '{"id": ..., "status": ...}' (sent at commit) for
+ *		the row named name.  Every role that can connect may LISTEN, and a
+ *		payload cannot be filtered per listener: so it carries only the
+ *		row's id and its new status, never its name, owner, SQL or error.
+ *		A listener reads asyncmig.status again, which shows it only the
+ *		rows of the roles it is a member of.
  */
 void
 am_catalog_notify(const char *name, const char *status)
@@ -503,7 +508,8 @@ am_catalog_notify(const char *name, const char *status)
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(status);
 	am_catalog_exec("SELECT pg_catalog.pg_notify('" AM_NOTIFY_CHANNEL "', "
-		   "pg_catalog.json_build_object('name', $1, 'status', $2)::pg_catalog.text)",
+		   "pg_catalog.json_build_object('id', m.id, 'status', $2)::pg_catalog.text) "
+		   "FROM asyncmig.migration m WHERE m.name OPERATOR(pg_catalog.=) $1",
 		   2, types, values, NULL, false, SPI_OK_SELECT);
 }
 

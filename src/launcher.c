@@ -197,6 +197,10 @@ asyncmig_launcher_main(Datum main_arg)
 				launcher_scan_begin(false);
 			busy |= launcher_start_workers(&timeout_ms);
 			launcher_scan_check_done();
+			/* a registry file that could not be written: try again soon */
+			if (am_registry_retry() &&
+				(timeout_ms < 0 || timeout_ms > AM_REGISTRY_RETRY_MS))
+				timeout_ms = AM_REGISTRY_RETRY_MS;
 		}
 
 		/*

@@ -26,9 +26,19 @@
  * from the list.  A worker that finds its database without work takes it
  * out.  At start-up the launcher looks only at the databases the file
  * names.  The file is not WAL-logged: a standby's copy (from
- * pg_basebackup) is stale.  So after a promotion (a new timeline), or when
- * the file is missing, unreadable or from another cluster, the launcher
- * looks at every database once instead, and then writes the file anew.
+ * pg_basebackup) is stale.  So after a promotion (a new timeline), in a
+ * copy of the data directory (registry_file.c removes the file before the
+ * server starts), or when the file is missing, unreadable or from another
+ * cluster, the launcher looks at every database once instead, and then
+ * writes the file anew.
+ *
+ * The registry is an optimisation, never a reason for work not to run: a
+ * file that cannot be written is logged once (a WARNING with what to do)
+ * and removed or emptied, so that the next start-up looks at every
+ * database; the registered set in shared memory stays right meanwhile.  A
+ * failure to write it never undoes a claim or stops the launcher.  Only a
+ * file that can be neither replaced nor made untrusted (still readable)
+ * makes schedule() refuse work in a database it does not list.
  *
  * Locks: registry->lock protects the pending set and the flags; it is
  * taken after am_shmem_state->lock when both are needed.  registry->file_lock
@@ -55,6 +65,7 @@
 
 #include "compat.h"
 #include "registry.h"
+#include "registry_file.h"
 #include "settings.h"
 
 /* the header line of the file; the format's version is its last word */
@@ -70,6 +81,7 @@ typedef struct AmRegistryShared
 	bool		loaded;			/* the launcher has read the file */
 	bool		complete;		/* every database with work is registered */
 	bool		overflowed;		/* the registered set did not fit once */
+	bool		write_failing;	/* the last write failed (logged once) */
 	TimeLineID	timeline;		/* the file is complete for this timeline */
 } AmRegistryShared;
 
@@ -89,6 +101,15 @@ typedef struct AmRegisteredEntry
 	bool		pruning;		/* a worker is checking that it is idle */
 } AmRegisteredEntry;
 
+/*
+ * What a refused schedule() tells the user: the file is stale and can be
+ * neither replaced nor made untrusted, so a restart would forget the work.
+ */
+#define AM_REGISTRY_WRITE_DETAIL \
+	errdetail("asyncmig records in \"%s\", in the data directory, which databases have queued migrations, so that they run after a restart; it can neither replace nor remove that file, which a restart would trust.", AM_REGISTRY_FILE)
+#define AM_REGISTRY_WRITE_HINT \
+	errhint("Make the directory \"%s\" and its files writable by the server's operating system user (or remove them: they are made again, and every database is looked at once).", AM_REGISTRY_DIR)
+
 static AmRegistryShared *registry = NULL;
 static HTAB *pending_hash = NULL;
 static HTAB *registered_hash = NULL;
@@ -100,7 +121,7 @@ static Oid	inflight_dboid = InvalidOid;
 
 static void am_registry_xact_callback(XactEvent event, void *arg);
 static Size am_registry_shmem_size(void);
-static void am_registry_write(void);
+static bool am_registry_write(void);
 static bool am_registry_add(Oid dboid, bool inflight);
 static void am_registry_load_locked(void);
 
@@ -286,8 +307,9 @@ am_registry_note_queued(void)
  *		Before commit, register the database of a transaction that queued
  *		work and count the transaction in its inflight (so that no worker
  *		takes the database out meanwhile); after commit or abort, stop
- *		counting.  An error here (the file could not be written) aborts the
- *		transaction: better no migration than one a crash would forget.
+ *		counting.  An error here (a file that could be neither written nor
+ *		made untrusted) aborts the transaction: better no migration than
+ *		one a restart would forget.
  */
 static void
 am_registry_xact_callback(XactEvent event, void *arg)
@@ -329,7 +351,10 @@ am_registry_xact_callback(XactEvent event, void *arg)
  *		Register dboid (and with inflight, count this transaction in it),
  *		writing the file if it was not registered.  Returns false if the
  *		registered set is full: the file then says it is incomplete, and
- *		the next start-up looks at every database.
+ *		the next start-up looks at every database.  A file that cannot be
+ *		written does not undo the registration (shared memory is right, and
+ *		the next start-up looks at every database); only a committing
+ *		transaction (inflight) is refused, when the file stays trusted.
  */
 static bool
 am_registry_add(Oid dboid, bool inflight)
@@ -360,17 +385,14 @@ am_registry_add(Oid dboid, bool inflight)
 	{
 		e->inflight = 0;
 		e->pruning = false;
-		PG_TRY();
+		if (!am_registry_write() && inflight)
 		{
-			am_registry_write();
+			LWLockRelease(registry->file_lock);
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("asyncmig could not record that this database has queued migrations"),
+					 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
 		}
-		PG_CATCH();
-		{
-			/* not in the file: not registered */
-			hash_search(registered_hash, &dboid, HASH_REMOVE, NULL);
-			PG_RE_THROW();
-		}
-		PG_END_TRY();
 	}
 	e->pruning = false;			/* work is coming: a pruning worker backs off */
 	if (inflight)
@@ -381,29 +403,21 @@ am_registry_add(Oid dboid, bool inflight)
 
 /*
  * am_registry_write
- *		Write the registered set to the file, atomically and durably: a
- *		temporary file, fsync, rename over the old one, fsync of the
- *		directory.  The timeline line is 0 while the set is not complete
- *		(a scan of every database is under way or something did not fit):
- *		a start-up then scans again.  Caller holds file_lock exclusively.
+ *		Write the registered set to the file (registry_file.c stores it
+ *		atomically and durably).  The timeline line is 0 while the set is
+ *		not complete (a scan of every database is under way or something
+ *		did not fit): a start-up then scans again.  Returns false only if
+ *		the write failed and the old file could not be made untrusted: a
+ *		start-up would trust a stale list.  Never throws for a file error.
+ *		Caller holds file_lock exclusively.
  */
-/*
- * What a failed write of the registry tells the user whose schedule() it
- * refuses (or the log, for a worker): what the file is and what to do.
- */
-#define AM_REGISTRY_WRITE_DETAIL \
-	errdetail("asyncmig records in \"%s\", in the data directory, which databases have queued migrations, so that they run after a restart; work it cannot record there is refused.", AM_REGISTRY_FILE)
-#define AM_REGISTRY_WRITE_HINT \
-	errhint("Make the directory \"%s\" and its files writable by the server's operating system user (or remove them: they are made again, and every database is looked at once).", AM_REGISTRY_DIR)
-
-static void
+static bool
 am_registry_write(void)
 {
 	StringInfoData buf;
 	HASH_SEQ_STATUS status;
 	AmRegisteredEntry *e;
-	char		tmppath[MAXPGPATH];
-	int			fd;
+	bool		stored;
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "%s\nsystem_identifier " UINT64_FORMAT "\ntimeline %u\n",
@@ -414,46 +428,44 @@ am_registry_write(void)
 		appendStringInfo(&buf, "%u\n", e->dboid);
 	appendStringInfoString(&buf, "end\n");
 
-	if (MakePGDirectory(AM_REGISTRY_DIR) < 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m", AM_REGISTRY_DIR),
-				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
-	snprintf(tmppath, sizeof(tmppath), "%s.tmp", AM_REGISTRY_FILE);
-	fd = OpenTransientFile(tmppath, O_WRONLY | O_CREAT | O_TRUNC | PG_BINARY);
-	if (fd < 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create file \"%s\": %m", tmppath),
-				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
-	errno = 0;
-	if (write(fd, buf.data, buf.len) != buf.len)
-	{
-		int			save_errno = errno;
-
-		CloseTransientFile(fd);
-		errno = save_errno ? save_errno : ENOSPC;
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not write file \"%s\": %m", tmppath),
-				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
-	}
-	if (pg_fsync(fd) != 0)
-		ereport(data_sync_elevel(ERROR),
-				(errcode_for_file_access(),
-				 errmsg("could not fsync file \"%s\": %m", tmppath),
-				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
-	if (CloseTransientFile(fd) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not close file \"%s\": %m", tmppath),
-				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
-	if (durable_rename(tmppath, AM_REGISTRY_FILE, LOG) != 0)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not replace file \"%s\": %m", AM_REGISTRY_FILE),
-				 AM_REGISTRY_WRITE_DETAIL, AM_REGISTRY_WRITE_HINT));
+	/* the first failure is a WARNING, the ones after it are not repeated */
+	stored = am_registry_file_store(buf.data, buf.len,
+									registry->write_failing ? DEBUG1 : WARNING);
 	pfree(buf.data);
+	if (stored)
+	{
+		if (registry->write_failing)
+			ereport(LOG,
+					(errmsg("asyncmig: \"%s\" is written again", AM_REGISTRY_FILE)));
+		registry->write_failing = false;
+		return true;
+	}
+	registry->write_failing = true;
+	return am_registry_file_invalidate(DEBUG1);
+}
+
+/*
+ * am_registry_retry
+ *		Called by the launcher at every turn: while the file cannot be
+ *		written, try again (quietly), so that once the operator has fixed
+ *		its mode the file is right again within AM_REGISTRY_RETRY_MS.  (A
+ *		file that was left unreadable is not trusted, but one made readable
+ *		again would be, and it may be stale.)  Returns whether it still
+ *		fails: the launcher then wakes up again for the next try.
+ */
+bool
+am_registry_retry(void)
+{
+	bool		failing;
+
+	if (registry == NULL || !registry->write_failing)
+		return false;			/* unlocked read: the next turn sees a change */
+	LWLockAcquire(registry->file_lock, LW_EXCLUSIVE);
+	if (registry->write_failing && registry->loaded)
+		(void) am_registry_write();
+	failing = registry->write_failing;
+	LWLockRelease(registry->file_lock);
+	return failing;
 }
 
 /*
@@ -506,13 +518,16 @@ am_registry_load_locked(void)
 	registry->loaded = true;
 	registry->timeline = GetWALInsertionTimeLine();
 
-	f = AllocateFile(AM_REGISTRY_FILE, "r");
+	f = am_registry_file_distrusted ? NULL : AllocateFile(AM_REGISTRY_FILE, "r");
 	if (f == NULL)
 	{
-		if (errno != ENOENT)
-			ereport(LOG,
+		if (!am_registry_file_distrusted && errno != ENOENT)
+			ereport(WARNING,
 					(errcode_for_file_access(),
-					 errmsg("could not open file \"%s\": %m", AM_REGISTRY_FILE)));
+					 errmsg("could not open file \"%s\": %m", AM_REGISTRY_FILE),
+					 errdetail("asyncmig records in it which databases have queued migrations; without it, every database is looked at once."),
+					 errhint("Make the directory \"%s\" and its files readable and writable by the server's operating system user, or remove them: they are made again.",
+							 AM_REGISTRY_DIR)));
 		valid = false;
 	}
 	while (valid && fgets(line, sizeof(line), f) != NULL)

@@ -13,9 +13,7 @@
 #include "nodes/pg_list.h"
 #include "utils/timestamp.h"
 
-/* the registry file, relative to the data directory */
-#define AM_REGISTRY_DIR			"pg_asyncmig"
-#define AM_REGISTRY_FILE		AM_REGISTRY_DIR "/databases"
+#include "registry_file.h"		/* AM_REGISTRY_DIR, AM_REGISTRY_FILE */
 
 /* module load (asyncmig.c) and shared memory (shmem.c) */
 extern void am_registry_init(void);
@@ -37,5 +35,9 @@ extern void am_registry_ensure(Oid dboid);
 extern bool am_registry_prune_begin(Oid dboid);
 extern void am_registry_prune_end(Oid dboid, bool has_work);
 extern void am_registry_forget(Oid dboid);
+
+/* while the file cannot be written, the launcher tries again this often */
+#define AM_REGISTRY_RETRY_MS	5000
+extern bool am_registry_retry(void);
 
 #endif							/* ASYNCMIG_REGISTRY_H */

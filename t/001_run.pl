@@ -72,7 +72,9 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM pg_stat_activity WHERE bac
 
 # NOTIFY on every status change
 my $notes = $listener->query_safe('SELECT 1');
-like($notes . $listener->{stderr}, qr/"name" : "app.0001_idx", "status" : "STARTED"/, 'NOTIFY STARTED');
+my $id = $node->safe_psql('postgres', "SELECT id FROM asyncmig.migration WHERE name = 'app.0001_idx'");
+like($notes . $listener->{stderr}, qr/\{"id" : $id, "status" : "STARTED"\}/, 'NOTIFY STARTED, with the row\'s id');
+unlike($notes . $listener->{stderr}, qr/app\.0001_idx/, 'NOTIFY does not give the listener the migration\'s name');
 like($notes . $listener->{stderr}, qr/"status" : "IN PROGRESS"/, 'NOTIFY IN PROGRESS');
 like($notes . $listener->{stderr}, qr/"status" : "FINISHED"/, 'NOTIFY FINISHED');
 $listener->quit;
