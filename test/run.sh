@@ -171,6 +171,7 @@ am_run_here() {
 				;;
 			meta)
 				python3 "$work/test/meta/check_meta.py" "$work" || failed+=(meta)
+				python3 "$work/test/meta/history_queries.py" "$work" "$AM_PGBIN/pg_config" --check || failed+=(meta)
 				;;
 			deb)
 				bash "$work/test/deb/run.sh" "$repo" || failed+=(deb)
