@@ -81,6 +81,11 @@ PREPARE cleanups_due AS
 SELECT id, name, owner::pg_catalog.oid, (meta -> 'cleanup' -> 'guard')::pg_catalog.text FROM asyncmig.migration WHERE meta ? 'cleanup' AND coalesce((meta -> 'cleanup' ->> 'next_try')::pg_catalog.timestamptz, '-infinity') <= pg_catalog.now() ORDER BY id;
 SELECT pg_temp.reads($$EXECUTE cleanups_due$$) < 100 AS cleanups_due_flat;
 
+-- am_catalog_worker_queued_with_dependencies: whether the next two are needed
+PREPARE queued_with_deps AS
+SELECT EXISTS (SELECT 1 FROM asyncmig.migration WHERE status = 'STARTED' AND depends_on IS NOT NULL);
+SELECT pg_temp.reads($$EXECUTE queued_with_deps$$) < 100 AS queued_with_deps_flat;
+
 -- am_catalog_fail_broken_dependencies (src/catalog.c): queued rows whose dependency failed
 PREPARE fail_broken AS
 WITH broken AS ( SELECT m.id, (SELECT pg_catalog.string_agg( '"' || d.name || '" ended in ERROR: ' || coalesce(d.meta #>> '{error,message}', 'unknown error'), '; ' ORDER BY d.name) FROM asyncmig.migration d WHERE d.name = ANY (m.depends_on) AND d.status = 'ERROR') AS deps FROM asyncmig.migration m WHERE m.status = 'STARTED' AND m.direction = 'forwards' AND m.depends_on IS NOT NULL AND EXISTS (SELECT 1 FROM asyncmig.migration d WHERE d.name = ANY (m.depends_on) AND d.status = 'ERROR') FOR UPDATE OF m SKIP LOCKED) UPDATE asyncmig.migration m SET status = 'ERROR', finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), meta = m.meta || pg_catalog.jsonb_build_object('error', pg_catalog.jsonb_build_object('message', 'dependency ' || b.deps, 'sqlstate', '55000')) FROM broken b WHERE b.id = m.id RETURNING m.name;

@@ -188,6 +188,7 @@ asyncmig_launcher_main(Datum main_arg)
 			launcher_dependency_timeout_changed(old_dependency_timeout);
 		}
 
+		elog(DEBUG1, "asyncmig launcher woken");
 		busy = launcher_reap_workers();
 		if (am_settings_enabled)
 		{
@@ -725,6 +726,7 @@ launcher_start_worker(int slotno, Oid dboid)
 		return false;
 	}
 	worker_handles[slotno] = handle;
+	elog(DEBUG1, "asyncmig launcher: worker for database %u registered", dboid);
 	return true;
 }
 
