@@ -47,7 +47,7 @@ def main():
 
     # per worker pid: its phase times, and the postmaster's exit line
     marks = {pid: {} for pid in pids}
-    last_exit = None                # the exit of the previous worker
+    last_exit = None                # the end of the previous worker's run
     last_registered = None          # the launcher's registration of the next
     prev_exit_of = {}
     registered_for = {}
@@ -57,7 +57,6 @@ def main():
             wpid = int(m.group(1))
             if wpid in marks:
                 marks[wpid]['exited'] = t
-            last_exit = t
             continue
         if msg.startswith('asyncmig launcher: worker for database'):
             last_registered = t
@@ -69,10 +68,12 @@ def main():
                 if ph == 'connected':
                     prev_exit_of[pid] = last_exit
                     registered_for[pid] = last_registered
+                if ph == 'end recorded':
+                    last_exit = t
                 marks[pid].setdefault(ph, t)
 
     steps = [
-        ('the previous worker exits → the launcher registers the next', 'prev_exit', 'registered'),
+        ('the previous run\'s end recorded → the launcher registers the next worker', 'prev_exit', 'registered'),
         ('registered → the worker connected (fork, InitPostgres)', 'registered', 'connected'),
         ('extension check, rows queued elsewhere', 'connected', 'foreign rows checked'),
         ('the sweep (dead runs, cleanups)', 'foreign rows checked', 'swept'),
@@ -80,31 +81,36 @@ def main():
         ('owner check, batch spec, become owner, SETs', 'claimed', 'session ready'),
         ('the statement (parse, guard, run, commit)', 'session ready', 'statements run'),
         ('RESET, the end recorded, its commit, NOTIFY', 'statements run', 'end recorded'),
-        ('the worker exits (seen by the postmaster)', 'end recorded', 'exited'),
     ]
+    # not on the way to the next run since the launcher starts the next
+    # worker when a run's end is recorded (before, it waited for the exit)
+    exit_step = ('its exit (seen by the postmaster), beside the next worker\'s start', 'end recorded', 'exited')
     sums = [0.0] * len(steps)
+    exit_sum = 0.0
     n = 0
     for pid in pids:
         mk = dict(marks[pid])
         mk['prev_exit'] = prev_exit_of.get(pid)
         mk['registered'] = registered_for.get(pid)
         vals = []
-        for _, a, b in steps:
+        for _, a, b in steps + [exit_step]:
             if mk.get(a) is None or mk.get(b) is None:
                 break
             vals.append(mk[b] - mk[a])
-        if len(vals) != len(steps) or vals[0] < 0 or vals[0] > 1000:
+        if len(vals) != len(steps) + 1 or min(vals) < 0 or vals[0] > 1000:
             continue                # the first run has no previous worker
         n += 1
-        for i, v in enumerate(vals):
+        for i, v in enumerate(vals[:-1]):
             sums[i] += v
+        exit_sum += vals[-1]
     total = sum(sums) / n if n else 0
     print('| phase | mean ms | share |')
     print('|---|---|---|')
     for i, (label, _, _) in enumerate(steps):
         mean = sums[i] / n if n else 0
         print('| %s | %.2f | %.0f %% |' % (label, mean, 100 * mean / total if total else 0))
-    print('| **one cycle** (%d migrations) | **%.2f** | |' % (n, total))
+    print('| **one cycle**, end recorded to end recorded (%d migrations) | **%.2f** | |' % (n, total))
+    print('| (%s) | %.2f | |' % (exit_step[0], exit_sum / n if n else 0))
 
 
 if __name__ == '__main__':

@@ -99,7 +99,10 @@ am_worker_emit_log(ErrorData *edata)
 
 /*
  * am_worker_exit
- *		Report the result to the launcher and exit.
+ *		Report the result to the launcher and exit.  The worker's work in
+ *		its database is over (its run's end is committed): the launcher is
+ *		woken at once, so that the next worker starts while this one is
+ *		still exiting.
  */
 static void
 am_worker_exit(AmWorkerResult result, TimestampTz wakeup)
@@ -107,6 +110,9 @@ am_worker_exit(AmWorkerResult result, TimestampTz wakeup)
 	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 	MySlot->result = result;
 	MySlot->next_wakeup = wakeup;
+	MySlot->ended = true;
+	if (am_shmem_state->launcher_latch)
+		SetLatch(am_shmem_state->launcher_latch);
 	LWLockRelease(am_shmem_state->lock);
 	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 	proc_exit(0);
