@@ -168,45 +168,6 @@ rows = [r.split() for r in sys.argv[1].split("|") if r.strip()]
 print(" ".join("%g" % statistics.median(float(r[i]) for r in rows) for i in range(len(rows[0]))))' "$1"
 }
 
-declare -A r_empty r_lat r_hist r_status r_waitall r_waitone
-for round in $(seq 1 "$ROUNDS"); do
-	for l in "${labels[@]}"; do
-		r_empty[$l]+="$(drain "$l" "e${round}")|"
-		echo "$l empty drain: ${r_empty[$l]}"
-	done
-	for l in "${labels[@]}"; do
-		r_lat[$l]+="$(latency "$l" "lat${round}")|"
-		echo "$l start latency p50/max: ${r_lat[$l]}"
-	done
-done
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-
-# the history: finished rows, as a long-lived install has them
-for l in "${labels[@]}"; do
-	sqlx "$l" <<EOSQL
-INSERT INTO asyncmig.migration (name, status, forwards_sql, owner, search_path,
-	attempts, created_at, updated_at, started_at, finished_at)
-SELECT 'old_' || g, 'FINISHED', 'SELECT ' || g, 'postgres', 'public', 1,
-	now() - interval '1 year', now() - interval '1 year', now() - interval '1 year',
-	now() - interval '1 year'
-FROM generate_series(1, $HISTORY) g;
-VACUUM ANALYZE asyncmig.migration;
-EOSQL
-done
-for round in $(seq 1 "$ROUNDS"); do
-	for l in "${labels[@]}"; do
-		r_hist[$l]+="$(drain "$l" "h${round}")|"
-		echo "$l history drain: ${r_hist[$l]}"
-	done
-done
-for l in "${labels[@]}"; do
-	r_status[$l]=$(timed "$l" "SELECT * FROM asyncmig.status")
-	r_waitall[$l]=$(timed "$l" "CALL asyncmig.wait()")
-	r_waitone[$l]=$(timed "$l" "CALL asyncmig.wait('old_$((HISTORY / 2))')")
-	echo "$l with $HISTORY rows: status ${r_status[$l]} ms, wait() ${r_waitall[$l]} ms, wait(name) ${r_waitone[$l]} ms"
-done
-load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-
 rows=""
 for l in "${labels[@]}"; do
 	read -r e_ms e_rate e_gap e_run <<<"$(med "${r_empty[$l]}")"
