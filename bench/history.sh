@@ -212,7 +212,7 @@ if [ -n "${LOGDEBUG:-}" ]; then
 			t=$(python3 "$repo/bench/phases.py" "${dirs[$l]}/server.log" "$tag")
 			case $t in *"(0 migrations)"*) continue ;; esac
 			{
-				echo "Where a tiny migration's time goes, $l, $([ $tag = e1_ ] && echo "empty table" || echo "$HISTORY rows of history") (\\`python3 bench/phases.py server.log $tag\\`, from the DEBUG1 phase lines of src/worker.c and src/launcher.c; debug logging itself adds to each phase):"
+				echo "Where a tiny migration's time goes, $l, $([ $tag = e1_ ] && echo "empty table" || echo "$HISTORY rows of history") (bench/phases.py on the server log, prefix $tag; from the DEBUG1 phase lines of src/worker.c and src/launcher.c; debug logging itself adds to each phase):"
 				echo
 				echo "$t"
 				echo
