@@ -3,7 +3,10 @@
  * launcher.c
  *		The asyncmig launcher: starts a worker for each database that may
  *		have runnable migrations, at most asyncmig.max_workers at once and
- *		never two in one database.
+ *		never two in one database.  A worker that has recorded its run's
+ *		end and is only exiting does not count: the next one starts beside
+ *		it, so that a queue of small migrations does not wait for each
+ *		process's exit.
  *
  * The launcher holds no database connection and no snapshot, and its work
  * grows with the databases that have work, not with the databases that
