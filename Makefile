@@ -34,7 +34,7 @@ PGFILEDESC = "asyncmig - run heavy schema changes in a background worker"
 
 # pg_regress: the SQL surface, on a temporary instance that preloads asyncmig.
 # It must be run by a user that may start PostgreSQL (test/run.sh does that).
-REGRESS = schedule input security security_hostile deps batches batch_walk sql_errors monitor
+REGRESS = schedule input security security_hostile deps batches batch_walk sql_errors monitor history_plans
 REGRESS_OPTS = --temp-instance=./tmp_check --temp-config=./test/regress.conf \
 	--dbname=contrib_regression
 

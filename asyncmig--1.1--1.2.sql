@@ -16,6 +16,22 @@
 
 /* ---- a flat cost as the history grows: indexes ---- */
 
+/*
+ * Every statement a worker, schedule(), run(), cancel() or wait() runs on
+ * asyncmig.migration reads the live rows (queued, running, with a cleanup
+ * left) or one row by id or name, never the history of finished runs: a
+ * long-lived install with 100,000 finished rows drains its queue as fast
+ * as a new one.  The queue's rows are in migration_queue_idx (1.0) and
+ * rows by name or id in the unique indexes; the runs whose INVALID indexes
+ * are still to be dropped are here (the sweep, the next wake-up and the
+ * registry's "has work" look for them at every worker start).  Each is a
+ * partial index on a predicate that finished rows do not have, so it stays
+ * as small as the live work.  sql/history_plans.sql checks that no such
+ * statement reads the history.
+ */
+CREATE INDEX migration_cleanup_idx ON asyncmig.migration (id)
+	WHERE meta OPERATOR(pg_catalog.?) 'cleanup';
+
 /* ---- operating it: monitoring, the app role ---- */
 
 /*

@@ -158,6 +158,26 @@ am_catalog_worker_has_work(void)
 	return result;
 }
 
+/*
+ * am_catalog_worker_queued_with_dependencies
+ *		Is some queued row waiting on dependencies?  Only such rows can
+ *		have a dependency in ERROR (am_catalog_fail_broken_dependencies())
+ *		or one that nothing runs (am_catalog_dependencies_fail_missing()):
+ *		without one a worker skips both, which a fresh backend pays
+ *		for dearly (planned anew in every worker).
+ */
+bool
+am_catalog_worker_queued_with_dependencies(void)
+{
+	bool		result;
+
+	SPI_connect();
+	result = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
+				   "  WHERE status = '" AM_STATUS_STARTED "' AND depends_on IS NOT NULL)",
+				   0, NULL, NULL, true);
+	SPI_finish();
+	return result;
+}
 
 /*
  * am_catalog_worker_fail_foreign

@@ -31,6 +31,7 @@ extern List *am_catalog_worker_cleanups_due(void);
 extern bool am_catalog_worker_cleanup_begin(int64 id, int pid);
 extern bool am_catalog_worker_cleanup_end(int64 id, const char *error);
 extern bool am_catalog_worker_has_work(void);
+extern bool am_catalog_worker_queued_with_dependencies(void);
 extern int	am_catalog_worker_fail_foreign(void);
 extern AmMigration *am_catalog_worker_claim(int pid, bool *skipped);
 extern TimestampTz am_catalog_worker_next_wakeup(void);

@@ -3,7 +3,10 @@
  * launcher.c
  *		The asyncmig launcher: starts a worker for each database that may
  *		have runnable migrations, at most asyncmig.max_workers at once and
- *		never two in one database.
+ *		never two in one database.  A worker that has recorded its run's
+ *		end and is only exiting does not count: the next one starts beside
+ *		it, so that a queue of small migrations does not wait for each
+ *		process's exit.
  *
  * The launcher holds no database connection and no snapshot, and its work
  * grows with the databases that have work, not with the databases that
@@ -71,6 +74,13 @@ static BackgroundWorkerHandle **worker_handles = NULL;
 /* which slots run a worker of the scan of every database */
 static bool *worker_from_scan = NULL;
 
+/*
+ * which slots hold a worker that ran a migration, has ended its run and is
+ * exiting: its database's next worker has been asked for already, and it
+ * counts neither against asyncmig.max_workers nor as its database's worker
+ */
+static bool *handed_over = NULL;
+
 /* has this launcher looked at the registry (or begun a scan) yet? */
 static bool started_up = false;
 
@@ -97,6 +107,8 @@ static bool launcher_database_servable(Oid dboid);
 static bool launcher_start_worker(int slotno, Oid dboid);
 static void launcher_log_no_slot(Oid dboid);
 static bool launcher_database_busy(Oid dboid);
+static int	launcher_free_slot(void);
+static bool launcher_exiting_workers(void);
 static void launcher_dependency_timeout_changed(int old_timeout);
 static bool launcher_database_lookup(Oid dboid, bool *servable, char **name);
 
@@ -168,6 +180,8 @@ asyncmig_launcher_main(Datum main_arg)
 											am_shmem_state->nslots);
 	worker_from_scan = MemoryContextAllocZero(TopMemoryContext,
 											  sizeof(bool) * am_shmem_state->nslots);
+	handed_over = MemoryContextAllocZero(TopMemoryContext,
+										 sizeof(bool) * am_shmem_state->nslots);
 
 	ereport(LOG, (errmsg("asyncmig launcher started")));
 	(void) am_settings_check_worker_processes(WARNING);
@@ -188,6 +202,7 @@ asyncmig_launcher_main(Datum main_arg)
 			launcher_dependency_timeout_changed(old_dependency_timeout);
 		}
 
+		elog(DEBUG1, "asyncmig launcher woken");
 		busy = launcher_reap_workers();
 		if (am_settings_enabled)
 		{
@@ -482,8 +497,11 @@ launcher_worker_stopped(int slotno)
  * launcher_reap_workers
  *		Free the slots of workers that have exited and act on what they
  *		reported.  A worker that ran a migration, or died inside one, gets
- *		its database looked at again (the next worker sweeps a dead run).
- *		Returns true if some worker is still running.
+ *		its database looked at again (the next worker sweeps a dead run);
+ *		one that ran a migration as soon as its run's end is committed
+ *		(ended), while it is still exiting: a process's exit takes as long
+ *		as the next one's start, and a database's queue drains one worker
+ *		after the other.  Returns true if some worker is still running.
  */
 static bool
 launcher_reap_workers(void)
@@ -507,12 +525,17 @@ launcher_reap_workers(void)
 		if (!launcher_worker_stopped(i))
 		{
 			busy = true;
+			if (slot->ended && slot->result == AM_RESULT_RAN && !handed_over[i])
+			{
+				handed_over[i] = true;
+				am_shmem_add_pending(slot->dboid, 0);
+			}
 			continue;
 		}
 
 		dboid = slot->dboid;
 		result = slot->result;
-		if (result == AM_RESULT_RAN)
+		if (result == AM_RESULT_RAN && !handed_over[i])
 			wake = 0;
 		else if (result == AM_RESULT_IDLE)
 		{
@@ -550,6 +573,7 @@ launcher_reap_workers(void)
 
 		memset(slot, 0, sizeof(AmWorkerSlot));
 		worker_from_scan[i] = false;
+		handed_over[i] = false;
 		if (worker_handles[i])
 		{
 			pfree(worker_handles[i]);
@@ -586,7 +610,8 @@ launcher_reap_workers(void)
 
 /*
  * launcher_database_busy
- *		Is a worker running in dboid?  Caller holds the lock.
+ *		Is a worker running in dboid (one that is only exiting does not
+ *		count)?  Caller holds the lock.
  */
 static bool
 launcher_database_busy(Oid dboid)
@@ -594,8 +619,50 @@ launcher_database_busy(Oid dboid)
 	int			i;
 
 	for (i = 0; i < am_shmem_state->nslots; i++)
-		if (am_shmem_state->slots[i].in_use &&
+		if (am_shmem_state->slots[i].in_use && !handed_over[i] &&
 			am_shmem_state->slots[i].dboid == dboid)
+			return true;
+	return false;
+}
+
+/*
+ * launcher_free_slot
+ *		A free slot for one more worker, or -1 when asyncmig.max_workers
+ *		workers run (those only exiting do not count) or every slot is
+ *		taken.  Caller holds the lock.
+ */
+static int
+launcher_free_slot(void)
+{
+	int			running = 0;
+	int			free_slot = -1;
+	int			i;
+
+	for (i = 0; i < am_shmem_state->nslots; i++)
+	{
+		if (!am_shmem_state->slots[i].in_use)
+		{
+			if (free_slot < 0)
+				free_slot = i;
+		}
+		else if (!handed_over[i])
+			running++;
+	}
+	return running < am_settings_max_workers ? free_slot : -1;
+}
+
+/*
+ * launcher_exiting_workers
+ *		Is a worker that ended its run still exiting?  Caller holds the
+ *		lock.
+ */
+static bool
+launcher_exiting_workers(void)
+{
+	int			i;
+
+	for (i = 0; i < am_shmem_state->nslots; i++)
+		if (am_shmem_state->slots[i].in_use && handed_over[i])
 			return true;
 	return false;
 }
@@ -621,12 +688,11 @@ launcher_start_workers(long *timeout_ms)
 		Oid			dboid = InvalidOid;
 		bool		from_scan = false;
 		bool		ok;
+		bool		exiting;
 
 		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-		for (slotno = 0; slotno < am_shmem_state->nslots; slotno++)
-			if (!am_shmem_state->slots[slotno].in_use)
-				break;
-		if (slotno == am_shmem_state->nslots)
+		slotno = launcher_free_slot();
+		if (slotno < 0)
 		{
 			LWLockRelease(am_shmem_state->lock);
 			break;				/* all slots busy: wait for an exit */
@@ -642,8 +708,22 @@ launcher_start_workers(long *timeout_ms)
 			continue;
 		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 		ok = launcher_start_worker(slotno, dboid);
-		am_shmem_state->no_bgworker_slot = !ok;
+		exiting = !ok && launcher_exiting_workers();
+		am_shmem_state->no_bgworker_slot = !ok && !exiting;
 		LWLockRelease(am_shmem_state->lock);
+		if (exiting)
+		{
+			/*
+			 * The postmaster's background worker slots are full, but a
+			 * worker that ended its run still holds one: its exit wakes us
+			 * (bgw_notify_pid), and we start this one then.
+			 */
+			if (from_scan)
+				scan_pos--;
+			else
+				am_registry_request(dboid, 0);
+			break;
+		}
 		if (!ok)
 		{
 			/* out of background worker slots: again in a second */
@@ -729,6 +809,7 @@ launcher_start_worker(int slotno, Oid dboid)
 		return false;
 	}
 	worker_handles[slotno] = handle;
+	elog(DEBUG1, "asyncmig launcher: worker for database %u registered", dboid);
 	return true;
 }
 

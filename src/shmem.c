@@ -60,13 +60,15 @@ am_shmem_init(void)
 
 /*
  * am_shmem_size
- *		Bytes of shared memory for AmShared with max_workers slots.
+ *		Bytes of shared memory for AmShared with its slots: two per worker
+ *		(one for a worker that is exiting, see shmem.h).
  */
 static Size
 am_shmem_size(void)
 {
 	return add_size(offsetof(AmShared, slots),
-					mul_size(am_settings_max_workers, sizeof(AmWorkerSlot)));
+					mul_size(mul_size(am_settings_max_workers, 2),
+							 sizeof(AmWorkerSlot)));
 }
 
 /*
@@ -103,7 +105,7 @@ am_shmem_startup(void)
 	{
 		memset(am_shmem_state, 0, am_shmem_size());
 		am_shmem_state->lock = &(GetNamedLWLockTranche("asyncmig"))->lock;
-		am_shmem_state->nslots = am_settings_max_workers;
+		am_shmem_state->nslots = am_settings_max_workers * 2;
 		ConditionVariableInit(&am_shmem_state->status_cv);
 	}
 	am_registry_shmem_startup();

@@ -28,11 +28,14 @@ typedef enum AmWorkerResult
 } AmWorkerResult;
 
 /*
- * One slot per possible worker (asyncmig.max_workers).  The launcher fills
- * dboid (and keeps the worker's handle in its own memory); the worker sets
- * pid and migration_id; anyone may set cancel_requested.  All fields are
- * protected by AmShared->lock.  A slot stays in_use until the
- * launcher has seen its worker exit.
+ * Two slots per possible worker (asyncmig.max_workers): one for a worker
+ * that runs, one for a worker that has ended its work (ended) and is
+ * only exiting, so that the next worker of its database can start at once
+ * (see launcher.c).  The launcher fills dboid (and keeps the worker's
+ * handle in its own memory); the worker sets pid, migration_id, result
+ * and ended; anyone may set cancel_requested.  All fields are protected
+ * by AmShared->lock.  A slot stays in_use until the launcher has seen its
+ * worker exit.
  */
 typedef struct AmWorkerSlot
 {
@@ -42,6 +45,7 @@ typedef struct AmWorkerSlot
 	int64		migration_id;	/* 0 until the worker claimed one */
 	bool		cancel_requested;
 	AmWorkerResult result;
+	bool		ended;			/* result is final: it only exits now */
 	TimestampTz next_wakeup;	/* with AM_RESULT_IDLE: 0 or not_before */
 	char		last_fatal[AM_OBITUARY_LEN];	/* FATAL that ended it */
 } AmWorkerSlot;

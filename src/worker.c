@@ -50,6 +50,13 @@
 #include "shmem.h"
 #include "worker.h"
 
+/*
+ * A phase boundary of a worker, in the log at DEBUG1 (quiet by default):
+ * with log_line_prefix's %m the log tells where a migration's time goes
+ * (bench/RESULTS.md, "Where a tiny migration's time goes").
+ */
+#define AM_PHASE(what) elog(DEBUG1, "asyncmig worker phase: %s", (what))
+
 /* a row that a session held locked was skipped: look again after */
 #define AM_SKIPPED_RETRY_MS		1000
 
@@ -92,7 +99,10 @@ am_worker_emit_log(ErrorData *edata)
 
 /*
  * am_worker_exit
- *		Report the result to the launcher and exit.
+ *		Report the result to the launcher and exit.  The worker's work in
+ *		its database is over (its run's end is committed): the launcher is
+ *		woken at once, so that the next worker starts while this one is
+ *		still exiting.
  */
 static void
 am_worker_exit(AmWorkerResult result, TimestampTz wakeup)
@@ -100,6 +110,9 @@ am_worker_exit(AmWorkerResult result, TimestampTz wakeup)
 	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 	MySlot->result = result;
 	MySlot->next_wakeup = wakeup;
+	MySlot->ended = true;
+	if (am_shmem_state->launcher_latch)
+		SetLatch(am_shmem_state->launcher_latch);
 	LWLockRelease(am_shmem_state->lock);
 	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 	proc_exit(0);
@@ -140,6 +153,7 @@ asyncmig_worker_main(Datum main_arg)
 	pgstat_report_appname("asyncmig worker");
 	am_superuser = GetUserId();
 	am_exec_init();
+	AM_PHASE("connected");
 
 	/* a database without the extension has nothing for us */
 	StartTransactionCommand();
@@ -158,14 +172,20 @@ asyncmig_worker_main(Datum main_arg)
 	(void) am_catalog_worker_fail_foreign();
 	am_catalog_commit(&cxt);
 
+	AM_PHASE("foreign rows checked");
 	am_sweep();
+	AM_PHASE("swept");
 
 	/* end what cannot run any more, then claim the oldest runnable */
 	am_catalog_begin(&cxt);
-	(void) am_catalog_fail_broken_dependencies(&skipped);
-	if (am_catalog_dependencies_fail_missing(&skipped_missing) > 0)
+	/* both look only at queued rows with dependencies: mostly there are none */
+	if (am_catalog_worker_queued_with_dependencies())
+	{
 		(void) am_catalog_fail_broken_dependencies(&skipped);
-	skipped |= skipped_missing;
+		if (am_catalog_dependencies_fail_missing(&skipped_missing) > 0)
+			(void) am_catalog_fail_broken_dependencies(&skipped);
+		skipped |= skipped_missing;
+	}
 	{
 		/* the row must outlive this transaction */
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
@@ -198,6 +218,7 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	am_catalog_commit(&cxt);
 	ConditionVariableBroadcast(&am_shmem_state->status_cv);
+	AM_PHASE(m ? "claimed" : "nothing to claim");
 
 	if (m == NULL)
 	{
@@ -208,6 +229,7 @@ asyncmig_worker_main(Datum main_arg)
 		if (wakeup != 0 && wakeup < earliest)
 			wakeup = earliest;
 		am_settle_registry();
+		AM_PHASE("registry settled");
 		am_worker_exit(AM_RESULT_IDLE, wakeup);
 	}
 
@@ -278,6 +300,7 @@ am_run_claimed(AmMigration *m)
 	{
 		am_session_become_owner(m->owner);
 		am_session_set(m);
+		AM_PHASE("session ready");
 		am_exec_start_timeout(m->timeout_ms);
 		if (batch)
 			ok = am_batch_run_forwards(m, batch, &res);
@@ -286,6 +309,7 @@ am_run_claimed(AmMigration *m)
 		am_exec_stop_timeout();
 		/* the run is decided: a late cancel must not hit our bookkeeping */
 		QueryCancelPending = false;
+		AM_PHASE("statements run");
 	}
 
 	/* the migration's SETs must not steer our own bookkeeping */
@@ -307,6 +331,7 @@ am_run_claimed(AmMigration *m)
 	am_catalog_worker_finish(m->id, m->pid, ok ? NULL : res.edata, res.statement,
 							 res.message,
 							 batch && !ok ? am_batch_catalog_error_json(batch) : NULL);
+	AM_PHASE("end recorded");
 
 	if (ok)
 		ereport(LOG,

@@ -190,6 +190,7 @@ am_run_here() {
 				;;
 			meta)
 				python3 "$work/test/meta/check_meta.py" "$work" || failed+=(meta)
+				python3 "$work/test/meta/history_queries.py" "$work" "$AM_PGBIN/pg_config" --check || failed+=(meta)
 				;;
 			docs)
 				bash "$work/test/docs/run.sh" "$work" || failed+=(docs)
