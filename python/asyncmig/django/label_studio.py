@@ -288,6 +288,9 @@ def _queue_in_asyncmig(job_kwargs, in_seconds, job_timeout):
         migration = SqlMigration(name, sql, backwards, job_timeout=job_timeout,
                                  dependencies=job_kwargs.get("dependencies") or ())
     migration.start_delay = in_seconds
+    # Label Studio orders its jobs by dependencies= alone: Django's migration
+    # graph adds nothing unless ASYNCMIG_FOLLOW_MIGRATION_GRAPH says so
+    migration.follow_graph_default = False
     editor = _schema_editor(backend)
     (migration.backwards if job_kwargs.get("reverse") else migration.forwards)(None, editor)
     return True
