@@ -605,9 +605,9 @@ print("STATUS", status(NAME))
 
     def test_failures_reported_by_wait(self):
         # issue 19 item 9: bad.0002 Django-depends on bad.0001, so it waits
-        # for it as dependencies= would: 0001 in ERROR holds it, and a wait
-        # gives up after ASYNCMIG_DEPENDENCY_TIMEOUT, naming it (0002's own
-        # SQL, which would fail on no_such_table, never runs)
+        # for it as dependencies= would: 0001 ending ERROR ends it ERROR,
+        # naming 0001 (0002's own SQL, which would fail on no_such_table,
+        # never runs)
         db = "shop_bad"
         create_db(db)
         env = self.project.env(db, extra_apps=["bad"])
@@ -617,11 +617,11 @@ print("STATUS", status(NAME))
         rows = pg_query(db, "SELECT depends_on FROM asyncmig.migration WHERE name = %s",
                         ["bad.0002_atomic"])
         self.assertEqual(rows, [(["bad.0001_nonatomic"],)])
-        # without names: fails, naming the project's migrations in ERROR
-        wenv = self.project.env(db, extra_apps=["bad"], ASYNCMIG_DEPENDENCY_TIMEOUT="3")
-        p = self.fails(self.project.manage(wenv, "asyncmig_wait", "--timeout", "60"),
-                       "bad.0001_nonatomic", "bad.0002_atomic", "gave up",
-                       "bad.0001_nonatomic (ERROR)")
+        # without names: fails, naming the project's migrations in ERROR;
+        # 0002 ended ERROR because its dependency did, as with dependencies=
+        p = self.fails(self.project.manage(env, "asyncmig_wait", "--timeout", "60"),
+                       "bad.0001_nonatomic", "bad.0002_atomic",
+                       'dependency "bad.0001_nonatomic" ended in ERROR')
         st = pg_statuses(db)
         self.assertEqual(st["bad.0001_nonatomic"][0], "ERROR", st)
         self.assertEqual(st["bad.0002_atomic"][0], "ERROR", st)
@@ -638,6 +638,9 @@ print("STATUS", status(NAME))
         st = pg_statuses(db)
         self.assertEqual(st["bad.0001_nonatomic"][0], "ERROR", st)
         self.assertEqual(st["bad.0002_atomic"][0], "ERROR", st)
+        rows = pg_query(db, "SELECT meta->'error'->>'message' FROM asyncmig.migration "
+                            "WHERE name = %s", ["bad.0002_atomic"])
+        self.assertIn("no_such_table", rows[0][0] or "", rows)
         # named: fails as well, after the fact
         self.fails(self.project.manage(env, "asyncmig_wait", "bad.0002_atomic", "--timeout", "10"),
                    "bad.0002_atomic")

@@ -174,7 +174,11 @@ class SqlMigration:
         try:
             backend.wait(self.name, 60)
         except MigrationFailed:
-            pass  # the canceled run ended in ERROR, as expected
+            # the canceled run ended in ERROR, as expected; anything else
+            # (a timeout, a missing grant) is not swallowed
+            row = backend.status(self.name)
+            if row is None or row[0] != v.ERROR:
+                raise
         then()
 
     def _schedule(self, backend, fwd, bwd, allow_scheduled, execute_immediately, not_before,
@@ -191,14 +195,18 @@ class SqlMigration:
     def _graph_dependencies(self, backend):
         """The async migrations of this database that this one's Django
         migration depends on (through Django's migration graph) and that
-        have not ended FINISHED: they are added to depends_on."""
+        are queued, running or in ERROR: they are added to depends_on."""
         if backend.synchronous or not self.follow_graph():
             return []
         ancestors = [n for n in graph_ancestors(self.name) if n not in self.depends_on]
         if not ancestors:
             return []
         rows = {r["name"]: r for r in backend.status_rows(ancestors)}
-        return [n for n in ancestors if n in rows and rows[n]["status"] != v.FINISHED]
+        # queued, running or failed: wait for it.  FINISHED: nothing to
+        # wait for; SCHEDULED (scheduled mode): the operator runs them, in
+        # the order they choose; not recorded (--fake): nothing will run it
+        return [n for n in ancestors if n in rows
+                and rows[n]["status"] in v.PENDING + (v.ERROR,)]
 
     def _queue(self, backend, fwd, bwd):
         sync = self.synchronous()
