@@ -185,7 +185,9 @@ class AsyncMigrationAdmin(admin.ModelAdmin):
                                              row[column]))
                     break
         if not parts:
-            return "-"
+            if not obj.error:
+                return "-"
+            return "(this version's status view shows the error's message only)"
         return format_html("<dl class=\"asyncmig-error-details\">{}</dl>",
                            format_html("".join(["{}"] * len(parts)), *parts))
 
