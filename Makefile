@@ -47,6 +47,9 @@ TAP_TESTS = 1
 PG_CPPFLAGS = -I$(srcdir)/src
 SHLIB_LINK =
 
+# what "pip install ./python" leaves in the tree (never part of a package)
+EXTRA_CLEAN = python/build python/dist python/*.egg-info
+
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)

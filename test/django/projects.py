@@ -10,10 +10,12 @@ shop      0001 a model; 0002 the Label Studio example, copied, only the import
           0004 execute_immediately=False (SCHEDULED in scheduled mode);
           0005 execute_immediately=True, apply_on_sqlite=True.
 bad       0001 a migration whose SQL fails when it runs (atomic = False),
-          0002 one that fails in an atomic migration, apply_on_sqlite=True.
+          0002 one that fails in an atomic migration, apply_on_sqlite=True
+          (Django-depends on 0001: on PostgreSQL it waits for 0001).
 rollback  0001 an atomic migration that schedules, then fails: no row.
 slow      0001 a migration that runs for a while (to revert while it runs).
 deps      0001 a migration that depends on an asyncmig name never scheduled.
+sleepy    0001 a migration that sleeps 4 s, then builds an index (progress).
 batch     0001 a batched data migration (make_batched_migration).
 """
 
@@ -25,7 +27,8 @@ import os
 
 BASE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SECRET_KEY = "asyncmig-test"
-DEBUG = False
+DEBUG = os.environ.get("DJANGO_DEBUG") == "1"  # runserver serves the admin's CSS
+STATIC_URL = "/static/"
 ALLOWED_HOSTS = ["*"]
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -35,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    "django.contrib.staticfiles",
     "asyncmig.django",
     "shop",
 ] + [a for a in os.environ.get("EXTRA_APPS", "").split(",") if a]
@@ -429,6 +433,23 @@ class Migration(migrations.Migration):
     ]
 '''
 
+SLEEPY_0001 = '''
+from django.db import migrations
+from asyncmig.django import make_sql_migration
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shop", "0001_initial")]
+    operations = [
+        migrations.RunPython(*make_sql_migration(
+            ["SELECT pg_sleep(4)",
+             "CREATE INDEX CONCURRENTLY IF NOT EXISTS sleepy_idx ON shop_item (b, a)"],
+            "DROP INDEX CONCURRENTLY IF EXISTS sleepy_idx",
+            migration_name="sleepy.0001_sleep",
+        )),
+    ]
+'''
+
 
 def _write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -451,6 +472,7 @@ def write_project(root):
         "slow": {"0001_slow": SLOW_0001},
         "deps": {"0001_missing_dep": DEPS_0001},
         "batch": {"0001_bump": BATCH_0001},
+        "sleepy": {"0001_sleep": SLEEPY_0001},
     }
     for app, migs in apps.items():
         _write(os.path.join(root, app, "__init__.py"), "")

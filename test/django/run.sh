@@ -77,8 +77,36 @@ if [ -n "$have_pg" ]; then
 	export ASYNCMIG_TEST_SOCKDIR="$work/main" ASYNCMIG_TEST_PORT="$port"
 	start nopreload "shared_preload_libraries = ''"
 	export ASYNCMIG_TEST_SOCKDIR_NOPRELOAD="$work/nopreload" ASYNCMIG_TEST_PORT_NOPRELOAD="$port"
+	# the application's side as production has it: a role that is no
+	# superuser, with exactly the grants of docs/grants.sql, run by a
+	# superuser in template1 (Django's test databases and every database
+	# the tests create are copies of it) and again in each app database
+	start app
+	cp "$repo/docs/grants.sql" "$work/grants.sql"
+	chmod 644 "$work/grants.sql"
+	apppsql() { runuser -u postgres -- "$AM_PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$work/app" -p "$port" -U postgres "$@"; }
+	apppsql -d postgres -c 'CREATE ROLE webapp LOGIN NOSUPERUSER CREATEDB NOCREATEROLE'
+	apppsql -d template1 -c 'CREATE EXTENSION asyncmig'
+	apppsql -d template1 -v app_role=webapp -f "$work/grants.sql"
+	export ASYNCMIG_TEST_SOCKDIR_APP="$work/app" ASYNCMIG_TEST_PORT_APP="$port" \
+		ASYNCMIG_TEST_GRANTS="$work/grants.sql" ASYNCMIG_TEST_APP_LOG="$work/app/server.log"
 fi
-export ASYNCMIG_TEST_PKGLIBDIR="$pkglibdir"
+
+# the admin page is checked in headless Chromium: installed here if
+# missing; in a chroot of the matrix a missing browser skips that test
+in_chroot() { [ "$(stat -c %d:%i /)" != "$(stat -c %d:%i /proc/1/root/. 2>/dev/null)" ]; }
+if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+	if in_chroot; then
+		echo "warning: no chromium/chromedriver in this chroot: the admin browser test is skipped" >&2
+	else
+		echo "== apt-get install chromium chromium-driver (the admin page's browser test)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null \
+			|| { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; } \
+			|| die "cannot install chromium and chromium-driver (the admin page's browser test)"
+	fi
+fi
+in_chroot && export ASYNCMIG_TEST_BROWSER=optional || export ASYNCMIG_TEST_BROWSER=required
+export ASYNCMIG_TEST_PKGLIBDIR="$pkglibdir" ASYNCMIG_TEST_SRC="$work/src"
 export ASYNCMIG_TEST_PYTHON="$work/venv/bin/python"
 export PATH="$AM_PGBIN:$PATH"
 unset DJANGO_SETTINGS_MODULE ALLOW_SCHEDULED_MIGRATIONS ASYNCMIG_WAIT_IN_MIGRATE CI \

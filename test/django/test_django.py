@@ -1,13 +1,19 @@
 """Tests of asyncmig.django against real Django projects (see projects.py),
 on the clusters that run.sh started, and on SQLite files.  Run by run.sh."""
 
+import base64
 import json
 import os
+import re
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
+import urllib.request
 
 import projects
 
@@ -22,7 +28,15 @@ PKGLIBDIR = os.environ.get("ASYNCMIG_TEST_PKGLIBDIR", "/usr/lib/postgresql/15/li
 SQLITE_MODULE = (os.environ.get("ASYNCMIG_TEST_SQLITE_MODULE")
                  or os.path.join(PKGLIBDIR, "asyncmig_sqlite.so"))
 
+SOCK_APP = os.environ.get("ASYNCMIG_TEST_SOCKDIR_APP")
+PORT_APP = os.environ.get("ASYNCMIG_TEST_PORT_APP")
+GRANTS = os.environ.get("ASYNCMIG_TEST_GRANTS")
+APP_LOG = os.environ.get("ASYNCMIG_TEST_APP_LOG")
+APP_ROLE = "webapp"
+BROWSER = os.environ.get("ASYNCMIG_TEST_BROWSER", "optional")
+
 HAVE_PG = bool(WORK and SOCK and PORT)
+HAVE_APP = bool(HAVE_PG and SOCK_APP and PORT_APP and GRANTS)
 NAME2 = "shop.migrations.0002_item_ab_idx_async"
 NAME3 = "shop.0003_item_b_idx"
 NAME4 = "shop.0004_item_a_idx"
@@ -34,11 +48,13 @@ SHOP_INDEXES = {NAME2: "shop_item_ab_idx", NAME3: "shop_item_b_idx",
 # --------------------------------------------------------------------------
 # helpers
 
-def pg_connect(dbname="postgres", port=None, user="django"):
+def pg_connect(dbname="postgres", port=None, user=None):
     try:
         import psycopg2 as driver
     except ImportError:
         import psycopg as driver
+    if user is None:  # the clusters' superusers
+        user = "postgres" if port and str(port) == str(PORT_APP) else "django"
     conn = driver.connect(host=host_for(port), port=port or PORT, user=user, dbname=dbname)
     conn.autocommit = True
     return conn
@@ -46,6 +62,8 @@ def pg_connect(dbname="postgres", port=None, user="django"):
 
 def host_for(port):
     """The socket directory of the cluster on that port."""
+    if port and str(port) == str(PORT_APP):
+        return SOCK_APP
     return SOCK_NOPRELOAD if port and str(port) == str(PORT_NOPRELOAD) else SOCK
 
 
@@ -79,6 +97,12 @@ def create_db(name, port=None, owner="django"):
 
 def db_exists(name, port=None):
     return bool(pg_query("postgres", "SELECT 1 FROM pg_database WHERE datname = %s", [name], port))
+
+
+def pg_index_valid_on(dbname, index, port):
+    rows = pg_query(dbname, "SELECT i.indisvalid FROM pg_index i JOIN pg_class c "
+                            "ON c.oid = i.indexrelid WHERE c.relname = %s", [index], port=port)
+    return rows[0][0] if rows else None
 
 
 def pg_statuses(dbname, port=None):
@@ -269,6 +293,74 @@ class PurePythonTests(unittest.TestCase):
             self.assertIs(to_bool(v), False, v)
         with self.assertRaises(ValueError):
             to_bool("maybe")
+
+    def test_label_studio_module_does_not_follow_the_graph(self):
+        # issue 19 item 9: Label Studio's own behaviour (dependencies= only)
+        from django.test import override_settings
+        from asyncmig.django import label_studio
+        from asyncmig.django.migration import SqlMigration
+        seen = []
+        saved = SqlMigration.forwards
+        SqlMigration.forwards = lambda self, apps, editor: seen.append(self.follow_graph())
+
+        class Backend:
+            synchronous = False
+
+        saved_backend, saved_editor = label_studio.backend_for, label_studio._schema_editor
+        label_studio.backend_for = lambda connection: Backend()
+        label_studio._schema_editor = lambda backend: None
+        try:
+            label_studio._queue_in_asyncmig({"migration_name": "x", "sql": "SELECT 1"}, 0, None)
+            with override_settings(ASYNCMIG_FOLLOW_MIGRATION_GRAPH=True):
+                label_studio._queue_in_asyncmig({"migration_name": "x", "sql": "SELECT 1"}, 0, None)
+        finally:
+            SqlMigration.forwards = saved
+            label_studio.backend_for, label_studio._schema_editor = saved_backend, saved_editor
+        self.assertEqual(seen, [False, True])
+        self.assertTrue(SqlMigration("y", "SELECT 1").follow_graph())
+        with override_settings(ASYNCMIG_FOLLOW_MIGRATION_GRAPH=False):
+            self.assertFalse(SqlMigration("y", "SELECT 1").follow_graph())
+
+    def test_packaging_hygiene(self):
+        # issue 19 item 11: what "pip install ./python" leaves in the tree
+        # is ignored by git and left out of the source package
+        tmp = tempfile.mkdtemp(prefix="asyncmig-pkg-")
+        try:
+            tree = os.path.join(tmp, "asyncmig-1.2")
+            os.makedirs(tree)
+            for part in ("python", "debian"):
+                shutil.copytree(os.path.join(REPO, part), os.path.join(tree, part),
+                                ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+            shutil.copy(os.path.join(REPO, ".gitignore"), tree)
+            p = subprocess.run([PY, "-m", "pip", "install", "-q", "--no-build-isolation",
+                                "--no-deps", "--no-index", "--target", os.path.join(tmp, "t"),
+                                "./python"], cwd=tree, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, universal_newlines=True)
+            self.assertEqual(p.returncode, 0, p.stdout)
+            left = sorted(n for n in os.listdir(os.path.join(tree, "python"))
+                          if n == "build" or n.endswith(".egg-info"))
+            self.assertTrue(left, "pip left nothing behind: nothing to check")
+            if shutil.which("git"):
+                subprocess.run(["git", "init", "-q", tree], check=True)
+                for name in left:
+                    p = subprocess.run(["git", "-C", tree, "check-ignore", "-q", "python/" + name])
+                    self.assertEqual(p.returncode, 0, "python/%s is not in .gitignore" % name)
+                shutil.rmtree(os.path.join(tree, ".git"))
+            if shutil.which("dpkg-source"):
+                p = subprocess.run(["dpkg-source", "-b", "asyncmig-1.2"], cwd=tmp,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   universal_newlines=True)
+                self.assertEqual(p.returncode, 0, p.stdout)
+                tarball = [n for n in os.listdir(tmp) if n.startswith("asyncmig_") and ".tar." in n]
+                listing = subprocess.run(["tar", "-tf", os.path.join(tmp, tarball[0])],
+                                         stdout=subprocess.PIPE, universal_newlines=True,
+                                         check=True).stdout
+                for name in left:
+                    self.assertNotIn("python/%s" % name, listing)
+            with open(os.path.join(REPO, "docs", "drafts", "django.md")) as f:
+                self.assertIn("pip install --no-build-isolation --no-index ./python", f.read())
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
     def test_sqlite_module_not_found(self):
         from django.db import connection
@@ -521,16 +613,43 @@ print("STATUS", status(NAME))
         self.assertEqual(st[NAME5], ("FINISHED", "backwards"))
 
     def test_failures_reported_by_wait(self):
+        # issue 19 item 9: bad.0002 Django-depends on bad.0001, so it waits
+        # for it as dependencies= would: 0001 ending ERROR ends it ERROR,
+        # naming 0001 (0002's own SQL, which would fail on no_such_table,
+        # never runs)
         db = "shop_bad"
         create_db(db)
         env = self.project.env(db, extra_apps=["bad"])
+        p = self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assertIn("bad.0002_atomic queued (STARTED) after bad.0001_nonatomic", p.stdout,
+                      p.output)
+        rows = pg_query(db, "SELECT depends_on FROM asyncmig.migration WHERE name = %s",
+                        ["bad.0002_atomic"])
+        self.assertEqual(rows, [(["bad.0001_nonatomic"],)])
+        # without names: fails, naming the project's migrations in ERROR;
+        # 0002 ended ERROR because its dependency did, as with dependencies=
+        p = self.fails(self.project.manage(env, "asyncmig_wait", "--timeout", "60"),
+                       "bad.0001_nonatomic", "bad.0002_atomic",
+                       'dependency "bad.0001_nonatomic" ended in ERROR')
+        st = pg_statuses(db)
+        self.assertEqual(st["bad.0001_nonatomic"][0], "ERROR", st)
+        self.assertEqual(st["bad.0002_atomic"][0], "ERROR", st)
+        rows = pg_query(db, "SELECT meta->'error'->>'message' FROM asyncmig.migration "
+                            "WHERE name = %s", ["bad.0002_atomic"])
+        self.assertNotIn("no_such_table", rows[0][0] or "", rows)
+        # off: ASYNCMIG_FOLLOW_MIGRATION_GRAPH = False (dependencies= only)
+        db = "shop_bad_nograph"
+        create_db(db)
+        env = self.project.env(db, extra_apps=["bad"], ASYNCMIG_FOLLOW_MIGRATION_GRAPH="false")
         self.ok(self.project.manage(env, "migrate", "--noinput"))
-        # without names: fails, naming the project's migrations in ERROR
         p = self.fails(self.project.manage(env, "asyncmig_wait", "--timeout", "60"),
                        "bad.0001_nonatomic", "bad.0002_atomic")
         st = pg_statuses(db)
         self.assertEqual(st["bad.0001_nonatomic"][0], "ERROR", st)
         self.assertEqual(st["bad.0002_atomic"][0], "ERROR", st)
+        rows = pg_query(db, "SELECT meta->'error'->>'message' FROM asyncmig.migration "
+                            "WHERE name = %s", ["bad.0002_atomic"])
+        self.assertIn("no_such_table", rows[0][0] or "", rows)
         # named: fails as well, after the fact
         self.fails(self.project.manage(env, "asyncmig_wait", "bad.0002_atomic", "--timeout", "10"),
                    "bad.0002_atomic")
@@ -690,7 +809,10 @@ print("STATUS", status(NAME))
                             "FROM asyncmig.migration WHERE name = %s", [NAME2])
         self.assertEqual(rows, [("STARTED", True)])
         self.assertIsNone(pg_index_valid(db, SHOP_INDEXES[NAME2]))
-        # execute_immediately ignores the delay
+        # execute_immediately ignores the delay (without Django's graph
+        # order: with it, 0005 would wait for its delayed ancestors)
+        env = self.project.env(db, MIGRATION_JOB_START_DELAY_SECONDS="3600",
+                               ASYNCMIG_FOLLOW_MIGRATION_GRAPH="0")
         self.ok(self.project.manage(env, "migrate", "--noinput"))
         self.assertEqual(pg_statuses(db)[NAME5], ("FINISHED", "forwards"))
 
@@ -724,6 +846,319 @@ print("STATUS", status(NAME))
         self.assertEqual(st[NAME2], ("STARTED", "forwards"))
         env = self.project.env(db, port=PORT_NOPRELOAD, ASYNCMIG_WAIT_IN_MIGRATE="1")
         self.fails(self.project.manage(env, "migrate", "--noinput"), "shared_preload_libraries")
+
+
+# --------------------------------------------------------------------------
+# PostgreSQL, as the application: a role that is no superuser, with exactly
+# the grants of docs/grants.sql (run.sh ran them in template1)
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class WebDriver:
+    """Just enough of the W3C WebDriver protocol (chromedriver), over plain
+    HTTP with the standard library."""
+
+    def __init__(self, tmpdir):
+        self.port = free_port()
+        self.log = open(os.path.join(tmpdir, "chromedriver.log"), "w")
+        self.proc = subprocess.Popen(["chromedriver", "--port=%d" % self.port],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = "http://127.0.0.1:%d" % self.port
+        deadline = time.time() + 30
+        while True:
+            try:
+                self._req("GET", "/status")
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        caps = {"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync",
+                     "--user-data-dir=" + tempfile.mkdtemp(dir=tmpdir),
+                     "--window-size=1400,900"]}}}}
+        self.session = self._req("POST", "/session", caps)["sessionId"]
+
+    def _req(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read().decode())["value"]
+
+    def cmd(self, method, path, body=None):
+        return self._req(method, "/session/%s%s" % (self.session, path), body)
+
+    def get(self, url):
+        self.cmd("POST", "/url", {"url": url})
+
+    def js(self, script, *args):
+        return self.cmd("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def wait_for(self, script, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            value = self.js(script)
+            if value:
+                return value
+            time.sleep(0.3)
+        raise AssertionError("timed out waiting in the browser for: %s" % script)
+
+    def screenshot(self, path):
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(self.cmd("GET", "/screenshot")))
+        return path
+
+    def quit(self):
+        try:
+            self.cmd("DELETE", "")
+        except OSError:
+            pass
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@unittest.skipUnless(HAVE_APP, "run by test/django/run.sh (needs its app cluster)")
+class AppRoleTests(Base):
+    """What the application does, as a role with exactly docs/grants.sql."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.project = Project("app")
+
+    def app_db(self, db):
+        """db owned by the app role; the grants run by a superuser in it, as
+        the documentation says (template1 had them already)."""
+        create_db(db, port=PORT_APP, owner=APP_ROLE)
+        p = subprocess.run(["runuser", "-u", "postgres", "--", "psql", "-X", "-q", "-v",
+                            "ON_ERROR_STOP=1", "-h", SOCK_APP, "-p", str(PORT_APP), "-U",
+                            "postgres", "-d", db, "-v", "app_role=" + APP_ROLE, "-f", GRANTS],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           universal_newlines=True)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        rows = pg_query(db, "SELECT rolsuper FROM pg_roles WHERE rolname = %s", [APP_ROLE],
+                        port=PORT_APP)
+        self.assertEqual(rows, [(False,)])
+        return db
+
+    def env(self, db, **extra):
+        return self.project.env(db, port=PORT_APP, DB_USER=APP_ROLE,
+                                ASYNCMIG_CREATE_EXTENSION="false", **extra)
+
+    def statuses(self, db):
+        return pg_statuses(db, port=PORT_APP)
+
+    def log_since(self, offset):
+        with open(APP_LOG, errors="replace") as f:
+            f.seek(offset)
+            return f.read()
+
+    def log_size(self):
+        return os.path.getsize(APP_LOG)
+
+    def test_migrate_wait_and_dependency_give_up(self):
+        # issue 19 item 1: the app role sees what it waits for
+        db = self.app_db("app_deps")
+        start = self.log_size()
+        env = self.env(db)
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        p = self.ok(self.project.manage(env, "asyncmig_wait", "--timeout", "120"))
+        for name in SHOP_INDEXES:
+            self.assertEqual(self.statuses(db)[name], ("FINISHED", "forwards"))
+            self.assertIs(pg_index_valid_on(db, SHOP_INDEXES[name], PORT_APP), True)
+        owners = pg_query(db, "SELECT DISTINCT owner::text FROM asyncmig.migration",
+                          port=PORT_APP)
+        self.assertEqual(owners, [(APP_ROLE,)])
+        # queued behind a dependency never scheduled: the wait gives up with
+        # the message a superuser gets (the old code hung until --timeout)
+        denv = self.env(db, extra_apps=["deps"])
+        p = self.ok(self.project.manage(denv, "migrate", "deps", "--noinput"))
+        denv = self.env(db, extra_apps=["deps"], ASYNCMIG_DEPENDENCY_TIMEOUT="3")
+        p = self.fails(self.project.manage(denv, "asyncmig_wait", "deps.0001_missing_dep",
+                                           "--timeout", "40", timeout=90),
+                       "gave up", "never.scheduled (missing)")
+        self.assertIn("waits for never.scheduled (missing)", p.stdout, p.output)
+        self.assertEqual(self.statuses(db)["deps.0001_missing_dep"], ("ERROR", "forwards"))
+        # and through migrate itself (ASYNCMIG_WAIT_IN_MIGRATE): its own
+        # dependency check refuses at once
+        log = self.log_since(start)
+        self.assertNotIn("permission denied", log, "the app role was refused something:\n" + log)
+
+    def test_commands_say_what_happened(self):
+        # issue 19 item 8: migrate says queued / waits; waits print progress
+        db = self.app_db("app_output")
+        env = self.env(db)
+        p = self.ok(self.project.manage(env, "migrate", "shop", "0002", "--noinput"))
+        self.assertRegex(p.stdout, r"Applying shop\.0002_item_ab_idx_async\.\.\.\n\s+asyncmig: "
+                                   + re.escape(NAME2) + r" queued \((STARTED|IN PROGRESS)\)"
+                                   r"[^\n]*migrate does not wait for it[^\n]*\n OK", p.output)
+        # waiting in migrate: queued, then how it ended, then OK
+        wenv = self.env(db, ASYNCMIG_WAIT_IN_MIGRATE="1")
+        p = self.ok(self.project.manage(wenv, "migrate", "shop", "0004", "--noinput"))
+        self.assertRegex(p.stdout, re.escape(NAME3) + r" queued \([A-Z ]+\)[^\n]*; migrate waits",
+                         p.output)
+        self.assertRegex(p.stdout, re.escape(NAME3) + r" FINISHED \(forwards\) in [0-9.]+ s\n OK",
+                         p.output)
+        # a wait prints where it is every ASYNCMIG_PROGRESS_INTERVAL seconds
+        senv = self.env(db, extra_apps=["sleepy"], ASYNCMIG_PROGRESS_INTERVAL="1")
+        self.ok(self.project.manage(senv, "migrate", "sleepy", "--noinput"))
+        p = self.ok(self.project.manage(senv, "asyncmig_wait", "sleepy.0001_sleep", "-v", "2",
+                                        "--timeout", "60"))
+        lines = [l for l in p.stdout.splitlines() if "sleepy.0001_sleep IN PROGRESS" in l]
+        self.assertGreaterEqual(len(lines), 2, p.output)
+        self.assertRegex(p.stdout, r"sleepy\.0001_sleep FINISHED \(forwards\) in [0-9.]+ s",
+                         p.output)
+        self.assertIn("all done", p.stdout)
+        # unnamed: what it waits for and what ended
+        self.ok(self.project.manage(senv, "asyncmig_run", "sleepy.0001_sleep"))
+        p = self.ok(self.project.manage(senv, "asyncmig_wait", "--timeout", "60"))
+        self.assertIn("waiting for sleepy.0001_sleep", p.stdout, p.output)
+        self.assertRegex(p.stdout, r"ended: [^\n]*sleepy\.0001_sleep FINISHED \(forwards\)",
+                         p.output)
+
+    def test_run_restart(self):
+        # issue 19 item 10: asyncmig_run --restart runs a batched migration
+        # from its first key again (batch_sql adds 1000000: twice now)
+        db = self.app_db("app_restart")
+        env = self.env(db, extra_apps=["batch"], ASYNCMIG_WAIT_IN_MIGRATE="1")
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.assertEqual(self.statuses(db)["batch.0001_bump"], ("FINISHED", "forwards"))
+        p = self.ok(self.project.manage(env, "asyncmig_run", "batch.0001_bump", "--restart",
+                                        "--wait", "--timeout", "60"))
+        self.assertIn("batch.0001_bump FINISHED (forwards)", p.stdout, p.output)
+        self.assertEqual(pg_query(db, "SELECT count(*), count(*) FILTER (WHERE a >= 2000000 "
+                                      "AND a < 3000000) FROM shop_item", port=PORT_APP),
+                         [(5000, 5000)])
+        self.fails(self.project.manage(env, "asyncmig_run", "batch.0001_bump", "--restart",
+                                       "--backwards"), "--restart")
+
+    def test_admin_in_chromium(self):
+        # issue 19 item 10: the admin page at 1400 px, and an action with
+        # its confirmation page and its result, in headless Chromium
+        if not (shutil.which("chromium") and shutil.which("chromedriver")):
+            if BROWSER == "required":
+                self.fail("chromium and chromedriver are missing (run.sh installs them)")
+            self.skipTest("no chromium/chromedriver in this chroot: the admin page is "
+                          "checked in headless Chromium on the host only")
+        db = self.app_db("app_admin")
+        env = self.env(db, extra_apps=["bad", "batch"])
+        self.ok(self.project.manage(env, "migrate", "--noinput"))
+        self.fails(self.project.manage(self.env(db, extra_apps=["bad", "batch"],
+                                                ASYNCMIG_DEPENDENCY_TIMEOUT="2"),
+                                       "asyncmig_wait", "bad.0001_nonatomic", "bad.0002_atomic",
+                                       "--timeout", "60"))
+        # a migration that stays queued (its dependency is never scheduled)
+        env = self.env(db, extra_apps=["bad", "batch", "deps"])
+        self.ok(self.project.manage(env, "migrate", "deps", "--noinput"))
+        self.assertEqual(self.statuses(db)["bad.0001_nonatomic"][0], "ERROR")
+        self.ok(self.project.manage(dict(env, DJANGO_SUPERUSER_PASSWORD="pw"),
+                                    "createsuperuser", "--noinput", "--username", "admin",
+                                    "--email", "admin@example.com"))
+        port = free_port()
+        tmp = tempfile.mkdtemp(prefix="asyncmig-admin-", dir="/tmp")
+        server_log = open(os.path.join(tmp, "runserver.log"), "w")
+        server = subprocess.Popen(
+            [PY, os.path.join(self.project.root, "manage.py"), "runserver", "--noreload",
+             "127.0.0.1:%d" % port], cwd=self.project.root, env=dict(env, DJANGO_DEBUG="1"),
+            stdout=server_log, stderr=subprocess.STDOUT)
+        browser = None
+        base = "http://127.0.0.1:%d" % port
+        try:
+            deadline = time.time() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/admin/login/", timeout=5).read()
+                    break
+                except OSError:
+                    if time.time() > deadline or server.poll() is not None:
+                        raise
+                    time.sleep(0.3)
+            browser = WebDriver(tmp)
+            changelist = base + "/admin/asyncmig/asyncmigration/"
+            browser.get(base + "/admin/login/?next=/admin/asyncmig/asyncmigration/")
+            browser.js("document.getElementById('id_username').value = 'admin';"
+                       "document.getElementById('id_password').value = 'pw';"
+                       "document.getElementById('login-form').submit();")
+            browser.wait_for("return location.pathname == '/admin/asyncmig/asyncmigration/' "
+                             "&& document.readyState == 'complete'")
+            shot = browser.screenshot("/tmp/asyncmig-admin-changelist.png")
+            cols = browser.js("""
+                var r = {width: window.innerWidth};
+                // the right edge of a column, or 99999 when it is hidden
+                // in the table's scrolled-off part
+                document.querySelectorAll('#result_list thead th').forEach(function (th) {
+                    var box = th.closest('.results') || document.body;
+                    var right = th.getBoundingClientRect().right;
+                    if (right > box.getBoundingClientRect().right + 1) right = 99999;
+                    r[th.innerText.trim().toLowerCase()] = right;
+                });
+                r.bar = document.querySelectorAll('#result_list progress').length;
+                r.crumbs = (document.querySelector('.breadcrumbs') || {}).innerText;
+                return r;""")
+            self.assertEqual(cols["width"], 1400, cols)
+            for column in ("progress", "error"):
+                self.assertIn(column, cols, cols)
+                self.assertLessEqual(cols[column], 1400, "%s off-screen (see %s): %s"
+                                     % (column, shot, cols))
+            self.assertGreater(cols["bar"], 0, cols)
+            self.assertNotIn("Async migrations \u203a Async migrations", cols["crumbs"], cols)
+            # run again: the confirmation page, then the result
+            browser.js("""
+                document.querySelector('input[name=_selected_action][value="bad.0001_nonatomic"]').checked = true;
+                document.querySelector('select[name=action]').value = 'run_again';
+                document.getElementById('changelist-form').submit();""")
+            browser.wait_for("return document.getElementById('asyncmig-confirm') != null")
+            text = browser.js("return document.getElementById('asyncmig-confirm').innerText")
+            self.assertIn("bad.0001_nonatomic (ERROR, forwards)", text)
+            browser.screenshot("/tmp/asyncmig-admin-confirm.png")
+            browser.js("document.getElementById('asyncmig-confirm-yes').click()")
+            browser.wait_for("return document.querySelector('.messagelist') != null")
+            msg = browser.js("return document.querySelector('.messagelist').innerText")
+            self.assertRegex(msg, r"Queued again: bad\.0001_nonatomic \(now (STARTED|IN PROGRESS"
+                                  r"|ERROR)\)")
+            # cancel: deps.0001 waits for a dependency never scheduled
+            browser.get(changelist)
+            browser.js("""
+                document.querySelector('input[name=_selected_action][value="deps.0001_missing_dep"]').checked = true;
+                document.querySelector('select[name=action]').value = 'cancel';
+                document.getElementById('changelist-form').submit();""")
+            browser.wait_for("return document.getElementById('asyncmig-confirm') != null")
+            text = browser.js("return document.getElementById('asyncmig-confirm').innerText")
+            self.assertRegex(text, r"deps\.0001_missing_dep \(STARTED, forwards\)",
+                             "%s\n%s" % (text, self.statuses(db)))
+            browser.js("document.getElementById('asyncmig-confirm-yes').click()")
+            browser.wait_for("return document.querySelector('.messagelist') != null")
+            msg = browser.js("return document.querySelector('.messagelist').innerText")
+            self.assertIn("Canceled: deps.0001_missing_dep (now ERROR)", msg)
+            self.assertEqual(self.statuses(db)["deps.0001_missing_dep"], ("ERROR", "forwards"))
+            # the detail page: the whole error and the SQL
+            browser.get(changelist + "bad.0001_nonatomic/change/")
+            page = browser.wait_for("return document.readyState == 'complete' && "
+                                    "document.body.innerText")
+            self.assertIn("no_such_column", page)
+            self.assertIn("CREATE INDEX CONCURRENTLY bad_idx ON shop_item (no_such_column)", page)
+            browser.screenshot("/tmp/asyncmig-admin-detail.png")
+        finally:
+            if browser is not None:
+                browser.quit()
+            server.terminate()
+            try:
+                server.wait(10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(10)
+            server_log.close()
 
 
 # --------------------------------------------------------------------------

@@ -31,6 +31,18 @@ from the environment variable of the same name, else its default:
 
 ``ASYNCMIG_DATABASE``  (default ``"default"``): the database alias that the
     admin page and the status model read.
+
+``ASYNCMIG_FOLLOW_MIGRATION_GRAPH``  (default True; False in the Label
+    Studio compatibility module ``asyncmig.django.label_studio``): an async
+    migration whose Django migration depends (directly or through others,
+    as ``migrate`` orders them) on the Django migration of another async
+    migration of the same database waits for it as ``dependencies=`` would:
+    the ancestor's name is added to its ``depends_on`` when it is queued,
+    unless the ancestor already ended FINISHED.
+
+``ASYNCMIG_PROGRESS_INTERVAL``  (seconds, default 5): how often a wait
+    (``migrate`` with ASYNCMIG_WAIT_IN_MIGRATE, ``asyncmig_wait``,
+    ``asyncmig_run --wait``) prints a line saying where the migration is.
 """
 
 import os
@@ -157,3 +169,14 @@ def dependency_timeout():
     behind a dependency that is missing or not FINISHED before it cancels
     it (it ends ERROR) and fails, naming the dependency."""
     return _seconds("ASYNCMIG_DEPENDENCY_TIMEOUT", 600.0)
+
+
+def follow_migration_graph(default=True):
+    """ASYNCMIG_FOLLOW_MIGRATION_GRAPH when it is set, else default (True
+    for asyncmig.django, False for its Label Studio module)."""
+    return get_bool("ASYNCMIG_FOLLOW_MIGRATION_GRAPH", default)
+
+
+def progress_interval():
+    """ASYNCMIG_PROGRESS_INTERVAL (seconds, default 5)."""
+    return max(_seconds("ASYNCMIG_PROGRESS_INTERVAL", 5.0), 0.1)

@@ -39,13 +39,12 @@ import django.db
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-from django.db.utils import DatabaseError
 from django.utils.module_loading import import_string
 
 from .. import vocabulary as v
 from . import conf
 from .backends import backend_for
-from .exceptions import AsyncmigError
+from .exceptions import AsyncmigError, ExtensionMissing, SQLiteModuleNotFound
 from .migration import SqlMigration, check_name
 
 try:
@@ -113,8 +112,8 @@ def _asyncmig_statuses(names):
                 backend.connection.introspection.table_names(include_views=True):
             return {}  # nothing recorded, and no need to load the module
         return {row["name"]: row["status"] for row in backend.status_rows(list(names))}
-    except (AsyncmigError, DatabaseError):
-        return {}
+    except (ExtensionMissing, SQLiteModuleNotFound):
+        return {}  # nothing recorded there (errors reading it are raised)
 
 
 def _unfinished_dependency_statuses(names):
@@ -288,6 +287,9 @@ def _queue_in_asyncmig(job_kwargs, in_seconds, job_timeout):
         migration = SqlMigration(name, sql, backwards, job_timeout=job_timeout,
                                  dependencies=job_kwargs.get("dependencies") or ())
     migration.start_delay = in_seconds
+    # Label Studio orders its jobs by dependencies= alone: Django's migration
+    # graph adds nothing unless ASYNCMIG_FOLLOW_MIGRATION_GRAPH says so
+    migration.follow_graph_default = False
     editor = _schema_editor(backend)
     (migration.backwards if job_kwargs.get("reverse") else migration.forwards)(None, editor)
     return True

@@ -18,7 +18,7 @@ from .. import vocabulary as v
 from . import conf
 from .backends import backend_for, supported_vendors
 from .exceptions import MigrationFailed, WorkerNotRunning
-from .util import after_commit, surface_warning, to_interval
+from .util import Output, after_commit, seconds_text, surface_warning, to_interval
 
 logger = logging.getLogger("asyncmig")
 
@@ -96,6 +96,8 @@ class SqlMigration:
 
     caller = "make_sql_migration()"
     start_delay = None  # seconds before a queued run may start (None: the setting)
+    follow_graph_default = True  # ASYNCMIG_FOLLOW_MIGRATION_GRAPH when it is not set
+    out = Output()  # where to say what happened (forwards/backwards: the command's output)
 
     def __init__(self, name, sql_forwards, sql_backwards=None, *, apply_on_sqlite=False,
                  execute_immediately=False, job_timeout=None, dependencies=()):
@@ -120,6 +122,7 @@ class SqlMigration:
             self.backwards(apps, schema_editor)
 
         forwards.asyncmig_name = backwards.asyncmig_name = self.name
+        forwards.asyncmig_migration = backwards.asyncmig_migration = self
         return forwards, backwards
 
     def _backend(self, schema_editor):
@@ -147,6 +150,7 @@ class SqlMigration:
 
     def forwards(self, apps, schema_editor):
         """Record the migration and queue it (run it, on SQLite)."""
+        self.out = Output.of_command()
         backend = self._backend(schema_editor)
         if backend is None:
             return
@@ -170,13 +174,39 @@ class SqlMigration:
         try:
             backend.wait(self.name, 60)
         except MigrationFailed:
-            pass  # the canceled run ended in ERROR, as expected
+            # the canceled run ended in ERROR, as expected; anything else
+            # (a timeout, a missing grant) is not swallowed
+            row = backend.status(self.name)
+            if row is None or row[0] != v.ERROR:
+                raise
         then()
 
-    def _schedule(self, backend, fwd, bwd, allow_scheduled, execute_immediately, not_before):
+    def _schedule(self, backend, fwd, bwd, allow_scheduled, execute_immediately, not_before,
+                  depends_on=None):
         return backend.schedule(self.name, fwd, bwd, execute_immediately=execute_immediately,
-                                depends_on=self.depends_on, timeout=self.timeout,
-                                not_before=not_before, allow_scheduled=allow_scheduled)
+                                depends_on=self.depends_on if depends_on is None else depends_on,
+                                timeout=self.timeout, not_before=not_before,
+                                allow_scheduled=allow_scheduled)
+
+    def follow_graph(self):
+        """ASYNCMIG_FOLLOW_MIGRATION_GRAPH (default: follow_graph_default)."""
+        return conf.follow_migration_graph(self.follow_graph_default)
+
+    def _graph_dependencies(self, backend):
+        """The async migrations of this database that this one's Django
+        migration depends on (through Django's migration graph) and that
+        are queued, running or in ERROR: they are added to depends_on."""
+        if backend.synchronous or not self.follow_graph():
+            return []
+        ancestors = [n for n in graph_ancestors(self.name) if n not in self.depends_on]
+        if not ancestors:
+            return []
+        rows = {r["name"]: r for r in backend.status_rows(ancestors)}
+        # queued, running or failed: wait for it.  FINISHED: nothing to
+        # wait for; SCHEDULED (scheduled mode): the operator runs them, in
+        # the order they choose; not recorded (--fake): nothing will run it
+        return [n for n in ancestors if n in rows
+                and rows[n]["status"] in v.PENDING + (v.ERROR,)]
 
     def _queue(self, backend, fwd, bwd):
         sync = self.synchronous()
@@ -190,12 +220,39 @@ class SqlMigration:
                           + datetime.timedelta(seconds=delay))
         if not backend.synchronous:
             self._check_dependencies_exist(backend, fatal=sync)
+        graph = self._graph_dependencies(backend)
         status, warnings = self._schedule(backend, fwd, bwd, allow, self.execute_immediately,
-                                          not_before)
+                                          not_before, self.depends_on + tuple(graph))
         for warning in warnings:
             surface_warning("asyncmig: %s: %s" % (self.name, warning))
-        logger.info("asyncmig: %s %s", self.name, status)
+        self._say_queued(backend, status, v.FORWARDS, sync, graph)
         self._after_queue(backend, status, v.FORWARDS, sync, backend.worker_missing(warnings))
+
+    def _say_queued(self, backend, status, direction, sync, graph=()):
+        """Say on migrate's output what recording the migration did: queued
+        (and whether migrate waits for it), SCHEDULED, or (SQLite) how the
+        run ended."""
+        what = "" if direction == v.FORWARDS else " backwards"
+        after = ""
+        if graph:
+            after = " after %s (Django's migration graph)" % ", ".join(graph)
+        if backend.synchronous:
+            row = _row(backend, self.name)
+            self.out("asyncmig: %s%s ran on SQLite: %s" % (self.name, what, describe(row)),
+                     style="ERROR" if status == v.ERROR else None)
+        elif status == v.SCHEDULED:
+            self.out("asyncmig: %s recorded SCHEDULED: nothing runs it until it is run "
+                     "(manage.py asyncmig_run %s, or the admin page)" % (self.name, self.name))
+        elif status in v.PENDING and sync:
+            self.out("asyncmig: %s%s queued (%s)%s; migrate waits for it once this migration "
+                     "has committed" % (self.name, what, status, after))
+        elif status in v.PENDING:
+            self.out("asyncmig: %s%s queued (%s)%s: a background worker runs it once this "
+                     "migration has committed; migrate does not wait for it (manage.py "
+                     "asyncmig_wait %s)" % (self.name, what, status, after, self.name),
+                     style="WARNING")
+        else:
+            self.out("asyncmig: %s%s %s" % (self.name, what, describe(_row(backend, self.name))))
 
     def _check_dependencies_exist(self, backend, fatal):
         """A dependency that is not recorded: an error when migrate runs
@@ -233,11 +290,12 @@ class SqlMigration:
                 "asyncmig: %s was queued but the server does not run asyncmig "
                 "workers, so waiting for it would never end: add asyncmig to "
                 "shared_preload_libraries in postgresql.conf and restart PostgreSQL" % self.name)
-        after_commit(backend.connection, lambda: wait_for(backend, self.name))
+        after_commit(backend.connection, lambda: wait_for(backend, self.name, report=self.out))
 
     def backwards(self, apps, schema_editor):
         """Queue the backwards SQL (canceling a pending forwards run first);
         a migration asyncmig has no row for is recorded, then reverted."""
+        self.out = Output.of_command()
         backend = self._backend(schema_editor)
         if backend is None:
             return
@@ -275,8 +333,9 @@ class SqlMigration:
 
     def _revert(self, backend):
         status = backend.run(self.name, backwards=True)
-        logger.info("asyncmig: %s backwards %s", self.name, status)
-        self._after_queue(backend, status, v.BACKWARDS, conf.ci() or conf.wait_in_migrate(), False)
+        sync = conf.ci() or conf.wait_in_migrate()
+        self._say_queued(backend, status, v.BACKWARDS, sync)
+        self._after_queue(backend, status, v.BACKWARDS, sync, False)
 
 
 class BatchedMigration(SqlMigration):
@@ -298,46 +357,121 @@ class BatchedMigration(SqlMigration):
         self.pause = to_interval(pause, "pause", allow_zero=True)
         self.key = key
 
-    def _schedule(self, backend, fwd, bwd, allow_scheduled, execute_immediately, not_before):
+    def _schedule(self, backend, fwd, bwd, allow_scheduled, execute_immediately, not_before,
+                  depends_on=None):
         return backend.schedule_batches(
             self.name, self.table, fwd, bwd, batch_size=self.batch_size, pause=self.pause,
-            key=self.key, execute_immediately=execute_immediately, depends_on=self.depends_on,
+            key=self.key, execute_immediately=execute_immediately,
+            depends_on=self.depends_on if depends_on is None else depends_on,
             not_before=not_before, timeout=self.timeout, allow_scheduled=allow_scheduled)
+
+
+_LOADER = {}
+
+
+def _disk_loader():
+    """Django's migration graph of the migration files on disk (built once
+    per process; no database needed)."""
+    if "loader" not in _LOADER:
+        from django.db.migrations.loader import MigrationLoader
+        _LOADER["loader"] = MigrationLoader(None, ignore_no_migrations=True)
+    return _LOADER["loader"]
+
+
+def _asyncmig_names(migration):
+    from django.db.migrations.operations.special import RunPython
+    names = []
+    for op in migration.operations:
+        if isinstance(op, RunPython):
+            name = getattr(op.code, "asyncmig_name", None)
+            if name and name not in names:
+                names.append(name)
+    return names
+
+
+def graph_ancestors(name):
+    """The asyncmig names of the async migrations in the Django migrations
+    that the one holding name depends on, directly or not (migrate's own
+    order), nearest last; [] when no migration file holds name."""
+    loader = _disk_loader()
+    graph = loader.graph
+    keys = [key for key in graph.nodes if name in _asyncmig_names(graph.nodes[key])]
+    found = []
+    for key in keys:
+        for ancestor in graph.forwards_plan(key):
+            if ancestor == key:
+                continue
+            for dep in _asyncmig_names(graph.nodes[ancestor]):
+                if dep != name and dep not in found:
+                    found.append(dep)
+    return found
+
+
+def _row(backend, name):
+    rows = backend.status_rows([name])
+    return rows[0] if rows else None
+
+
+def describe(row):
+    """One line about a status row: 'IN PROGRESS (forwards) for 12 s:
+    building index: scanning table 42%'."""
+    if row is None:
+        return "not recorded (or not visible to this role)"
+    text = "%s (%s)" % (row["status"], row["direction"])
+    if row.get("duration") is not None:
+        text += " %s %s" % ("in" if row["status"] in (v.FINISHED, v.ERROR) else "for",
+                            seconds_text(row["duration"]))
+    if row["status"] == v.ERROR and row.get("error"):
+        text += ": " + str(row["error"]).splitlines()[0]
+    elif row.get("progress"):
+        text += ": " + str(row["progress"]).replace("\n", " ")
+    return text
 
 
 def wait_for(backend, name, timeout=None, report=None):
     """Wait until the migration ended (after the transaction that queued it
-    committed); raise MigrationFailed when it ended in ERROR, on timeout
-    (ASYNCMIG_WAIT_TIMEOUT), or when it stayed queued behind a missing or
-    unfinished dependency for ASYNCMIG_DEPENDENCY_TIMEOUT (it is canceled,
-    so its row ends ERROR).  report(text) is told what it waits for
-    (default: the "asyncmig" logger)."""
-    report = report or logger.info
+    committed) -> its status row; raise MigrationFailed when it ended in
+    ERROR, on timeout (ASYNCMIG_WAIT_TIMEOUT), or when it stayed queued
+    behind a missing or unfinished dependency for ASYNCMIG_DEPENDENCY_TIMEOUT
+    (it is canceled, so its row ends ERROR).  report(text) is told where
+    it is every ASYNCMIG_PROGRESS_INTERVAL seconds, what it waits for, and
+    how it ended (default: the "asyncmig" logger).  Everything it reads
+    goes through the status view and the functions of docs/grants.sql."""
+    report = report or Output()
     timeout = conf.wait_timeout() if timeout is None else timeout
     deadline = None if timeout is None else time.monotonic() + timeout
-    blocked_since, told = None, None
+    interval = conf.progress_interval()
+    blocked_since, told, last_line = None, None, time.monotonic()
     while True:
-        step = WAIT_SLICE if deadline is None else min(WAIT_SLICE, deadline - time.monotonic())
+        step = min(WAIT_SLICE, interval)
+        if deadline is not None:
+            step = min(step, deadline - time.monotonic())
         if step <= 0:
-            raise MigrationFailed("asyncmig: timed out waiting for migration %s" % name, name=name,
+            raise MigrationFailed("asyncmig: timed out after %g s waiting for migration %s: %s"
+                                  % (timeout, name, describe(_row(backend, name))), name=name,
                                   sqlstate=v.SQLSTATE_QUERY_CANCELED)
         try:
-            backend.wait(name, step)
-            return
+            ended = backend.poll(name, step)
         except MigrationFailed as exc:
-            if exc.sqlstate != v.SQLSTATE_QUERY_CANCELED or "timed out" not in str(exc):
-                raise MigrationFailed("asyncmig: migration %s failed: %s" % (name, exc),
-                                      name=name, sqlstate=exc.sqlstate) from exc
-        blockers = backend.waiting_for(name)
+            raise MigrationFailed("asyncmig: migration %s failed: %s" % (name, exc),
+                                  name=name, sqlstate=exc.sqlstate) from exc
+        row = _row(backend, name)
+        if ended:
+            report("asyncmig: %s %s" % (name, describe(row)))
+            return row
+        now = time.monotonic()
+        blockers = backend.waiting_for(name, row)
         if not blockers:
             blocked_since = None
+            if now - last_line >= interval:
+                report("asyncmig: %s %s" % (name, describe(row)))
+                last_line = now
             continue
-        now = time.monotonic()
         blocked_since = blocked_since or now
         what = ", ".join("%s (%s)" % (dep, status or "missing") for dep, status in blockers.items())
-        if what != told:
+        if what != told or now - last_line >= interval:
             report("asyncmig: %s waits for %s" % (name, what))
-            told = what
+            told, last_line = what, now
         if now - blocked_since >= conf.dependency_timeout():
             backend.cancel(name)
             raise MigrationFailed(
@@ -390,5 +524,5 @@ def make_batched_migration(table, batch_sql, backwards_sql=None, *, migration_na
                             dependencies=dependencies).pair()
 
 
-__all__ = ["make_sql_migration", "make_batched_migration", "resolve_sql", "wait_for",
+__all__ = ["make_sql_migration", "make_batched_migration", "resolve_sql", "wait_for", "graph_ancestors",
            "SqlMigration", "BatchedMigration"]

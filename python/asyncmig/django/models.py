@@ -90,8 +90,10 @@ class AsyncMigration(models.Model):
         managed = False
         db_table = _status_table()
         ordering = ["-started_at", "name"]
-        verbose_name = "async migration"
-        verbose_name_plural = "async migrations"
+        # the app is "Async migrations": the breadcrumb reads
+        # "Async migrations > Migrations", not the same words twice
+        verbose_name = "migration"
+        verbose_name_plural = "migrations"
 
     def __str__(self):
         return "%s (%s)" % (self.name, self.status)

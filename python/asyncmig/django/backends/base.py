@@ -43,8 +43,9 @@ class Backend:
         """Record (and queue or run) a batched migration -> (status, [warnings])."""
         raise NotImplementedError
 
-    def run(self, name, backwards=False):
-        """Queue (or run) a recorded migration -> its status."""
+    def run(self, name, backwards=False, restart=False):
+        """Queue (or run) a recorded migration -> its status; restart: a
+        batched migration starts again from its first key."""
         raise NotImplementedError
 
     def cancel(self, name):
@@ -56,9 +57,18 @@ class Backend:
         MigrationFailed when it ended in ERROR or on timeout."""
         raise NotImplementedError
 
-    def waiting_for(self, name):
+    def poll(self, name, timeout):
+        """Wait at most timeout seconds for the migration to end -> True
+        when it ended (not in ERROR), False when it is still queued or
+        running; MigrationFailed when it ended in ERROR.  The one place
+        where a wait polls (wait_for, the commands and the admin call it)."""
+        self.wait(name, timeout)
+        return True
+
+    def waiting_for(self, name, row=None):
         """{dependency: its status or None when missing} of the
-        dependencies a queued migration still waits for."""
+        dependencies a queued migration still waits for (row: its status
+        row, when the caller has just read it)."""
         return {}
 
     def worker_missing(self, warnings):

@@ -1,6 +1,7 @@
 """The PostgreSQL backend: calls into the asyncmig extension."""
 
 import logging
+import re
 from contextlib import contextmanager
 
 from django.db import transaction
@@ -17,7 +18,7 @@ logger = logging.getLogger("asyncmig")
 # what docs/grants.sql grants (the one recipe; keep the two the same)
 GRANT_HINT = (
     "HINT: asyncmig grants nothing to PUBLIC. A superuser must run asyncmig's docs/grants.sql "
-    "for the role %r in this database (psql -d DB -v app_role=ROLE -f docs/grants.sql), "
+    "for the role %r in this database and in template1 for Django's test databases (psql -d DB -v app_role=ROLE -f docs/grants.sql), "
     "which grants: "
     "GRANT USAGE ON SCHEMA asyncmig TO role; GRANT SELECT ON asyncmig.status TO role; "
     "GRANT EXECUTE ON FUNCTION asyncmig.schedule(text, text, text, boolean, text[], "
@@ -26,6 +27,12 @@ GRANT_HINT = (
     "boolean), asyncmig.cancel(text) TO role; "
     "GRANT EXECUTE ON PROCEDURE asyncmig.wait(text, interval), "
     "asyncmig.wait_for(text, interval, text) TO role;")
+
+# the status view's progress of a queued run that waits for dependencies:
+# 'waiting for dependency "a" (ERROR)', 'waiting for dependencies "a"
+# (never scheduled; gives up at ...), "b" (IN PROGRESS)'
+_WAITING_FOR = re.compile(r'waiting for dependenc(?:y|ies) (.*)$', re.S)
+_DEPENDENCY = re.compile(r'"(.*?)" \(([^()]*)\)(?:, |$)', re.S)
 
 ALLOW_SCHEDULED_GUC = "asyncmig.allow_scheduled_migrations"
 
@@ -215,8 +222,11 @@ class PostgresBackend(Backend):
                     % self._dbname(), name=name, sqlstate=exc.sqlstate) from exc
             raise
 
-    def run(self, name, backwards=False):
-        """asyncmig.run(name, backwards) -> status."""
+    def run(self, name, backwards=False, restart=False):
+        """asyncmig.run(name, backwards, restart) -> status."""
+        if restart:
+            return self._call("SELECT asyncmig.run(%s, backwards => %s, restart => true)",
+                              [name, bool(backwards)], name, "asyncmig.run(%r, restart)" % name)
         return self._call("SELECT asyncmig.run(%s, backwards => %s)", [name, bool(backwards)],
                           name, "asyncmig.run(%r)" % name)
 
@@ -273,20 +283,36 @@ class PostgresBackend(Backend):
             raise MigrationFailed("asyncmig: cannot read asyncmig.status: %s" % message,
                                   sqlstate=sqlstate) from exc
 
-    def waiting_for(self, name):
-        """{dependency: status or None} that a queued forwards run of name
-        still waits for (empty when the row is not readable)."""
+    def poll(self, name, timeout):
+        """CALL asyncmig.wait(name, timeout) -> True when the run ended,
+        False on the timeout of this slice; MigrationFailed when it ended
+        in ERROR (or the call failed for any other reason)."""
         try:
-            with transaction.atomic(using=self.connection.alias):
-                with self.connection.cursor() as cur:
-                    cur.execute(
-                        "SELECT d.dep, x.status, x.direction FROM asyncmig.migration m "
-                        "CROSS JOIN LATERAL pg_catalog.unnest(m.depends_on) AS d(dep) "
-                        "LEFT JOIN asyncmig.migration x ON x.name = d.dep "
-                        "WHERE m.name = %s AND m.status = %s AND m.direction = %s",
-                        [name, v.STARTED, v.FORWARDS])
-                    rows = cur.fetchall()
-        except DatabaseError:
-            return {}  # a role that may read the view only
-        return {dep: status for dep, status, direction in rows
-                if not (status == v.FINISHED and direction == v.FORWARDS)}
+            self.wait(name, timeout)
+        except MigrationFailed as exc:
+            if exc.sqlstate == v.SQLSTATE_QUERY_CANCELED and "timed out" in str(exc):
+                return False
+            raise
+        return True
+
+    def waiting_for(self, name, row=None):
+        """{dependency: status, or None when it was never scheduled} that a
+        queued forwards run of name still waits for.  Read from the status
+        view (what an application role may read, docs/grants.sql), whose
+        progress names each unfinished dependency and its status; an error
+        reading it is raised (MigrationFailed), never taken for "nothing"."""
+        if row is None:
+            rows = self.status_rows([name])
+            row = rows[0] if rows else None
+        if row is None or row["status"] != v.STARTED or row["direction"] != v.FORWARDS:
+            return {}
+        match = _WAITING_FOR.search(row.get("progress") or "")
+        if not match:
+            return {}
+        found = {}
+        for dep, state in _DEPENDENCY.findall(match.group(1)):
+            state = state.split(";")[0].strip()
+            found[dep] = None if state.startswith("never scheduled") else state
+        if not found:  # a wording this package does not know: say it as it is
+            found[match.group(0).strip()] = "?"
+        return found

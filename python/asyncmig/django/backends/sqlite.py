@@ -141,8 +141,10 @@ class SQLiteBackend(Backend):
                              1 if execute_immediately else 0], allow_scheduled)
         return status, []
 
-    def run(self, name, backwards=False):
-        """asyncmig_run(name, backwards) -> status (the run is over)."""
+    def run(self, name, backwards=False, restart=False):
+        """asyncmig_run(name, backwards, restart) -> status (the run is over)."""
+        if restart:
+            return self._call(name, "SELECT asyncmig_run(%s, %s, 1)", [name, 1 if backwards else 0])
         return self._call(name, "SELECT asyncmig_run(%s, %s)", [name, 1 if backwards else 0])
 
     def cancel(self, name):

@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from .... import vocabulary as v
 from ...exceptions import AsyncmigError
-from ...migration import wait_for
+from ...migration import describe, wait_for
+from ...util import Output
 from ._common import add_database_argument, get_backend, project_asyncmig_names
 
 
@@ -16,7 +17,9 @@ class Command(BaseCommand):
     help = ("Wait until asyncmig migrations have ended; exit non-zero when one ended in "
             "ERROR or on timeout. Run it after 'manage.py migrate' in deploy scripts. "
             "Without names: wait for every queued or running migration of the database, "
-            "then fail if a migration of this project's migration files is in ERROR.")
+            "then fail if a migration of this project's migration files is in ERROR. "
+            "Says where each one is every ASYNCMIG_PROGRESS_INTERVAL seconds (default 5) "
+            "and how each ended.")
 
     def add_arguments(self, parser):
         """NAME..., --timeout, --database."""
@@ -32,9 +35,10 @@ class Command(BaseCommand):
         timeout = options["timeout"]
         if timeout is not None and timeout <= 0:
             raise CommandError("--timeout must be positive")
+        out = Output(self.stdout, options["verbosity"], self.style)
         failures = []
         if not backend.synchronous:
-            failures = self._wait(backend, names, timeout, options["verbosity"])
+            failures = self._wait(backend, names, timeout, out)
         # Both: report what ended in ERROR (named ones, else this project's).
         check = names or project_asyncmig_names(backend.connection)
         rows = {row["name"]: row for row in backend.status_rows(check)} if check else {}
@@ -50,30 +54,39 @@ class Command(BaseCommand):
                                 % (name, row["direction"], row["error"]))
         if failures:
             raise CommandError("asyncmig_wait failed:\n%s" % "\n".join(failures))
-        if options["verbosity"] >= 1:
-            self.stdout.write("all done")
+        out("all done", style="SUCCESS")
 
-    def _wait(self, backend, names, timeout, verbosity):
-        """Wait for each name (or everything pending) -> failures."""
+    def _wait(self, backend, names, timeout, out):
+        """Wait for each name (or everything pending) -> failures.  Without
+        names: each queued or running migration this role can see, with
+        its progress, then CALL asyncmig.wait() for the rest."""
         failures = []
         deadline = None if timeout is None else time.monotonic() + timeout
-        for name in (names or [None]):
+        pending = names
+        if not names:
+            pending = [r["name"] for r in backend.status_rows() if r["status"] in v.PENDING]
+            if pending:
+                out("asyncmig: waiting for %s" % ", ".join(pending))
+            else:
+                out("asyncmig: nothing queued or running", level=2)
+        for name in list(pending) + ([] if names else [None]):
             remaining = None
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    failures.append("%s: timed out after %g s" % (name, timeout))
+                    failures.append("%s: timed out after %g s" % (name or "asyncmig_wait", timeout))
                     continue
             try:
                 if name is None:
                     for notice in backend.wait(None, remaining):
-                        if verbosity >= 2:
-                            self.stdout.write(notice)
+                        out(notice, level=2)
                 else:
-                    wait_for(backend, name, remaining, report=self.stdout.write)
+                    wait_for(backend, name, remaining, report=out)
             except AsyncmigError as exc:
                 failures.append(str(exc) if name is None else "%s: %s" % (name, exc))
                 continue
-            if name is not None and verbosity >= 2:
-                self.stdout.write("%s ended" % name)
+        if pending and not names:
+            rows = backend.status_rows(pending)
+            out("asyncmig: ended: %s" % "; ".join("%s %s" % (r["name"], describe(r))
+                                                  for r in rows))
         return failures
