@@ -9,10 +9,13 @@ CREATE EXTENSION asyncmig;
 CREATE ROLE regress_mon_app LOGIN;
 CREATE ROLE regress_mon_other LOGIN;
 CREATE ROLE regress_mon_watch LOGIN IN ROLE pg_monitor;
+-- the documented grants (not echoed: the recipe is docs/grants.sql)
+\set ECHO none
 \set app_role regress_mon_app
 \ir docs/grants.sql
 \set app_role regress_mon_other
 \ir docs/grants.sql
+\set ECHO all
 \set ON_ERROR_STOP off
 GRANT CREATE ON SCHEMA public TO regress_mon_app;
 

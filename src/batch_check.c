@@ -182,12 +182,12 @@ am_batch_find_index(AmBatchKey *key, Oid prefer)
 }
 
 /*
- * am_batch_describe_order
+ * am_batch_check_describe_order
  *		"type text, collation \"C\", operator class text_ops": the walk's
  *		order in words, for messages.
  */
 char *
-am_batch_describe_order(Oid typid, Oid collation, Oid opclass)
+am_batch_check_describe_order(Oid typid, Oid collation, Oid opclass)
 {
 	HeapTuple	tup = SearchSysCache1(CLAOID, ObjectIdGetDatum(opclass));
 	char	   *opcname = "?";
@@ -296,7 +296,7 @@ am_batch_check_key(Oid relid, const char *keyname, AmBatchKey *key,
 				 errmsg("column \"%s\" of table \"%s\" has no btree index to walk in batches",
 						key->attname, relname),
 				 errdetail("Batches walk a valid, non-partial btree index whose first column is the key, in the order \"BETWEEN $1 AND $2\" compares it in: %s. An index with another operator class (text_pattern_ops) or collation walks another order.",
-						   am_batch_describe_order(key->typid, key->collation, key->opclass)),
+						   am_batch_check_describe_order(key->typid, key->collation, key->opclass)),
 				 errhint("Create one first, e.g. CREATE INDEX CONCURRENTLY ON %s (%s).",
 						 quote_identifier(relname), quote_identifier(key->attname))));
 
@@ -340,7 +340,7 @@ am_batch_check_pinned(AmBatchKey *key, char **attname)
 		att->attcollation != key->collation)
 	{
 		char	   *now = att->attisdropped ? pstrdup("dropped") :
-			psprintf("now of %s", am_batch_describe_order(att->atttypid, att->attcollation,
+			psprintf("now of %s", am_batch_check_describe_order(att->atttypid, att->attcollation,
 														  GetDefaultOpClass(att->atttypid, BTREE_AM_OID)));
 
 		ReleaseSysCache(tup);
@@ -349,7 +349,7 @@ am_batch_check_pinned(AmBatchKey *key, char **attname)
 				 errmsg("the key of this batched migration changed during its walk"),
 				 errdetail("Column \"%s\" of table \"%s\" was of %s when the walk began; it is %s. The keys recorded would be read in another order.",
 						   key->attname, get_rel_name(key->relid),
-						   am_batch_describe_order(key->typid, key->collation, key->opclass), now),
+						   am_batch_check_describe_order(key->typid, key->collation, key->opclass), now),
 				 errhint("Start the walk again from its first key with asyncmig.run(name, restart => true); the batch statement is then applied again to the rows done already.")));
 	}
 	*attname = pstrdup(NameStr(att->attname));
@@ -363,7 +363,7 @@ am_batch_check_pinned(AmBatchKey *key, char **attname)
 				 errmsg("the index that this batched migration walks is gone, and column \"%s\" of table \"%s\" has no other in the walk's order",
 						*attname, get_rel_name(key->relid)),
 				 errdetail("The walk's order is %s; an index in another order would skip rows or repeat them.",
-						   am_batch_describe_order(key->typid, key->collation, key->opclass)),
+						   am_batch_check_describe_order(key->typid, key->collation, key->opclass)),
 				 errhint("Create one (e.g. CREATE INDEX CONCURRENTLY ON %s (%s)), then asyncmig.run(name) resumes the walk where it stopped.",
 						 quote_identifier(get_rel_name(key->relid)), quote_identifier(*attname))));
 	ereport(LOG,

@@ -31,7 +31,7 @@ typedef struct AmBatchKey
 extern void am_batch_check_key(Oid relid, const char *keyname,
 							   AmBatchKey *key, bool at_schedule, Oid prefer);
 extern bool am_batch_check_pinned(AmBatchKey *key, char **attname);
-extern char *am_batch_describe_order(Oid typid, Oid collation, Oid opclass);
+extern char *am_batch_check_describe_order(Oid typid, Oid collation, Oid opclass);
 extern void am_batch_check_sql(const char *sql, const AmBatchKey *key,
 							   bool analyze);
 

@@ -255,8 +255,8 @@ am_batch_pin(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 				 errmsg("the key of batched migration \"%s\" changed since its walk began", m->name),
 				 errdetail("Column \"%s\" was of %s when the walk began, and is now of %s: the last key done (%s) would be read in another order.",
 						   key->attname,
-						   am_batch_describe_order(spec->walk_typid, spec->walk_collation, spec->walk_opclass),
-						   am_batch_describe_order(key->typid, key->collation, key->opclass),
+						   am_batch_check_describe_order(spec->walk_typid, spec->walk_collation, spec->walk_opclass),
+						   am_batch_check_describe_order(key->typid, key->collation, key->opclass),
 						   spec->last_key),
 				 errhint("Start the walk again from its first key with asyncmig.run('%s', restart => true); the batch statement is then applied again to the rows done already.",
 						 m->name)));
@@ -265,7 +265,7 @@ am_batch_pin(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 	if (spec->last_key && !OidIsValid(spec->walk_typid))
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\": its progress has no recorded walk; resuming in the order of %s, up to key %s",
-						m->name, am_batch_describe_order(key->typid, key->collation, key->opclass),
+						m->name, am_batch_check_describe_order(key->typid, key->collation, key->opclass),
 						spec->upper_key ? spec->upper_key : "(none)")));
 }
 

@@ -14,6 +14,13 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+# messages this test causes on purpose
+asyncmig_allow_log(
+	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run/ =>
+		'asyncmig.enabled = off: schedule() and wait() say that nothing will run the work (what this test checks)',
+	qr/ERROR:  timed out waiting for asyncmig migration "queued_off"/ =>
+		'wait() on work that nothing runs times out, as the test expects');
+
 my $node = asyncmig_node('enabled_off', extension => 1);
 
 sub status_of

@@ -14,6 +14,15 @@ use AsyncmigTest;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
+# messages this test causes on purpose
+asyncmig_allow_log(
+	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run/ =>
+		'the test queues work with asyncmig.enabled = off to fault the registry first',
+	qr{WARNING:  could not (create|open) file "pg_asyncmig/databases(\.tmp)?": Permission denied} =>
+		'the registry faults this test makes: logged once each, with what to do',
+	qr/ERROR:  asyncmig could not record that this database has queued migrations/ =>
+		'a registry that can be neither replaced nor removed refuses new work (checked here)');
+
 my $node = asyncmig_node('faults', extension => 1);
 my $regdir = $node->data_dir . '/pg_asyncmig';
 my $registry = "$regdir/databases";

@@ -22,6 +22,11 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+# messages this test causes on purpose
+asyncmig_allow_log(
+	qr/ERROR:  batch SQL must not (assign to the key column|insert into the table it walks)/ =>
+		'schedule-time refusals of batch statements that move or create keys (checked here)');
+
 my $node = asyncmig_node('batch_walk', conf => qq{
 asyncmig.max_workers = 2
 });

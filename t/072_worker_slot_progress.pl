@@ -16,6 +16,13 @@ use lib $FindBin::RealBin;
 use AsyncmigTest;
 
 # two slots: the logical replication launcher and asyncmig's launcher
+# messages this test causes on purpose
+asyncmig_allow_log(
+	qr/WARNING:  max_worker_processes \(\d+\) is too small for asyncmig/ =>
+		'the test starts the server with too few worker slots on purpose',
+	qr/WARNING:  asyncmig could not start a worker for database \d+: no free background worker slot/ =>
+		'and the launcher says so while the slots are taken');
+
 my $node = asyncmig_node('slots', conf => qq{
 asyncmig.max_workers = 2
 max_worker_processes = 2
