@@ -40,6 +40,7 @@
 #include "optimizer/optimizer.h"
 #include "parser/analyze.h"
 #include "parser/parsetree.h"
+#include "rewrite/rewriteHandler.h"
 #include "tcop/cmdtag.h"
 #include "tcop/tcopprot.h"
 #include "tcop/utility.h"
@@ -504,7 +505,8 @@ am_batch_analyze(RawStmt *raw, const char *sql, const AmBatchKey *key)
 
 		if (get_rel_relispartition(key->relid))
 			walked = list_concat(walked, get_partition_ancestors(key->relid));
-		foreach(lc, pg_rewrite_query(q))
+		/* QueryRewrite(), not pg_rewrite_query(): static before 14 */
+		foreach(lc, q->commandType == CMD_UTILITY ? list_make1(q) : QueryRewrite(q))
 		{
 			Query	   *rq = lfirst_node(Query, lc);
 			PlannedStmt *plan;
