@@ -1,6 +1,6 @@
 # Copyright (c) asyncmig developers
 #
-# The batch walk's order, bounds and key (issue 18 items 1, 2, 3, 6):
+# The batch walk's order, bounds and key:
 # - the walk goes in the order BETWEEN $1 AND $2 compares in (the key
 #   type's default btree operator class, the column's collation), never in
 #   another index's order (text_pattern_ops, another collation);

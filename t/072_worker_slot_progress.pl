@@ -1,6 +1,6 @@
 # Copyright (c) asyncmig developers
 #
-# Too few background worker slots (issue 18, item 8): a queued migration
+# Too few background worker slots: a queued migration
 # that no worker can start says why in the status view's progress, and
 # which setting to raise, to its owner (an application role with the
 # documented grants) and to a pg_monitor member; once there is room it
