@@ -14,6 +14,14 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+asyncmig_allow_log(
+	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run migration "queued_off"/ =>
+	  'the test queues work on a server with asyncmig.enabled = off',
+	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run the migrations waited for/ =>
+	  'the test waits for that work, to see wait() warn',
+	qr/ERROR:  timed out waiting for asyncmig migration "queued_off"/ =>
+	  'that wait has a timeout, since nothing runs the migration');
+
 my $node = asyncmig_node('enabled_off', extension => 1);
 
 sub status_of

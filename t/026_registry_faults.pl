@@ -11,6 +11,16 @@ use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
+
+asyncmig_allow_log(
+	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run migration "(g1|g2|h1|h2)"/ =>
+	  'the test queues work with asyncmig.enabled = off, to look at the registry alone',
+	qr/WARNING:  could not open file "pg_asyncmig\/databases": Permission denied/ =>
+	  'the test makes the registry file unreadable',
+	qr/WARNING:  could not create file "pg_asyncmig\/databases\.tmp": Permission denied/ =>
+	  'the test makes the registry directory unwritable',
+	qr/ERROR:  asyncmig could not record that this database has queued migrations/ =>
+	  'the one refusal: a stale file that can be neither replaced nor removed nor emptied');
 use PostgreSQL::Test::Utils;
 use Test::More;
 

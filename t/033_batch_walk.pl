@@ -22,6 +22,12 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+asyncmig_allow_log(
+	qr/ERROR:  batch SQL must not insert into the table it walks/ =>
+	  'the test schedules a MERGE that inserts into the walked table, to see it refused',
+	qr/ERROR:  batch SQL must not assign to the key column "id"/ =>
+	  'the test schedules a MERGE that assigns to the key, to see it refused');
+
 my $node = asyncmig_node('batch_walk', conf => qq{
 asyncmig.max_workers = 2
 });

@@ -15,6 +15,12 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
+asyncmig_allow_log(
+	qr/WARNING:  max_worker_processes \(2\) is too small for asyncmig/ =>
+	  'the test starts the server with too few worker slots',
+	qr/WARNING:  asyncmig could not start a worker for database \d+: no free background worker slot/ =>
+	  'the same: no slot is free for a worker');
+
 # two slots: the logical replication launcher and asyncmig's launcher
 my $node = asyncmig_node('slots', conf => qq{
 asyncmig.max_workers = 2
