@@ -14,12 +14,13 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
-# messages this test causes on purpose
 asyncmig_allow_log(
-	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run/ =>
-		'asyncmig.enabled = off: schedule() and wait() say that nothing will run the work (what this test checks)',
+	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run migration "queued_off"/ =>
+	  'the test queues work on a server with asyncmig.enabled = off',
+	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run the migrations waited for/ =>
+	  'the test waits for that work, to see wait() warn',
 	qr/ERROR:  timed out waiting for asyncmig migration "queued_off"/ =>
-		'wait() on work that nothing runs times out, as the test expects');
+	  'that wait has a timeout, since nothing runs the migration');
 
 my $node = asyncmig_node('enabled_off', extension => 1);
 

@@ -12,14 +12,13 @@ use warnings;
 use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
+
+asyncmig_allow_log(
+	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run migration "late1"/ =>
+	  'the test queues work on the origin with asyncmig.enabled = off, so that only the copy runs it');
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-
-# messages this test causes on purpose
-asyncmig_allow_log(
-	qr/WARNING:  asyncmig\.enabled is off on this server: nothing will run/ =>
-		'work queued on the copy\'s origin while its workers are off, to be found by the copy');
 
 my $primary = asyncmig_node('origin', streaming => 1, extension => 1);
 ok($primary->wait_for_log(qr/asyncmig: looked at all \d+ databases/),

@@ -1,6 +1,6 @@
 # Copyright (c) asyncmig developers
 #
-# Too few background worker slots (issue 18, item 8): a queued migration
+# Too few background worker slots: a queued migration
 # that no worker can start says why in the status view's progress, and
 # which setting to raise, to its owner (an application role with the
 # documented grants) and to a pg_monitor member; once there is room it
@@ -15,14 +15,13 @@ use FindBin;
 use lib $FindBin::RealBin;
 use AsyncmigTest;
 
-# two slots: the logical replication launcher and asyncmig's launcher
-# messages this test causes on purpose
 asyncmig_allow_log(
-	qr/WARNING:  max_worker_processes \(\d+\) is too small for asyncmig/ =>
-		'the test starts the server with too few worker slots on purpose',
+	qr/WARNING:  max_worker_processes \(2\) is too small for asyncmig/ =>
+	  'the test starts the server with too few worker slots',
 	qr/WARNING:  asyncmig could not start a worker for database \d+: no free background worker slot/ =>
-		'and the launcher says so while the slots are taken');
+	  'the same: no slot is free for a worker');
 
+# two slots: the logical replication launcher and asyncmig's launcher
 my $node = asyncmig_node('slots', conf => qq{
 asyncmig.max_workers = 2
 max_worker_processes = 2

@@ -1,6 +1,6 @@
 # Copyright (c) asyncmig developers
 #
-# Issue 19, item 2: the application side runs as a role that is not a
+# The application side runs as a role that is not a
 # superuser and has exactly what docs/grants.sql gives (asyncmig_app_role()).
 # With those grants alone it schedules, runs, cancels, waits and polls; it
 # reads its rows in the view and not the table; and a migration whose

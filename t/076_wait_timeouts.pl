@@ -1,6 +1,6 @@
 # Copyright (c) asyncmig developers
 #
-# Issue 19, items 4 and 5: waiting under a web-tuned statement_timeout, and
+# Waiting under a web-tuned statement_timeout, and
 # polling without errors.
 # - wait() and wait_for() are not bounded by the caller's statement_timeout
 #   or lock_timeout (set on the database for the application role), and

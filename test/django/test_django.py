@@ -295,7 +295,7 @@ class PurePythonTests(unittest.TestCase):
             to_bool("maybe")
 
     def test_label_studio_module_does_not_follow_the_graph(self):
-        # issue 19 item 9: Label Studio's own behaviour (dependencies= only)
+        # the migration graph: Label Studio's own behaviour (dependencies= only)
         from django.test import override_settings
         from asyncmig.django import label_studio
         from asyncmig.django.migration import SqlMigration
@@ -322,7 +322,7 @@ class PurePythonTests(unittest.TestCase):
             self.assertFalse(SqlMigration("y", "SELECT 1").follow_graph())
 
     def test_packaging_hygiene(self):
-        # issue 19 item 11: what "pip install ./python" leaves in the tree
+        # packaging: what "pip install ./python" leaves in the tree
         # is ignored by git and left out of the source package
         tmp = tempfile.mkdtemp(prefix="asyncmig-pkg-")
         try:
@@ -613,7 +613,7 @@ print("STATUS", status(NAME))
         self.assertEqual(st[NAME5], ("FINISHED", "backwards"))
 
     def test_failures_reported_by_wait(self):
-        # issue 19 item 9: bad.0002 Django-depends on bad.0001, so it waits
+        # the migration graph: bad.0002 Django-depends on bad.0001, so it waits
         # for it as dependencies= would: 0001 ending ERROR ends it ERROR,
         # naming 0001 (0002's own SQL, which would fail on no_such_table,
         # never runs)
@@ -968,7 +968,7 @@ class AppRoleTests(Base):
         return os.path.getsize(APP_LOG)
 
     def test_migrate_wait_and_dependency_give_up(self):
-        # issue 19 item 1: the app role sees what it waits for
+        # the app role sees what it waits for
         db = self.app_db("app_deps")
         start = self.log_size()
         env = self.env(db)
@@ -996,7 +996,7 @@ class AppRoleTests(Base):
         self.assertNotIn("permission denied", log, "the app role was refused something:\n" + log)
 
     def test_commands_say_what_happened(self):
-        # issue 19 item 8: migrate says queued / waits; waits print progress
+        # output: migrate says queued / waits; waits print progress
         db = self.app_db("app_output")
         env = self.env(db)
         p = self.ok(self.project.manage(env, "migrate", "shop", "0002", "--noinput"))
@@ -1028,7 +1028,7 @@ class AppRoleTests(Base):
                          p.output)
 
     def test_run_restart(self):
-        # issue 19 item 10: asyncmig_run --restart runs a batched migration
+        # asyncmig_run --restart runs a batched migration
         # from its first key again (batch_sql adds 1000000: twice now)
         db = self.app_db("app_restart")
         env = self.env(db, extra_apps=["batch"], ASYNCMIG_WAIT_IN_MIGRATE="1")
@@ -1044,7 +1044,7 @@ class AppRoleTests(Base):
                                        "--backwards"), "--restart")
 
     def test_admin_in_chromium(self):
-        # issue 19 item 10: the admin page at 1400 px, and an action with
+        # the admin page at 1400 px, and an action with
         # its confirmation page and its result, in headless Chromium
         if not (shutil.which("chromium") and shutil.which("chromedriver")):
             if BROWSER == "required":

@@ -46,15 +46,8 @@ echo "== the pages of $tree"
 rc=0
 python3 "$here/check_docs.py" "$tree" || rc=$?
 # a WARNING in the server's log that no page shows (a worker's, say) is a bug
-# Known and being fixed elsewhere (remove the line once the fix is merged):
-# a worker's CREATE INDEX CONCURRENTLY leaves a snapshot active at its first
-# commit (the fix: branch ops, "executor: a worker's CREATE INDEX
-# CONCURRENTLY no longer leaves a snapshot active at its first commit").
-known_warnings='^snapshot 0x[0-9a-f]* still active$'
 while IFS= read -r msg; do
-	if [ -n "$known_warnings" ] && echo "$msg" | grep -qE "$known_warnings"; then
-		echo "note: a known WARNING, tolerated until its fix is merged: $msg"
-	elif ! grep -rqF -- "WARNING:  $msg" "$tree"/*.md "$tree"/docs "$tree"/python/*.md 2>/dev/null; then
+	if ! grep -rqF -- "WARNING:  $msg" "$tree"/*.md "$tree"/docs "$tree"/python/*.md 2>/dev/null; then
 		echo "the server logged a WARNING that no page shows: $msg"
 		rc=1
 	fi
