@@ -79,6 +79,52 @@ RESET ROLE;
 SHOW asyncmig.worker_slot_wait;
 SELECT try($$SET asyncmig.worker_slot_wait = 'x'$$);
 
+-- id: a NOTIFY payload is {"id": ..., "status": ...}; the view's id is the
+-- row's, for every reader that sees the row (the owner, pg_monitor)
+SELECT count(*) AS rows, count(*) FILTER (WHERE s.id = m.id) AS same_id
+  FROM asyncmig.status s JOIN asyncmig.migration m ON m.name = s.name;
+SELECT id AS ok_id FROM asyncmig.migration WHERE name = 'm.ok' \gset
+SET ROLE regress_mon_app;
+SELECT name FROM asyncmig.status WHERE id = :ok_id;
+RESET ROLE;
+SET ROLE regress_mon_watch;
+SELECT name FROM asyncmig.status WHERE id = :ok_id;
+RESET ROLE;
+SET ROLE regress_mon_other;
+SELECT count(*) FROM asyncmig.status WHERE id = :ok_id;
+RESET ROLE;
+-- the last column (CREATE OR REPLACE VIEW appends)
+SELECT attname, format_type(atttypid, atttypmod)
+  FROM pg_attribute WHERE attrelid = 'asyncmig.status'::regclass
+ ORDER BY attnum DESC LIMIT 1;
+
+-- a dependency's deadline ("gives up at") is the worker's: not_before counts
+-- at most 1000 years after the row was queued, so a row stored before
+-- schedule() refused far times (not_before near the end of the timestamp
+-- range) reads without "timestamp out of range"; in a transaction rolled
+-- back, so that no worker sees these rows
+BEGIN;
+INSERT INTO asyncmig.migration (name, forwards_sql, owner, search_path, depends_on, not_before, updated_at)
+VALUES ('m.old_far', 'SELECT 1', 'regress_mon_app', 'public', '{m.ghost}', '294276-12-31 23:30:00+00', '2026-01-01 00:00:00+00'),
+	('m.old_never', 'SELECT 1', 'regress_mon_app', 'public', '{m.ghost}', 'infinity', '2026-01-01 00:00:00+00');
+SELECT name, progress, dependencies_waiting FROM asyncmig.status WHERE name IN ('m.old_far', 'm.old_never') ORDER BY name;
+SET ROLE regress_mon_watch;
+SELECT count(*) FROM asyncmig.status;
+RESET ROLE;
+ROLLBACK;
+-- today schedule() refuses a far not_before; the furthest it takes (and
+-- infinity) read as they are
+SET ROLE regress_mon_app;
+SELECT try($$SELECT asyncmig.schedule('m.new_far', 'SELECT 1', depends_on => '{m.ghost}', not_before => '294276-12-31 23:30:00+00')$$);
+BEGIN;
+SELECT asyncmig.schedule('m.new_99y', 'SELECT 1', depends_on => '{m.ghost}', not_before => now() + interval '99 years');
+SELECT asyncmig.schedule('m.new_never', 'SELECT 1', depends_on => '{m.ghost}', not_before => 'infinity');
+SELECT name,
+       regexp_replace(progress, '\d{4,}-\d\d-\d\d \d\d:\d\d:\d\d', '<time>', 'g') AS progress
+  FROM asyncmig.status WHERE name LIKE 'm.new%' ORDER BY name;
+ROLLBACK;
+RESET ROLE;
+
 DROP TABLE t;
 \c contrib_regression
 DROP DATABASE asyncmig_monitor;

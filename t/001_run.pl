@@ -75,6 +75,8 @@ my $notes = $listener->query_safe('SELECT 1');
 my $id = $node->safe_psql('postgres', "SELECT id FROM asyncmig.migration WHERE name = 'app.0001_idx'");
 like($notes . $listener->{stderr}, qr/\{"id" : $id, "status" : "STARTED"\}/, 'NOTIFY STARTED, with the row\'s id');
 unlike($notes . $listener->{stderr}, qr/app\.0001_idx/, 'NOTIFY does not give the listener the migration\'s name');
+is($node->safe_psql('postgres', "SELECT name FROM asyncmig.status WHERE id = $id"),
+	'app.0001_idx', 'the payload\'s id is the id of the migration\'s row in asyncmig.status');
 like($notes . $listener->{stderr}, qr/"status" : "IN PROGRESS"/, 'NOTIFY IN PROGRESS');
 like($notes . $listener->{stderr}, qr/"status" : "FINISHED"/, 'NOTIFY FINISHED');
 $listener->quit;
