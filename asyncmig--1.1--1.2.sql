@@ -118,7 +118,7 @@ SELECT m.name,
 		'runs on the primary (this standby has replayed up to '
 			OPERATOR(pg_catalog.||) COALESCE(pg_catalog.pg_last_xact_replay_timestamp()::text, 'an unknown time')
 			OPERATOR(pg_catalog.||) ')'
-	-- review: a run whose worker is gone (the next sweep ends it; with
+	-- a run whose worker is gone (the next sweep ends it; with
 	-- asyncmig.enabled = off nothing does until cancel())
 	WHEN m.status = 'IN PROGRESS' AND NOT m.worker_alive THEN
 		'no worker runs it (its worker, pid ' OPERATOR(pg_catalog.||) COALESCE(m.meta OPERATOR(pg_catalog.->>) 'pid', '?')
@@ -128,7 +128,7 @@ SELECT m.name,
 				THEN 'asyncmig.enabled is off on this server; asyncmig.cancel() ends it'
 				ELSE 'it ends ERROR when a worker next looks at this database'
 			END
-	-- field: an ended run (or one queued again) whose cleanup is pending
+	-- an ended run (or one queued again) whose cleanup is pending
 	WHEN m.meta OPERATOR(pg_catalog.?) 'cleanup' THEN
 		'cleaning up after the interrupted run: ' OPERATOR(pg_catalog.||) COALESCE(
 			m.cleanup_activity,
@@ -211,7 +211,7 @@ FROM (
 		CASE WHEN l.batch_relation IS NOT NULL AND l.direction OPERATOR(pg_catalog.=) 'forwards'
 				AND l.meta OPERATOR(pg_catalog.?) 'batches' THEN
 			COALESCE(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) l.started_at), 0)::pg_catalog.numeric END AS b_secs,
-		-- review: is its worker there?
+		-- is its worker there?
 		CASE WHEN l.status OPERATOR(pg_catalog.=) 'IN PROGRESS' THEN
 			EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
 				WHERE a.pid OPERATOR(pg_catalog.=) (l.meta OPERATOR(pg_catalog.->>) 'pid')::integer
@@ -246,7 +246,7 @@ FROM (
 			 WHERE a.pid OPERATOR(pg_catalog.=) (l.meta OPERATOR(pg_catalog.->>) 'pid')::integer
 			   AND a.state OPERATOR(pg_catalog.=) 'active'))
 		END AS activity,
-		-- field: the statement of a cleanup that runs now
+		-- the statement of a cleanup that runs now
 		CASE WHEN l.meta OPERATOR(pg_catalog.?) 'cleanup' THEN
 			(SELECT 'running ' OPERATOR(pg_catalog.||) CASE
 					WHEN pg_catalog.pg_has_role(l.owner::pg_catalog.oid, 'MEMBER') THEN pg_catalog.left(a.query, 200)
