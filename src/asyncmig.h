@@ -10,7 +10,9 @@
  *
  * src/asyncmig.c		_PG_init: calls the others, nothing depends on it
  * src/settings.c		the asyncmig.* settings
- * src/shmem.c			shared memory: the launcher's latch, worker slots
+ * src/shmem.c			shared memory, private to it: the launcher's latch,
+ *						the worker slots and their searches, the
+ *						obituaries, "a status changed"
  * src/registry.c		which databases have work: pending requests (shared
  *						hash) and the registry file pg_asyncmig/databases
  * src/registry_file.c	... that file on disk: stored without reading the

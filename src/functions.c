@@ -73,7 +73,6 @@ static void am_xact_callback(XactEvent event, void *arg);
 static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
 static void am_forget_pending(void);
-static void am_signal_cancel(int64 migration_id, int pid);
 static AmMigration *am_existing(const char *name, Oid caller,
 								const char *action, bool lock);
 static bool am_run_has_worker(int64 migration_id, int run_pid);
@@ -114,10 +113,10 @@ am_xact_callback(XactEvent event, void *arg)
 			{
 				AmPendingCancel *pc = lfirst(lc);
 
-				am_signal_cancel(pc->migration_id, pc->pid);
+				am_shmem_cancel_run(MyDatabaseId, pc->migration_id, pc->pid);
 			}
-			if ((am_broadcast_at_commit || am_wake_at_commit) && am_shmem_state)
-				ConditionVariableBroadcast(&am_shmem_state->status_cv);
+			if (am_broadcast_at_commit || am_wake_at_commit)
+				am_shmem_status_broadcast();
 			am_forget_pending();
 			break;
 		case XACT_EVENT_ABORT:
@@ -181,63 +180,15 @@ am_forget_pending(void)
 }
 
 /*
- * am_signal_cancel
- *		Ask the worker running migration_id in this database to stop: flag
- *		its slot and send it SIGINT, as pg_cancel_backend() would.  Only the
- *		worker of the run that was seen (run_pid, the row's meta pid): an id
- *		alone may name a run of a table dropped and created again.
- */
-static void
-am_signal_cancel(int64 migration_id, int run_pid)
-{
-	pid_t		pid = 0;
-	int			i;
-
-	if (am_shmem_state == NULL)
-		return;
-	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	for (i = 0; i < am_shmem_state->nslots; i++)
-	{
-		AmWorkerSlot *slot = &am_shmem_state->slots[i];
-
-		if (slot->in_use && slot->dboid == MyDatabaseId &&
-			slot->migration_id == migration_id && slot->pid == run_pid)
-		{
-			slot->cancel_requested = true;
-			pid = slot->pid;
-		}
-	}
-	LWLockRelease(am_shmem_state->lock);
-	if (pid != 0)
-		kill(pid, SIGINT);
-}
-
-/*
  * am_run_has_worker
  *		Does a live worker of this database run the run (migration_id,
- *		run_pid)?  A worker notes its migration in its slot before its
- *		claim commits, so a run seen IN PROGRESS without one has none.
+ *		run_pid)?  A run without a pid has none.
  */
 static bool
 am_run_has_worker(int64 migration_id, int run_pid)
 {
-	bool		result = false;
-	int			i;
-
-	if (am_shmem_state == NULL)
-		return false;			/* not preloaded: no worker at all */
-	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
-	for (i = 0; i < am_shmem_state->nslots; i++)
-	{
-		AmWorkerSlot *slot = &am_shmem_state->slots[i];
-
-		if (slot->in_use && slot->dboid == MyDatabaseId &&
-			slot->migration_id == migration_id && slot->pid == run_pid &&
-			run_pid != 0 && kill(run_pid, 0) == 0)
-			result = true;
-	}
-	LWLockRelease(am_shmem_state->lock);
-	return result;
+	return run_pid != 0 &&
+		am_shmem_run_has_worker(MyDatabaseId, migration_id, run_pid);
 }
 
 /*

@@ -294,7 +294,7 @@ am_wait_look(AmWait *w)
 
 /*
  * am_wait_sleep
- *		Sleep until a migration ends (the workers broadcast status_cv), a
+ *		Sleep until a migration ends (am_shmem_status_broadcast()), a
  *		second passes or the deadline comes.  Without shared memory
  *		(asyncmig not preloaded) nobody broadcasts: poll every second.
  */
@@ -306,16 +306,7 @@ am_wait_sleep(AmWait *w)
 	if (w->timeout_ms >= 0)
 		ms = Min(ms, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 															w->deadline)));
-	if (am_shmem_state)
-		(void) ConditionVariableTimedSleep(&am_shmem_state->status_cv, ms,
-										   PG_WAIT_EXTENSION);
-	else
-	{
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
+	am_shmem_status_sleep(ms);
 }
 
 /*
@@ -329,8 +320,7 @@ am_wait_loop(AmWait *w)
 {
 	for (;;)
 	{
-		if (am_shmem_state)
-			ConditionVariablePrepareToSleep(&am_shmem_state->status_cv);
+		am_shmem_status_prepare();
 
 		am_wait_look(w);
 		if (w->names == NIL)
@@ -356,8 +346,7 @@ am_wait_loop(AmWait *w)
 		am_wait_sleep(w);
 		CHECK_FOR_INTERRUPTS();
 	}
-	if (am_shmem_state)
-		ConditionVariableCancelSleep();
+	am_shmem_status_done();
 }
 
 /*
