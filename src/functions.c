@@ -65,6 +65,7 @@ typedef struct AmPendingCancel
 
 /* what this transaction asks for at commit */
 static bool am_wake_at_commit = false;
+static bool am_queued_at_commit = false;	/* ... and register the database */
 static bool am_broadcast_at_commit = false;
 static List *am_cancels_at_commit = NIL;	/* in TopMemoryContext */
 static bool am_row_locked = false;	/* a call locked or changed a row */
@@ -73,6 +74,7 @@ static void am_xact_callback(XactEvent event, void *arg);
 static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
 static void am_forget_pending(void);
+static void am_wake_launcher_at_commit(bool queued);
 static AmMigration *am_existing(const char *name, Oid caller,
 								const char *action, bool lock);
 static bool am_run_has_worker(int64 migration_id, int run_pid);
@@ -92,8 +94,10 @@ am_functions_init(void)
 
 /*
  * am_xact_callback
- *		At commit, do what the committed calls asked for; at abort, forget
- *		it.  PREPARE TRANSACTION is refused after a call that locked or
+ *		asyncmig's one commit path (as PostgreSQL's AtEOXact_ApplyLauncher()):
+ *		before commit, register the database of queued work; at commit, do
+ *		what the committed calls asked for (wake the launcher, cancel runs,
+ *		say a status changed); at abort, forget it.  PREPARE TRANSACTION is refused after a call that locked or
  *		changed a row: COMMIT PREPARED runs no callback, so the work would
  *		not start, and a prepared transaction would hold the row lock
  *		(across restarts) that the worker's bookkeeping needs.  Calls that
@@ -106,7 +110,12 @@ am_xact_callback(XactEvent event, void *arg)
 
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (am_queued_at_commit)
+				am_registry_pre_commit();
+			break;
 		case XACT_EVENT_COMMIT:
+			am_registry_end_xact();
 			if (am_wake_at_commit)
 				am_shmem_request_database(MyDatabaseId, 0);
 			foreach(lc, am_cancels_at_commit)
@@ -121,6 +130,7 @@ am_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			am_registry_end_xact();
 			am_forget_pending();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
@@ -166,6 +176,23 @@ am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * am_wake_launcher_at_commit
+ *		The one way to wake the launcher for this database when the
+ *		transaction commits (as PostgreSQL's ApplyLauncherWakeupAtCommit()),
+ *		run by am_xact_callback().  With queued, the transaction queued work
+ *		here: the database is registered before the commit
+ *		(am_registry_pre_commit()), so that a restart cannot forget it.  (A
+ *		rolled-back savepoint keeps both: a needless wake-up costs one idle
+ *		worker, which prunes the registration.)
+ */
+static void
+am_wake_launcher_at_commit(bool queued)
+{
+	am_wake_at_commit = true;
+	am_queued_at_commit |= queued;
+}
+
+/*
  * am_forget_pending
  *		Clear what this transaction asked for.
  */
@@ -173,6 +200,7 @@ static void
 am_forget_pending(void)
 {
 	am_wake_at_commit = false;
+	am_queued_at_commit = false;
 	am_broadcast_at_commit = false;
 	am_row_locked = false;
 	list_free_deep(am_cancels_at_commit);
@@ -567,8 +595,7 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 
 	if (queued)
 	{
-		am_wake_at_commit = true;
-		am_registry_note_queued();
+		am_wake_launcher_at_commit(true);
 		am_warn_if_not_preloaded(name, status);
 	}
 	return status;
@@ -619,8 +646,7 @@ asyncmig_run(PG_FUNCTION_ARGS)
 	am_catalog_notify(name, AM_STATUS_STARTED);
 	am_catalog_leave(&cxt);
 
-	am_wake_at_commit = true;
-	am_registry_note_queued();
+	am_wake_launcher_at_commit(true);
 	am_warn_if_not_preloaded(name, AM_STATUS_STARTED);
 	PG_RETURN_TEXT_P(cstring_to_text(AM_STATUS_STARTED));
 }
@@ -659,7 +685,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		(void) am_catalog_fail_broken_dependencies(&skipped);
 		am_broadcast_at_commit = true;
 		if (skipped)
-			am_wake_at_commit = true;	/* a worker comes back for them */
+			am_wake_launcher_at_commit(false);	/* a worker comes back for them */
 		status = AM_STATUS_ERROR;
 	}
 	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0 &&
@@ -686,7 +712,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 			{
 				(void) am_catalog_fail_broken_dependencies(&skipped);
 				am_broadcast_at_commit = true;
-				am_wake_at_commit = true;	/* its cleanup, its dependents */
+				am_wake_launcher_at_commit(false);	/* its cleanup, its dependents */
 				status = AM_STATUS_ERROR;
 			}
 		}
@@ -728,7 +754,6 @@ asyncmig_note_inserted_rows(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("asyncmig.note_inserted_rows() must be called as a trigger")));
-	am_wake_at_commit = true;
-	am_registry_note_queued();
+	am_wake_launcher_at_commit(true);
 	return PointerGetDatum(NULL);
 }
