@@ -41,6 +41,7 @@
 #include "asyncmig.h"
 #include "batch_catalog.h"
 #include "catalog.h"
+#include "catalog_dependencies.h"
 #include "catalog_functions.h"
 #include "catalog_worker.h"
 #include "executor.h"
@@ -78,7 +79,7 @@ static void am_wake_launcher_at_commit(bool queued);
 static AmMigration *am_existing(const char *name, Oid caller,
 								const char *action, bool lock);
 static bool am_run_has_worker(int64 migration_id, int run_pid);
-static void am_warn_if_not_preloaded(const char *name, const char *status);
+static void am_warn_if_not_preloaded(const char *name, AmStatus status);
 
 /*
  * am_functions_init
@@ -366,9 +367,8 @@ am_existing(const char *name, Oid caller, const char *action, bool lock)
 static bool
 am_is_requeueable(AmMigration *m)
 {
-	return strcmp(m->status, AM_STATUS_ERROR) == 0 ||
-		(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
-		 strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0);
+	return m->status == AM_ERROR ||
+		(m->status == AM_FINISHED && m->direction == AM_BACKWARDS);
 }
 
 /*
@@ -378,8 +378,7 @@ am_is_requeueable(AmMigration *m)
 static bool
 am_is_queued(AmMigration *m)
 {
-	return strcmp(m->status, AM_STATUS_SCHEDULED) == 0 ||
-		strcmp(m->status, AM_STATUS_STARTED) == 0;
+	return m->status == AM_SCHEDULED || m->status == AM_STARTED;
 }
 
 /*
@@ -387,15 +386,15 @@ am_is_queued(AmMigration *m)
  *		Without shared_preload_libraries nothing will run what was queued.
  */
 static void
-am_warn_if_not_preloaded(const char *name, const char *status)
+am_warn_if_not_preloaded(const char *name, AmStatus status)
 {
-	if (!am_shmem_preloaded && strcmp(status, AM_STATUS_STARTED) == 0)
+	if (!am_shmem_preloaded && status == AM_STARTED)
 		ereport(WARNING,
 				(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run migration \"%s\"",
 						name),
-				 errdetail("The migration is recorded as %s.", status),
+				 errdetail("The migration is recorded as %s.", am_catalog_status_name(status)),
 				 errhint("Add asyncmig to shared_preload_libraries in postgresql.conf and restart the server.")));
-	else if (strcmp(status, AM_STATUS_STARTED) == 0)
+	else if (status == AM_STARTED)
 		am_preflight_warn_queued(name);
 }
 
@@ -519,7 +518,7 @@ am_functions_schedule_options(FunctionCallInfo fcinfo, int first,
 	a->owner = GetUserId();
 	a->search_path = pstrdup(GetConfigOption("search_path", false, false));
 	a->status = (am_settings_allow_scheduled && !execute_immediately) ?
-		AM_STATUS_SCHEDULED : AM_STATUS_STARTED;
+		AM_SCHEDULED : AM_STARTED;
 }
 
 /*
@@ -539,7 +538,7 @@ char *
 am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 {
 	const char *name = a->name;
-	char	   *status;
+	AmStatus	status;
 	AmCatalogContext cxt;
 	bool		queued = false;
 
@@ -550,13 +549,13 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 				 errmsg("dependencies of migration \"%s\" form a cycle", name),
 				 errdetail("Following depends_on from it leads back to it.")));
 
-	status = am_catalog_functions_insert(a);
-	if (status != NULL)
+	if (am_catalog_functions_insert(a))
 	{
+		status = a->status;
 		am_row_locked = true;
 		if (batch)
 			am_batch_catalog_set_spec(name, batch);
-		am_catalog_notify(name, status);
+		am_catalog_notify(name, am_catalog_status_name(status));
 		queued = true;
 	}
 	else
@@ -584,8 +583,8 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 				am_batch_catalog_set_spec(name, batch);
 			else
 				am_batch_catalog_clear_spec(name);
-			am_catalog_notify(name, a->status);
-			status = pstrdup(a->status);
+			am_catalog_notify(name, am_catalog_status_name(a->status));
+			status = a->status;
 			queued = true;
 		}
 		else
@@ -598,7 +597,7 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 		am_wake_launcher_at_commit(true);
 		am_warn_if_not_preloaded(name, status);
 	}
-	return status;
+	return pstrdup(am_catalog_status_name(status));
 }
 
 /*
@@ -623,11 +622,11 @@ asyncmig_run(PG_FUNCTION_ARGS)
 	am_preflight_check_database("run");
 	am_catalog_enter(&cxt);
 	m = am_existing(name, caller, "run", true);
-	if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
-		strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
+	if (m->status == AM_STARTED || m->status == AM_IN_PROGRESS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("migration \"%s\" is already %s", name, m->status),
+				 errmsg("migration \"%s\" is already %s", name,
+						am_catalog_status_name(m->status)),
 				 errhint("Wait for it with CALL asyncmig.wait(), or stop it with asyncmig.cancel().")));
 	if (backwards && m->backwards_sql == NULL)
 		ereport(ERROR,
@@ -647,7 +646,7 @@ asyncmig_run(PG_FUNCTION_ARGS)
 	am_catalog_leave(&cxt);
 
 	am_wake_launcher_at_commit(true);
-	am_warn_if_not_preloaded(name, AM_STATUS_STARTED);
+	am_warn_if_not_preloaded(name, AM_STARTED);
 	PG_RETURN_TEXT_P(cstring_to_text(AM_STATUS_STARTED));
 }
 
@@ -666,7 +665,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 	Oid			caller = GetUserId();
 	AmCatalogContext cxt;
 	AmMigration *m;
-	char	   *status;
+	AmStatus	status;
 
 	am_preflight_check_writable("cancel");
 	am_catalog_enter(&cxt);
@@ -686,9 +685,9 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		am_broadcast_at_commit = true;
 		if (skipped)
 			am_wake_launcher_at_commit(false);	/* a worker comes back for them */
-		status = AM_STATUS_ERROR;
+		status = AM_ERROR;
 	}
-	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0 &&
+	else if (m->status == AM_IN_PROGRESS &&
 			 !am_run_has_worker(m->id, m->pid))
 	{
 		/*
@@ -698,8 +697,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		 */
 		m = am_existing(name, caller, "cancel", true);
 		status = m->status;
-		if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0 &&
-			!am_run_has_worker(m->id, m->pid))
+		if (m->status == AM_IN_PROGRESS && !am_run_has_worker(m->id, m->pid))
 		{
 			ErrorData  *edata = palloc0(sizeof(ErrorData));
 			bool		skipped;
@@ -713,11 +711,11 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 				(void) am_catalog_fail_broken_dependencies(&skipped);
 				am_broadcast_at_commit = true;
 				am_wake_launcher_at_commit(false);	/* its cleanup, its dependents */
-				status = AM_STATUS_ERROR;
+				status = AM_ERROR;
 			}
 		}
 	}
-	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
+	else if (m->status == AM_IN_PROGRESS)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 		AmPendingCancel *pc = palloc(sizeof(AmPendingCancel));
@@ -735,7 +733,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		 */
 	}
 	am_catalog_leave(&cxt);
-	PG_RETURN_TEXT_P(cstring_to_text(status));
+	PG_RETURN_TEXT_P(cstring_to_text(am_catalog_status_name(status)));
 }
 
 /*

@@ -229,7 +229,8 @@ asyncmig_worker_main(Datum main_arg)
 static void
 am_run_claimed(AmMigration *m)
 {
-	bool		backwards = strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0;
+	bool		backwards = m->direction == AM_BACKWARDS;
+	const char *direction = am_catalog_direction_name(m->direction);
 	const char *sql = backwards ? m->backwards_sql : m->forwards_sql;
 	AmExecResult res;
 	AmCatalogContext cxt;
@@ -243,7 +244,7 @@ am_run_claimed(AmMigration *m)
 	set_ps_display(appname);
 	ereport(LOG,
 			(errmsg("asyncmig migration \"%s\" started (%s)", m->name,
-					m->direction)));
+					direction)));
 
 	StartTransactionCommand();
 	owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(m->owner));
@@ -321,12 +322,12 @@ am_run_claimed(AmMigration *m)
 	if (ok)
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\" finished (%s) in %.3f s",
-						m->name, m->direction,
+						m->name, direction,
 						(double) (GetCurrentTimestamp() - start) / 1000000.0)));
 	else
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\" failed (%s): %s",
-						m->name, m->direction,
+						m->name, direction,
 						res.message ? res.message :
 						(res.edata && res.edata->message ? res.edata->message : "unknown error"))));
 }
