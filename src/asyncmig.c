@@ -41,7 +41,6 @@ _PG_init(void)
 	am_preflight_define_settings();
 	am_settings_define();
 	am_functions_init();
-	am_registry_init();
 
 	if (!process_shared_preload_libraries_in_progress)
 		return;

@@ -10,7 +10,9 @@
  *
  * src/asyncmig.c		_PG_init: calls the others, nothing depends on it
  * src/settings.c		the asyncmig.* settings
- * src/shmem.c			shared memory: the launcher's latch, worker slots
+ * src/shmem.c			shared memory, private to it: the launcher's latch,
+ *						the worker slots and their searches, the
+ *						obituaries, "a status changed"
  * src/registry.c		which databases have work: pending requests (shared
  *						hash) and the registry file pg_asyncmig/databases
  * src/registry_file.c	... that file on disk: stored without reading the
@@ -22,17 +24,23 @@
  *						read-only asyncmig.worker_slot_wait the view reads
  * src/worker.c			a worker: sweeps, claims and runs one migration
  * src/executor.c		runs SQL text statement by statement, top-level;
- *						the migration's timeout
+ *						the migration's timeout; the one retry and
+ *						interruption policy of statements and batches
  * src/guard.c			what an interrupted CONCURRENTLY statement leaves,
  *						and the statements that finish or undo it
  * src/session.c		the session a migration runs in: owner, settings,
  *						asyncmig's own settings under the migration's SETs
- * src/catalog.c		asyncmig.migration: what every access shares
+ * src/catalog.c		asyncmig.migration: what every access shares;
+ *						statuses and directions parsed (AmStatus, the
+ *						state machine in catalog.h), the "same run"
+ *						condition of a worker's writes (AM_SAME_RUN)
  * src/catalog_functions.c	... the statements of schedule(), run(),
  *						cancel(), wait()
- * src/catalog_worker.c	... the statements of a worker
- * src/catalog_dependencies.c	... what a queued run waits for, and the
- *						end of a wait for a dependency nothing runs
+ * src/catalog_worker.c	... the statements of a worker, one write per
+ *						transition of its run
+ * src/catalog_dependencies.c	... what a queued run waits for, and every
+ *						end of a run because of a dependency (failed,
+ *						canceled, timed out)
  * src/functions.c		schedule(), run(), cancel()
  * src/wait.c			wait(), across transactions
  * src/batch_schedule.c	schedule_batches(): batched data migrations

@@ -292,14 +292,10 @@ am_batch_catalog_lock_run(int64 id, int pid)
 	values[1] = Int32GetDatum(pid);
 	SPI_connect();
 	locked = am_catalog_spi("SELECT 1 FROM asyncmig.migration "
-							"WHERE id = $1 AND status = 'IN PROGRESS' "
-							"  AND (meta ->> 'pid')::pg_catalog.int4 = $2 "
-							"FOR UPDATE SKIP LOCKED",
+							"WHERE " AM_SAME_RUN " FOR UPDATE SKIP LOCKED",
 							2, types, values, NULL, false, SPI_OK_SELECT) == 1;
 	if (!locked &&
-		am_catalog_spi("SELECT 1 FROM asyncmig.migration "
-					   "WHERE id = $1 AND status = 'IN PROGRESS' "
-					   "  AND (meta ->> 'pid')::pg_catalog.int4 = $2",
+		am_catalog_spi("SELECT 1 FROM asyncmig.migration WHERE " AM_SAME_RUN,
 					   2, types, values, NULL, true, SPI_OK_SELECT) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -320,26 +316,25 @@ void
 am_batch_catalog_progress(int64 id, int pid, const char *last_key,
 						  int64 walked, int64 affected)
 {
-	Oid			types[5] = {INT8OID, TEXTOID, INT8OID, INT8OID, INT4OID};
+	Oid			types[5] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID};
 	Datum		values[5];
 
 	values[0] = Int64GetDatum(id);
-	values[1] = CStringGetTextDatum(last_key);
-	values[2] = Int64GetDatum(walked);
-	values[3] = Int64GetDatum(affected);
-	values[4] = Int32GetDatum(pid);
+	values[1] = Int32GetDatum(pid);
+	values[2] = CStringGetTextDatum(last_key);
+	values[3] = Int64GetDatum(walked);
+	values[4] = Int64GetDatum(affected);
 	SPI_connect();
 	if (am_catalog_spi("UPDATE asyncmig.migration m SET meta = m.meta || "
 					 "pg_catalog.jsonb_build_object('batches', b.b || "
-					 "  pg_catalog.jsonb_build_object('last_key', $2, "
+					 "  pg_catalog.jsonb_build_object('last_key', $3, "
 					 "    'batches', (b.b ->> 'batches')::pg_catalog.int8 + 1, "
-					 "    'rows', (b.b ->> 'rows')::pg_catalog.int8 + $3, "
-					 "    'rows_affected', (b.b ->> 'rows_affected')::pg_catalog.int8 + $4, "
+					 "    'rows', (b.b ->> 'rows')::pg_catalog.int8 + $4, "
+					 "    'rows_affected', (b.b ->> 'rows_affected')::pg_catalog.int8 + $5, "
 					 "    'run_batches', (b.b ->> 'run_batches')::pg_catalog.int8 + 1, "
-					 "    'run_rows', (b.b ->> 'run_rows')::pg_catalog.int8 + $3)) "
+					 "    'run_rows', (b.b ->> 'run_rows')::pg_catalog.int8 + $4)) "
 					 "FROM (SELECT meta -> 'batches' AS b FROM asyncmig.migration WHERE id = $1) b "
-					 "WHERE m.id = $1 AND m.status = '" AM_STATUS_IN_PROGRESS "' "
-					 "  AND (m.meta ->> 'pid')::pg_catalog.int4 = $5",
+					 "WHERE " AM_SAME_RUN,
 					 5, types, values, NULL, false, SPI_OK_UPDATE) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

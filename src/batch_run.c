@@ -75,7 +75,6 @@
 #include "batch_run.h"
 #include "catalog_worker.h"
 #include "settings.h"
-#include "shmem.h"
 
 /* a session holds the run's row: look again after */
 #define AM_BATCH_BUSY_RETRY_MS	1000
@@ -509,8 +508,7 @@ am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec)
 							   psprintf("/* asyncmig batch %lld: waiting for replicas, %lld kB behind */",
 										(long long) (spec->batches + 1), (long long) lag));
 		am_exec_sleep(1000);
-		if (am_exec_timed_out() || am_shmem_cancel_requested() ||
-			QueryCancelPending || ProcDiePending)
+		if (am_exec_interrupted() || QueryCancelPending || ProcDiePending)
 			return;
 	}
 }
@@ -605,13 +603,7 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 		memset(b, 0, sizeof(AmBatchDone));
 		PG_TRY();
 		{
-			if (am_exec_timed_out() || am_shmem_cancel_requested())
-			{
-				/* interrupted between batches */
-				QueryCancelPending = true;
-				InterruptPending = true;
-				CHECK_FOR_INTERRUPTS();
-			}
+			am_exec_check_interrupted();
 			done = am_batch_one(m, spec, &key, keep, b, &busy);
 		}
 		PG_CATCH();
@@ -650,18 +642,10 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 			continue;
 		}
 
-		res->message = am_exec_interruption(m, edata);
-		if (res->message == NULL && am_exec_retryable(edata, attempt))
-		{
-			ereport(LOG,
-					(errmsg("asyncmig migration \"%s\": batch %lld, try %d failed, trying again: %s",
-							m->name, (long long) (spec->batches + 1), attempt,
-							edata->message)));
-			am_catalog_worker_count_attempt(m->id, m->pid, edata);
-			am_exec_backoff(attempt);
-			attempt++;
+		if (am_exec_retry(m, edata,
+						  psprintf("batch %lld", (long long) (spec->batches + 1)),
+						  true, &attempt, res))
 			continue;
-		}
 
 		res->edata = edata;
 		res->statement = m->forwards_sql;

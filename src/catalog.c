@@ -429,6 +429,64 @@ am_catalog_strdup_value(HeapTuple tup, TupleDesc desc, int col, MemoryContext cx
 	return v ? MemoryContextStrdup(cxt, v) : NULL;
 }
 
+/* the words of AmStatus and AmDirection, in their order */
+static const char *const am_status_names[] = {
+	AM_STATUS_SCHEDULED, AM_STATUS_STARTED, AM_STATUS_IN_PROGRESS,
+	AM_STATUS_FINISHED, AM_STATUS_ERROR
+};
+static const char *const am_direction_names[] = {
+	AM_DIRECTION_FORWARDS, AM_DIRECTION_BACKWARDS
+};
+
+/*
+ * am_catalog_status_parse
+ *		The status of a row, as read: the one place that compares status
+ *		words.  The table's CHECK admits no other word.
+ */
+AmStatus
+am_catalog_status_parse(const char *status)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(am_status_names); i++)
+		if (status != NULL && strcmp(status, am_status_names[i]) == 0)
+			return (AmStatus) i;
+	elog(ERROR, "asyncmig: unknown status \"%s\"", status ? status : "(null)");
+	return AM_ERROR;			/* keep the compiler quiet */
+}
+
+/*
+ * am_catalog_status_name
+ *		The word of status, for SQL and messages.
+ */
+const char *
+am_catalog_status_name(AmStatus status)
+{
+	return am_status_names[status];
+}
+
+/*
+ * am_catalog_direction_parse
+ *		The direction of a row, as read (NULL: forwards).
+ */
+AmDirection
+am_catalog_direction_parse(const char *direction)
+{
+	if (direction != NULL && strcmp(direction, AM_DIRECTION_BACKWARDS) == 0)
+		return AM_BACKWARDS;
+	return AM_FORWARDS;
+}
+
+/*
+ * am_catalog_direction_name
+ *		The word of direction, for SQL and messages.
+ */
+const char *
+am_catalog_direction_name(AmDirection direction)
+{
+	return am_direction_names[direction];
+}
+
 /*
  * am_row_to_migration
  *		Build an AmMigration in cxt from a row of AM_COLUMNS.
@@ -442,8 +500,8 @@ am_row_to_migration(HeapTuple tup, TupleDesc desc, MemoryContext cxt)
 
 	m->id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 	m->name = am_catalog_strdup_value(tup, desc, 2, cxt);
-	m->status = am_catalog_strdup_value(tup, desc, 3, cxt);
-	m->direction = am_catalog_strdup_value(tup, desc, 4, cxt);
+	m->status = am_catalog_status_parse(SPI_getvalue(tup, desc, 3));
+	m->direction = am_catalog_direction_parse(SPI_getvalue(tup, desc, 4));
 	m->forwards_sql = am_catalog_strdup_value(tup, desc, 5, cxt);
 	m->backwards_sql = am_catalog_strdup_value(tup, desc, 6, cxt);
 	m->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 7, &isnull));
@@ -511,68 +569,4 @@ am_catalog_notify(const char *name, const char *status)
 		   "pg_catalog.json_build_object('id', m.id, 'status', $2)::pg_catalog.text) "
 		   "FROM asyncmig.migration m WHERE m.name OPERATOR(pg_catalog.=) $1",
 		   2, types, values, NULL, false, SPI_OK_SELECT);
-}
-
-/* queued forwards rows of which a dependency is in ERROR (alias m) */
-#define AM_BROKEN_DEPENDENT \
-	"m.status = '" AM_STATUS_STARTED "' AND m.direction = '" AM_DIRECTION_FORWARDS "' " \
-	"AND m.depends_on IS NOT NULL " \
-	"AND EXISTS (SELECT 1 FROM asyncmig.migration d " \
-	"  WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "')"
-
-/*
- * am_catalog_fail_broken_dependencies
- *		End in ERROR every queued row that depends on a row in ERROR, naming
- *		it and its error (the cause, along a chain); repeat along chains.  Returns how many rows it ended.  Used by
- *		a worker before it claims, and by cancel() in the same transaction
- *		that ends the dependency.  Rows that a session holds locked are
- *		skipped, never waited for: *skipped says whether to come back.
- */
-int
-am_catalog_fail_broken_dependencies(bool *skipped)
-{
-	int			total = 0;
-
-	SPI_connect();
-	for (;;)
-	{
-		uint64		i;
-		int			n;
-
-		n = am_catalog_spi("WITH broken AS ("
-						   "  SELECT m.id, (SELECT pg_catalog.string_agg("
-						   "      '\"' || d.name || '\" ended in " AM_STATUS_ERROR ": ' || "
-						   "      coalesce(d.meta #>> '{error,message}', 'unknown error'), '; ' ORDER BY d.name) "
-						   "    FROM asyncmig.migration d "
-						   "    WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "') AS deps "
-						   "  FROM asyncmig.migration m "
-						   "  WHERE " AM_BROKEN_DEPENDENT " "
-						   "  FOR UPDATE OF m SKIP LOCKED) "
-						   "UPDATE asyncmig.migration m SET status = '" AM_STATUS_ERROR "', "
-						   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
-						   "  meta = m.meta || pg_catalog.jsonb_build_object('error', "
-						   "    pg_catalog.jsonb_build_object('message', "
-						   "      'dependency ' || b.deps, "
-						   "      'sqlstate', '55000')) "
-						   "FROM broken b WHERE b.id = m.id "
-						   "RETURNING m.name",
-						   0, NULL, NULL, NULL, false, SPI_OK_UPDATE_RETURNING);
-		if (n == 0)
-			break;
-		for (i = 0; i < SPI_processed; i++)
-		{
-			char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
-											SPI_tuptable->tupdesc, 1);
-
-			ereport(LOG,
-					(errmsg("asyncmig migration \"%s\" failed: a dependency ended in " AM_STATUS_ERROR,
-							name)));
-			am_catalog_notify(name, AM_STATUS_ERROR);
-		}
-		total += n;
-	}
-	*skipped = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m WHERE " AM_BROKEN_DEPENDENT ")",
-				   0, NULL, NULL, false);
-	SPI_finish();
-	return total;
 }

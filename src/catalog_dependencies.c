@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * catalog_dependencies.c
- *		What a queued run waits for: the dependencies that nothing will
- *		run, how long it waits for them (asyncmig.dependency_timeout), and
- *		the end of the runs that waited too long.
+ *		What a queued run waits for, and every way a run ends because of
+ *		a dependency: a dependency in ERROR (it failed, or was canceled)
+ *		ends its dependents at once; one that nothing will run is waited
+ *		for at most asyncmig.dependency_timeout (timed out).
  *
  * A queued forwards run starts once every name of its depends_on is
  * FINISHED forwards (am_catalog_worker_claim()).  A dependency that is queued or
@@ -197,4 +198,70 @@ am_catalog_dependencies_waiting_for(const char *name)
 										 SPI_tuptable->tupdesc, 1, cxt);
 	SPI_finish();
 	return result;
+}
+
+/* queued forwards rows of which a dependency is in ERROR (alias m) */
+#define AM_BROKEN_DEPENDENT \
+	"m.status = '" AM_STATUS_STARTED "' AND m.direction = '" AM_DIRECTION_FORWARDS "' " \
+	"AND m.depends_on IS NOT NULL " \
+	"AND EXISTS (SELECT 1 FROM asyncmig.migration d " \
+	"  WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "')"
+
+/*
+ * am_catalog_fail_broken_dependencies
+ *		End in ERROR every queued row that depends on a row in ERROR (a
+ *		dependency that failed or was canceled), naming it and its error
+ *		(the cause, along a chain); repeat along chains.  Returns how many
+ *		rows it ended.  Used by a worker before it claims, and by cancel()
+ *		in the same transaction that ends the dependency.  Rows that a
+ *		session holds locked are skipped, never waited for: *skipped says
+ *		whether to come back.
+ */
+int
+am_catalog_fail_broken_dependencies(bool *skipped)
+{
+	int			total = 0;
+
+	SPI_connect();
+	for (;;)
+	{
+		uint64		i;
+		int			n;
+
+		n = am_catalog_spi("WITH broken AS ("
+						   "  SELECT m.id, (SELECT pg_catalog.string_agg("
+						   "      '\"' || d.name || '\" ended in " AM_STATUS_ERROR ": ' || "
+						   "      coalesce(d.meta #>> '{error,message}', 'unknown error'), '; ' ORDER BY d.name) "
+						   "    FROM asyncmig.migration d "
+						   "    WHERE d.name = ANY (m.depends_on) AND d.status = '" AM_STATUS_ERROR "') AS deps "
+						   "  FROM asyncmig.migration m "
+						   "  WHERE " AM_BROKEN_DEPENDENT " "
+						   "  FOR UPDATE OF m SKIP LOCKED) "
+						   "UPDATE asyncmig.migration m SET status = '" AM_STATUS_ERROR "', "
+						   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
+						   "  meta = m.meta || pg_catalog.jsonb_build_object('error', "
+						   "    pg_catalog.jsonb_build_object('message', "
+						   "      'dependency ' || b.deps, "
+						   "      'sqlstate', '55000')) "
+						   "FROM broken b WHERE b.id = m.id "
+						   "RETURNING m.name",
+						   0, NULL, NULL, NULL, false, SPI_OK_UPDATE_RETURNING);
+		if (n == 0)
+			break;
+		for (i = 0; i < SPI_processed; i++)
+		{
+			char	   *name = SPI_getvalue(SPI_tuptable->vals[i],
+											SPI_tuptable->tupdesc, 1);
+
+			ereport(LOG,
+					(errmsg("asyncmig migration \"%s\" failed: a dependency ended in " AM_STATUS_ERROR,
+							name)));
+			am_catalog_notify(name, AM_STATUS_ERROR);
+		}
+		total += n;
+	}
+	*skipped = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration m WHERE " AM_BROKEN_DEPENDENT ")",
+				   0, NULL, NULL, false);
+	SPI_finish();
+	return total;
 }

@@ -1,9 +1,10 @@
 /*-------------------------------------------------------------------------
  *
  * catalog_dependencies.h
- *		What a queued run waits for: the dependencies that nothing will
- *		run, how long it waits for them, and the end of the runs that
- *		waited too long (src/catalog_dependencies.c).
+ *		What a queued run waits for, and every way a run ends because of
+ *		a dependency: one in ERROR (failed or canceled), one that nothing
+ *		will run and that it waited for too long (timed out)
+ *		(src/catalog_dependencies.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -11,6 +12,9 @@
 #define ASYNCMIG_CATALOG_DEPENDENCIES_H
 
 #include "utils/timestamp.h"
+
+/* the worker, and cancel() in its transaction: dependencies in ERROR */
+extern int	am_catalog_fail_broken_dependencies(bool *skipped);
 
 /* for the worker, between am_catalog_begin() and am_catalog_commit() */
 extern int	am_catalog_dependencies_fail_missing(bool *skipped);

@@ -58,7 +58,7 @@ am_schedule_params(const AmScheduleArgs *a, Oid *types, Datum *values,
 		types[i + 1] = param_types[i];
 		nulls[i + 1] = ' ';
 	}
-	values[1] = CStringGetTextDatum(a->status);
+	values[1] = CStringGetTextDatum(am_catalog_status_name(a->status));
 	values[2] = CStringGetTextDatum(a->forwards_sql);
 	if (a->backwards_sql)
 		values[3] = CStringGetTextDatum(a->backwards_sql);
@@ -77,18 +77,17 @@ am_schedule_params(const AmScheduleArgs *a, Oid *types, Datum *values,
 
 /*
  * am_catalog_functions_insert
- *		Insert a new forwards migration.  Returns its status, or NULL when a
- *		row of that name exists (committed, or inserted by a concurrent
+ *		Insert a new forwards migration (in status a->status).  Returns
+ *		false when a row of that name exists (committed, or inserted by a concurrent
  *		transaction that has committed since: the unique index waited).
  */
-char *
+bool
 am_catalog_functions_insert(const AmScheduleArgs *a)
 {
 	Oid			types[AM_SCHEDULE_NPARAMS];
 	Datum		values[AM_SCHEDULE_NPARAMS];
 	char		nulls[AM_SCHEDULE_NPARAMS];
-	char	   *result = NULL;
-	MemoryContext cxt = CurrentMemoryContext;
+	bool		inserted;
 
 	am_schedule_params(a, types, values, nulls);
 	types[0] = TEXTOID;
@@ -96,18 +95,16 @@ am_catalog_functions_insert(const AmScheduleArgs *a)
 	nulls[0] = ' ';
 
 	SPI_connect();
-	if (am_catalog_spi("INSERT INTO asyncmig.migration (name, status, direction, "
+	inserted = am_catalog_spi("INSERT INTO asyncmig.migration (name, status, direction, "
 			   "forwards_sql, backwards_sql, depends_on, not_before, timeout, "
 			   "owner, search_path, meta) "
 			   "VALUES ($1, $2, '" AM_DIRECTION_FORWARDS "', $3, $4, $5, $6, $7, $8, $9, "
 			   "  pg_catalog.jsonb_build_object('origin', $10::pg_catalog.jsonb)) "
 			   "ON CONFLICT (name) DO NOTHING RETURNING status",
 			   AM_SCHEDULE_NPARAMS, types, values, nulls, false,
-			   SPI_OK_INSERT_RETURNING) == 1)
-		result = am_catalog_strdup_value(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
-								 1, cxt);
+			   SPI_OK_INSERT_RETURNING) == 1;
 	SPI_finish();
-	return result;
+	return inserted;
 }
 
 /*
@@ -215,7 +212,7 @@ am_catalog_functions_cancel_queued(int64 id)
 					"finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
 					"meta = (meta - 'cancel_requested') || pg_catalog.jsonb_build_object("
 					"'error', pg_catalog.jsonb_build_object('message', 'canceled before it ran', "
-					"'sqlstate', '57014')) "
+					"'sqlstate', '" AM_SQLSTATE_QUERY_CANCELED "')) "
 					"WHERE id = $1", id);
 }
 
@@ -298,18 +295,19 @@ am_catalog_functions_depends_cycle(Oid relid, const char *name, Datum depends_on
 
 /*
  * am_catalog_functions_status_of
- *		The status of the row of that name (NULL if there is none) and, in
- *		*message and *sqlstate, its error (NULL if none), in the caller's
- *		memory context.  Nothing else is read: wait() calls this at every
+ *		The status of the row of that name (false if there is none) and,
+ *		in *message and *sqlstate, its error (NULL if none), in the
+ *		caller's memory context.  Nothing else is read: wait() calls this at every
  *		look, and the SQL texts may be megabytes long (they stay TOASTed).
  */
-char *
-am_catalog_functions_status_of(const char *name, char **message, char **sqlstate)
+bool
+am_catalog_functions_status_of(const char *name, AmStatus *status,
+							   char **message, char **sqlstate)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	MemoryContext cxt = CurrentMemoryContext;
-	char	   *status = NULL;
+	bool		found = false;
 
 	*message = NULL;
 	*sqlstate = NULL;
@@ -322,10 +320,11 @@ am_catalog_functions_status_of(const char *name, char **message, char **sqlstate
 		HeapTuple	tup = SPI_tuptable->vals[0];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 
-		status = am_catalog_strdup_value(tup, desc, 1, cxt);
+		found = true;
+		*status = am_catalog_status_parse(SPI_getvalue(tup, desc, 1));
 		*message = am_catalog_strdup_value(tup, desc, 2, cxt);
 		*sqlstate = am_catalog_strdup_value(tup, desc, 3, cxt);
 	}
 	SPI_finish();
-	return status;
+	return found;
 }

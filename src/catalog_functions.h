@@ -16,7 +16,7 @@
 typedef struct AmScheduleArgs
 {
 	const char *name;
-	const char *status;			/* STARTED or SCHEDULED */
+	AmStatus	status;			/* AM_STARTED or AM_SCHEDULED */
 	const char *forwards_sql;
 	const char *backwards_sql;	/* NULL if none */
 	Datum		depends_on;		/* text[] */
@@ -29,7 +29,7 @@ typedef struct AmScheduleArgs
 	const char *search_path;
 } AmScheduleArgs;
 
-extern char *am_catalog_functions_insert(const AmScheduleArgs *a);
+extern bool am_catalog_functions_insert(const AmScheduleArgs *a);
 extern AmMigration *am_catalog_functions_lock(const char *name);
 extern void am_catalog_functions_requeue_forwards(int64 id, const AmScheduleArgs *a);
 extern void am_catalog_functions_queue_run(int64 id, bool backwards);
@@ -37,7 +37,8 @@ extern void am_catalog_functions_cancel_queued(int64 id);
 extern List *am_catalog_functions_names_in(const char *status1, const char *status2,
 								 Oid member);
 extern AmMigration *am_catalog_functions_get(const char *name);
-extern char *am_catalog_functions_status_of(const char *name, char **message,
+extern bool am_catalog_functions_status_of(const char *name, AmStatus *status,
+										   char **message,
 								  char **sqlstate);
 extern bool am_catalog_functions_depends_cycle(Oid relid, const char *name,
 									 Datum depends_on);

@@ -312,38 +312,23 @@ am_catalog_worker_next_wakeup(void)
 }
 
 /*
- * What a worker writes into the row of the run it claimed: the guard, one
- * more attempt, or the end of the run.
+ * What a worker writes into the row of the run it claimed, by named
+ * fields: each transition's function (am_run_write_*) reads its own.
  */
-typedef enum AmRunWriteKind
-{
-	AM_WRITE_GUARD,
-	AM_WRITE_ATTEMPT,
-	AM_WRITE_FINISH
-} AmRunWriteKind;
-
 typedef struct AmRunWrite
 {
-	AmRunWriteKind kind;
 	int64		id;
 	int			pid;			/* the run's worker, meta->'pid' */
-	const char *guard_json;		/* AM_WRITE_GUARD: NULL forgets it */
-	ErrorData  *edata;			/* AM_WRITE_ATTEMPT, AM_WRITE_FINISH */
-	const char *statement;		/* AM_WRITE_FINISH */
-	const char *message_override;	/* AM_WRITE_FINISH */
-	const char *error_extra;	/* AM_WRITE_FINISH: jsonb object merged into
+	const char *guard_json;		/* guard: NULL forgets it */
+	ErrorData  *edata;			/* attempt, error */
+	const char *statement;		/* error: the statement that failed */
+	const char *message_override;	/* error: replaces edata's message */
+	const char *error_extra;	/* error: jsonb object merged into
 								 * meta->'error' (a batch's bounds), or NULL */
 } AmRunWrite;
 
-/*
- * The row of one run: this id, still IN PROGRESS, claimed by this pid.  A
- * row that was ended meanwhile, or made again with the same id (a new
- * table after DROP and CREATE EXTENSION, see am_catalog_relid()), is not
- * touched.  $1 is the id, $2 the pid.
- */
-#define AM_SAME_RUN \
-	"id = $1 AND status = '" AM_STATUS_IN_PROGRESS "' " \
-	"AND (meta ->> 'pid') = $2::pg_catalog.int4::pg_catalog.text"
+/* one write of a run, in the current transaction: false if not its row */
+typedef bool (*AmRunWriteFn) (const AmRunWrite *w);
 
 /* jsonb of an error from the parameters $3 .. $8 */
 #define AM_RUN_ERROR_JSON \
@@ -356,104 +341,140 @@ typedef struct AmRunWrite
 #define AM_RUN_WRITE_LOCK_TIMEOUT_MS	1000
 
 /*
- * am_catalog_write_once
- *		Do w in the current transaction.  Returns false if the row is not
- *		that run's any more.
+ * am_run_update
+ *		Run UPDATE sql, whose WHERE is AM_SAME_RUN, on the row of w's run
+ *		with nargs parameters (values and nulls from $3 on are the
+ *		caller's).  With ended, the run ends in that status (sql returns
+ *		its name): listeners are told.  False if the row is not that run's
+ *		any more.
  */
 static bool
-am_catalog_write_once(AmRunWrite *w)
+am_run_update(const AmRunWrite *w, const char *sql, int nargs, Datum *values,
+			  const char *nulls, const char *ended)
 {
 	Oid			types[9] = {INT8OID, INT4OID, TEXTOID, TEXTOID, TEXTOID,
 	TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
-	char	   *name = NULL;
 	int			n;
 
 	values[0] = Int64GetDatum(w->id);
 	values[1] = Int32GetDatum(w->pid);
 	SPI_connect();
-	if (w->kind == AM_WRITE_GUARD)
-	{
-		if (w->guard_json)
-			values[2] = CStringGetTextDatum(w->guard_json);
-		else
-			nulls[2] = 'n';
-		n = am_catalog_spi("UPDATE asyncmig.migration SET meta = CASE WHEN $3 IS NULL "
-						   "THEN meta - 'guard' "
-						   "ELSE meta || pg_catalog.jsonb_build_object('guard', $3::pg_catalog.jsonb) END "
-						   "WHERE " AM_SAME_RUN,
-						   3, types, values, nulls, false, SPI_OK_UPDATE);
-	}
-	else if (w->kind == AM_WRITE_ATTEMPT)
-	{
-		values[2] = CStringGetTextDatum(w->edata->message ? w->edata->message : "");
-		values[3] = CStringGetTextDatum(unpack_sql_state(w->edata->sqlerrcode));
-		n = am_catalog_spi("UPDATE asyncmig.migration SET attempts = attempts + 1, "
-						   "updated_at = pg_catalog.now(), "
-						   "meta = meta || pg_catalog.jsonb_build_object('retried_after', "
-						   "  pg_catalog.jsonb_build_object('message', $3, 'sqlstate', $4)) "
-						   "WHERE " AM_SAME_RUN,
-						   4, types, values, NULL, false, SPI_OK_UPDATE);
-	}
-	else if (w->edata == NULL && w->message_override == NULL)
-	{
-		n = am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_FINISHED "', "
-						   "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
-						   "meta = meta - 'error' - 'guard' - 'cancel_requested' "
-						   "WHERE " AM_SAME_RUN " RETURNING name",
-						   2, types, values, NULL, false, SPI_OK_UPDATE_RETURNING);
-	}
-	else
-	{
-		ErrorData  *edata = w->edata;
-		const char *fields[4];
-		int			i;
-
-		values[2] = CStringGetTextDatum(w->message_override ? w->message_override :
-										(edata && edata->message ? edata->message : "unknown error"));
-		values[3] = CStringGetTextDatum(edata ?
-										unpack_sql_state(edata->sqlerrcode) :
-										AM_SQLSTATE_QUERY_CANCELED);
-		fields[0] = edata ? edata->detail : NULL;
-		fields[1] = edata ? edata->hint : NULL;
-		fields[2] = edata ? edata->context : NULL;
-		fields[3] = w->statement;
-		for (i = 0; i < 4; i++)
-		{
-			if (fields[i])
-				values[4 + i] = CStringGetTextDatum(fields[i]);
-			else
-				nulls[4 + i] = 'n';
-		}
-		if (w->error_extra)
-			values[8] = CStringGetTextDatum(w->error_extra);
-		else
-			nulls[8] = 'n';
-		n = am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_ERROR "', "
-						   "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
-						   "meta = (meta - 'guard' - 'cancel_requested') || "
-						   "  CASE WHEN meta ? 'guard' THEN pg_catalog.jsonb_build_object('cleanup', "
-						   "    pg_catalog.jsonb_build_object('guard', meta -> 'guard', 'tries', 0)) "
-						   "  ELSE '{}'::pg_catalog.jsonb END || "
-						   "  pg_catalog.jsonb_build_object('error', "
-						   "    pg_catalog.jsonb_strip_nulls(" AM_RUN_ERROR_JSON ") || "
-						   "    COALESCE($9::pg_catalog.jsonb, '{}'::pg_catalog.jsonb)) "
-						   "WHERE " AM_SAME_RUN " RETURNING name",
-						   9, types, values, nulls, false, SPI_OK_UPDATE_RETURNING);
-	}
-	if (w->kind == AM_WRITE_FINISH && n == 1)
-		name = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (name)
-		am_catalog_notify(name, w->edata || w->message_override ?
-						  AM_STATUS_ERROR : AM_STATUS_FINISHED);
+	n = am_catalog_spi(sql, nargs, types, values, nulls, false,
+					   ended ? SPI_OK_UPDATE_RETURNING : SPI_OK_UPDATE);
+	if (ended && n == 1)
+		am_catalog_notify(SPI_getvalue(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1), ended);
 	SPI_finish();
 	return n == 1;
 }
 
 /*
+ * am_run_write_guard
+ *		Record w->guard_json as the run's guard, or forget it (NULL).
+ */
+static bool
+am_run_write_guard(const AmRunWrite *w)
+{
+	Datum		values[3];
+	char		nulls[3] = "   ";
+
+	if (w->guard_json)
+		values[2] = CStringGetTextDatum(w->guard_json);
+	else
+		nulls[2] = 'n';
+	return am_run_update(w, "UPDATE asyncmig.migration SET meta = CASE WHEN $3 IS NULL "
+						 "THEN meta - 'guard' "
+						 "ELSE meta || pg_catalog.jsonb_build_object('guard', $3::pg_catalog.jsonb) END "
+						 "WHERE " AM_SAME_RUN,
+						 3, values, nulls, NULL);
+}
+
+/*
+ * am_run_write_attempt
+ *		Count one more try of the run, after w->edata.
+ */
+static bool
+am_run_write_attempt(const AmRunWrite *w)
+{
+	Datum		values[4];
+
+	values[2] = CStringGetTextDatum(w->edata->message ? w->edata->message : "");
+	values[3] = CStringGetTextDatum(unpack_sql_state(w->edata->sqlerrcode));
+	return am_run_update(w, "UPDATE asyncmig.migration SET attempts = attempts + 1, "
+						 "updated_at = pg_catalog.now(), "
+						 "meta = meta || pg_catalog.jsonb_build_object('retried_after', "
+						 "  pg_catalog.jsonb_build_object('message', $3, 'sqlstate', $4)) "
+						 "WHERE " AM_SAME_RUN,
+						 4, values, NULL, NULL);
+}
+
+/*
+ * am_run_write_finished
+ *		IN PROGRESS -> FINISHED.
+ */
+static bool
+am_run_write_finished(const AmRunWrite *w)
+{
+	Datum		values[2];
+
+	return am_run_update(w, "UPDATE asyncmig.migration SET status = '" AM_STATUS_FINISHED "', "
+						 "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
+						 "meta = meta - 'error' - 'guard' - 'cancel_requested' "
+						 "WHERE " AM_SAME_RUN " RETURNING name",
+						 2, values, NULL, AM_STATUS_FINISHED);
+}
+
+/*
+ * am_run_write_error
+ *		IN PROGRESS -> ERROR, with the error's fields and the statement in
+ *		meta->'error' (and w->error_extra merged into it); a guard still
+ *		recorded becomes meta->'cleanup'.
+ */
+static bool
+am_run_write_error(const AmRunWrite *w)
+{
+	ErrorData  *edata = w->edata;
+	Datum		values[9];
+	char		nulls[9] = "         ";
+	const char *fields[4];
+	int			i;
+
+	values[2] = CStringGetTextDatum(w->message_override ? w->message_override :
+									(edata && edata->message ? edata->message : "unknown error"));
+	values[3] = CStringGetTextDatum(edata ?
+									unpack_sql_state(edata->sqlerrcode) :
+									AM_SQLSTATE_QUERY_CANCELED);
+	fields[0] = edata ? edata->detail : NULL;
+	fields[1] = edata ? edata->hint : NULL;
+	fields[2] = edata ? edata->context : NULL;
+	fields[3] = w->statement;
+	for (i = 0; i < 4; i++)
+	{
+		if (fields[i])
+			values[4 + i] = CStringGetTextDatum(fields[i]);
+		else
+			nulls[4 + i] = 'n';
+	}
+	if (w->error_extra)
+		values[8] = CStringGetTextDatum(w->error_extra);
+	else
+		nulls[8] = 'n';
+	return am_run_update(w, "UPDATE asyncmig.migration SET status = '" AM_STATUS_ERROR "', "
+						 "finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
+						 "meta = (meta - 'guard' - 'cancel_requested') || "
+						 "  CASE WHEN meta ? 'guard' THEN pg_catalog.jsonb_build_object('cleanup', "
+						 "    pg_catalog.jsonb_build_object('guard', meta -> 'guard', 'tries', 0)) "
+						 "  ELSE '{}'::pg_catalog.jsonb END || "
+						 "  pg_catalog.jsonb_build_object('error', "
+						 "    pg_catalog.jsonb_strip_nulls(" AM_RUN_ERROR_JSON ") || "
+						 "    COALESCE($9::pg_catalog.jsonb, '{}'::pg_catalog.jsonb)) "
+						 "WHERE " AM_SAME_RUN " RETURNING name",
+						 9, values, nulls, AM_STATUS_ERROR);
+}
+
+/*
  * am_catalog_write_run
- *		Do w in a transaction of its own.  A lock on the row that a session
+ *		Do write(w) in a transaction of its own.  A lock on the row that a session
  *		holds (a superuser's SELECT ... FOR UPDATE left open, a PREPAREd
  *		transaction) is waited for in bounded tries, with the log saying
  *		who holds it, never in one wait without end; a shutdown request
@@ -461,7 +482,7 @@ am_catalog_write_once(AmRunWrite *w)
  *		row).
  */
 static void
-am_catalog_write_run(AmRunWrite *w)
+am_catalog_write_run(AmRunWriteFn write, const AmRunWrite *w)
 {
 	MemoryContext mcxt = CurrentMemoryContext;
 	int			tries = 0;
@@ -476,7 +497,7 @@ am_catalog_write_run(AmRunWrite *w)
 		{
 			am_catalog_begin(&cxt);
 			LockTimeout = AM_RUN_WRITE_LOCK_TIMEOUT_MS;
-			matched = am_catalog_write_once(w);
+			matched = write(w);
 			LockTimeout = 0;
 			am_catalog_commit(&cxt);
 		}
@@ -522,9 +543,9 @@ am_catalog_write_run(AmRunWrite *w)
 void
 am_catalog_worker_set_guard(int64 id, int pid, const char *guard_json)
 {
-	AmRunWrite	w = {AM_WRITE_GUARD, id, pid, guard_json, NULL, NULL, NULL};
+	AmRunWrite	w = {.id = id, .pid = pid, .guard_json = guard_json};
 
-	am_catalog_write_run(&w);
+	am_catalog_write_run(am_run_write_guard, &w);
 }
 
 /*
@@ -535,9 +556,9 @@ am_catalog_worker_set_guard(int64 id, int pid, const char *guard_json)
 void
 am_catalog_worker_count_attempt(int64 id, int pid, ErrorData *edata)
 {
-	AmRunWrite	w = {AM_WRITE_ATTEMPT, id, pid, NULL, edata, NULL, NULL};
+	AmRunWrite	w = {.id = id, .pid = pid, .edata = edata};
 
-	am_catalog_write_run(&w);
+	am_catalog_write_run(am_run_write_attempt, &w);
 }
 
 /*
@@ -555,10 +576,13 @@ void
 am_catalog_worker_finish(int64 id, int pid, ErrorData *edata, const char *statement,
 						 const char *message_override, const char *error_extra)
 {
-	AmRunWrite	w = {AM_WRITE_FINISH, id, pid, NULL, edata, statement,
-	message_override, error_extra};
+	AmRunWrite	w = {.id = id, .pid = pid, .edata = edata, .statement = statement,
+		.message_override = message_override, .error_extra = error_extra};
 
-	am_catalog_write_run(&w);
+	if (edata == NULL && message_override == NULL)
+		am_catalog_write_run(am_run_write_finished, &w);
+	else
+		am_catalog_write_run(am_run_write_error, &w);
 }
 
 /*
@@ -570,7 +594,7 @@ am_catalog_worker_finish(int64 id, int pid, ErrorData *edata, const char *statem
 void
 am_catalog_worker_set_guard_in_xact(int64 id, int pid, const char *guard_json)
 {
-	AmRunWrite	w = {AM_WRITE_GUARD, id, pid, guard_json, NULL, NULL, NULL};
+	AmRunWrite	w = {.id = id, .pid = pid, .guard_json = guard_json};
 	AmCatalogContext cxt;
 	int			save_lock_timeout = LockTimeout;
 
@@ -578,7 +602,7 @@ am_catalog_worker_set_guard_in_xact(int64 id, int pid, const char *guard_json)
 	LockTimeout = AM_RUN_WRITE_LOCK_TIMEOUT_MS;
 	PG_TRY();
 	{
-		(void) am_catalog_write_once(&w);
+		(void) am_run_write_guard(&w);
 	}
 	PG_FINALLY();
 	{
@@ -600,9 +624,9 @@ am_catalog_worker_set_guard_in_xact(int64 id, int pid, const char *guard_json)
 bool
 am_catalog_worker_end_orphan_run(int64 id, int pid, ErrorData *edata)
 {
-	AmRunWrite	w = {AM_WRITE_FINISH, id, pid, NULL, edata, NULL, NULL};
+	AmRunWrite	w = {.id = id, .pid = pid, .edata = edata};
 
-	return am_catalog_write_once(&w);
+	return am_run_write_error(&w);
 }
 
 /*
@@ -616,7 +640,7 @@ am_catalog_worker_end_orphan_run(int64 id, int pid, ErrorData *edata)
 bool
 am_catalog_worker_end_dead_run(int64 id, int pid, ErrorData *edata)
 {
-	AmRunWrite	w = {AM_WRITE_FINISH, id, pid, NULL, edata, NULL, NULL};
+	AmRunWrite	w = {.id = id, .pid = pid, .edata = edata};
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		values[2];
 	AmCatalogContext cxt;
@@ -632,7 +656,7 @@ am_catalog_worker_end_dead_run(int64 id, int pid, ErrorData *edata)
 	locked = SPI_processed == 1;
 	SPI_finish();
 	if (locked)
-		(void) am_catalog_write_once(&w);
+		(void) am_run_write_error(&w);
 	am_catalog_commit(&cxt);
 	return locked;
 }

@@ -92,6 +92,7 @@ static void am_run_statement(RawStmt *raw, const char *sql,
 static void am_run_text(const char *text, int lock_timeout_ms);
 static AmGuard *am_prepare_guard(AmMigration *m, Node *stmt);
 static char *am_statement_text(RawStmt *raw, const char *sql);
+static void am_exec_backoff(int attempt);
 
 /*
  * am_exec_parse_sql
@@ -401,12 +402,49 @@ am_exec_catch(MemoryContext cxt, bool report)
 }
 
 /*
+ * The one retry and interruption policy of a run, shared by its statements
+ * (am_exec_run()) and its batches (batch_run.c), as autoprewarm's
+ * apw_dump_now() is shared by its worker and its SQL function: a run is
+ * interrupted by its timeout or a cancel (am_exec_interrupted()), between
+ * two units (am_exec_check_interrupted()) or inside one (the unit's
+ * error); a unit that failed is tried again, or ends the run
+ * (am_exec_retry()).
+ */
+
+/*
+ * am_exec_interrupted
+ *		Has the run's timeout passed, or cancel() asked the worker to stop?
+ */
+bool
+am_exec_interrupted(void)
+{
+	return am_timed_out || am_shmem_cancel_requested();
+}
+
+/*
+ * am_exec_check_interrupted
+ *		Between two statements or batches: an interrupted run raises its
+ *		cancel now (a query-canceled error), as inside a unit.  Call in the
+ *		PG_TRY of the next unit.
+ */
+void
+am_exec_check_interrupted(void)
+{
+	if (am_exec_interrupted())
+	{
+		QueryCancelPending = true;
+		InterruptPending = true;
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+/*
  * am_exec_interruption
  *		Why a run (or one of its batches) that failed with edata ends, if
  *		not by its own error: "timed out after ..." or "canceled" (in the
  *		current memory context).  NULL: edata is the reason.
  */
-char *
+static char *
 am_exec_interruption(AmMigration *m, ErrorData *edata)
 {
 	if (am_timed_out)
@@ -423,13 +461,39 @@ am_exec_interruption(AmMigration *m, ErrorData *edata)
  *		be tried again?  Lock timeouts, deadlocks and serialization failures
  *		pass with time, up to asyncmig.max_attempts.
  */
-bool
+static bool
 am_exec_retryable(ErrorData *edata, int attempt)
 {
 	return (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
 			edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
 			edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE) &&
 		attempt < am_settings_max_attempts;
+}
+
+/*
+ * am_exec_retry
+ *		A unit of run m (a statement, or with unit a batch: "batch 3")
+ *		failed with edata on try *attempt.  If the run was not interrupted,
+ *		the error passes with time (am_exec_retryable()) and what the unit
+ *		left was undone, count the try in the row, back off, and return
+ *		true: try again (*attempt is the next try's).  Else false, with
+ *		res->message the interruption, if it was one.
+ */
+bool
+am_exec_retry(AmMigration *m, ErrorData *edata, const char *unit, bool undone,
+			  int *attempt, AmExecResult *res)
+{
+	res->message = am_exec_interruption(m, edata);
+	if (res->message != NULL || !am_exec_retryable(edata, *attempt) || !undone)
+		return false;
+	ereport(LOG,
+			(errmsg("asyncmig migration \"%s\": %s%stry %d failed, trying again: %s",
+					m->name, unit ? unit : "", unit ? ", " : "", *attempt,
+					edata->message)));
+	am_catalog_worker_count_attempt(m->id, m->pid, edata);
+	am_exec_backoff(*attempt);
+	(*attempt)++;
+	return true;
 }
 
 /*
@@ -561,17 +625,6 @@ am_exec_cleanup_guard(AmMigration *m, const char *guard_json, char **left)
 	return undoes || actions == NIL;
 }
 
-/*
- * am_exec_timed_out
- *		Has the migration's timeout fired?  (The batch loop tells a timeout
- *		from a cancel by it, as am_exec_run() does.)
- */
-bool
-am_exec_timed_out(void)
-{
-	return am_timed_out;
-}
-
 /* the longest interval asyncmig turns into a time */
 Interval *
 am_exec_max_interval(void)
@@ -607,8 +660,7 @@ am_exec_sleep(int64 ms)
 		/* a cancel is raised by the next statement's check, in its PG_TRY */
 		if (ProcDiePending)
 			CHECK_FOR_INTERRUPTS();
-		if (left <= 0 || am_timed_out || am_shmem_cancel_requested() ||
-			QueryCancelPending)
+		if (left <= 0 || am_exec_interrupted() || QueryCancelPending)
 			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 Min(left, 60000L), PG_WAIT_EXTENSION);
@@ -620,7 +672,7 @@ am_exec_sleep(int64 ms)
  * am_exec_backoff
  *		Sleep before try number attempt + 1: 1 s, 2 s, 4 s ... up to 60 s.
  */
-void
+static void
 am_exec_backoff(int attempt)
 {
 	am_exec_sleep(Min(1000L << Min(attempt - 1, 6), 60000L));
@@ -646,7 +698,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 
 	PG_TRY();
 	{
-		stmts = am_exec_parse_sql(sql, m->direction && strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0 ?
+		stmts = am_exec_parse_sql(sql, m->direction == AM_BACKWARDS ?
 							 "backwards SQL" : "forwards SQL");
 	}
 	PG_CATCH();
@@ -672,13 +724,7 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 			{
 				/* the extension (and the row) dropped meanwhile: stop */
 				am_catalog_check_claimed();
-				if (am_timed_out || am_shmem_cancel_requested())
-				{
-					/* interrupted between statements */
-					QueryCancelPending = true;
-					InterruptPending = true;
-					CHECK_FOR_INTERRUPTS();
-				}
+				am_exec_check_interrupted();
 				guard = am_prepare_guard(m, raw->stmt);
 				if (guard)
 					am_catalog_worker_set_guard(m->id, m->pid, am_guard_to_json(guard));
@@ -730,18 +776,8 @@ am_exec_run(AmMigration *m, const char *sql, AmExecResult *res)
 					undone = false;
 			}
 
-			res->message = am_exec_interruption(m, edata);
-			if (res->message == NULL && am_exec_retryable(edata, attempt) &&
-				undone)
-			{
-				ereport(LOG,
-						(errmsg("asyncmig migration \"%s\": try %d failed, trying again: %s",
-								m->name, attempt, edata->message)));
-				am_catalog_worker_count_attempt(m->id, m->pid, edata);
-				am_exec_backoff(attempt);
-				attempt++;
+			if (am_exec_retry(m, edata, NULL, undone, &attempt, res))
 				continue;
-			}
 
 			res->edata = edata;
 			res->statement = stmt_text;

@@ -38,14 +38,16 @@ extern bool am_exec_cleanup_guard(AmMigration *m, const char *guard_json,
 								  char **left);
 extern void am_exec_recover_from_error(void);
 extern ErrorData *am_exec_catch(MemoryContext cxt, bool report);
-extern char *am_exec_interruption(AmMigration *m, ErrorData *edata);
-extern bool am_exec_retryable(ErrorData *edata, int attempt);
-extern bool am_exec_timed_out(void);
 extern void am_exec_sleep(int64 ms);
+
+/* the one retry and interruption policy of a run's units (executor.c) */
+extern bool am_exec_interrupted(void);
+extern void am_exec_check_interrupted(void);
+extern bool am_exec_retry(AmMigration *m, ErrorData *edata, const char *unit,
+						  bool undone, int *attempt, AmExecResult *res);
 
 /* the furthest not_before ahead that is accepted (besides infinity) */
 #define AM_EXEC_MAX_INTERVAL_YEARS	100
 extern Interval *am_exec_max_interval(void);
-extern void am_exec_backoff(int attempt);
 
 #endif							/* ASYNCMIG_EXECUTOR_H */

@@ -41,6 +41,7 @@
 #include "asyncmig.h"
 #include "batch_catalog.h"
 #include "catalog.h"
+#include "catalog_dependencies.h"
 #include "catalog_functions.h"
 #include "catalog_worker.h"
 #include "executor.h"
@@ -65,6 +66,7 @@ typedef struct AmPendingCancel
 
 /* what this transaction asks for at commit */
 static bool am_wake_at_commit = false;
+static bool am_queued_at_commit = false;	/* ... and register the database */
 static bool am_broadcast_at_commit = false;
 static List *am_cancels_at_commit = NIL;	/* in TopMemoryContext */
 static bool am_row_locked = false;	/* a call locked or changed a row */
@@ -73,11 +75,11 @@ static void am_xact_callback(XactEvent event, void *arg);
 static void am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								SubTransactionId parentSubid, void *arg);
 static void am_forget_pending(void);
-static void am_signal_cancel(int64 migration_id, int pid);
+static void am_wake_launcher_at_commit(bool queued);
 static AmMigration *am_existing(const char *name, Oid caller,
 								const char *action, bool lock);
 static bool am_run_has_worker(int64 migration_id, int run_pid);
-static void am_warn_if_not_preloaded(const char *name, const char *status);
+static void am_warn_if_not_preloaded(const char *name, AmStatus status);
 
 /*
  * am_functions_init
@@ -93,8 +95,10 @@ am_functions_init(void)
 
 /*
  * am_xact_callback
- *		At commit, do what the committed calls asked for; at abort, forget
- *		it.  PREPARE TRANSACTION is refused after a call that locked or
+ *		asyncmig's one commit path (as PostgreSQL's AtEOXact_ApplyLauncher()):
+ *		before commit, register the database of queued work; at commit, do
+ *		what the committed calls asked for (wake the launcher, cancel runs,
+ *		say a status changed); at abort, forget it.  PREPARE TRANSACTION is refused after a call that locked or
  *		changed a row: COMMIT PREPARED runs no callback, so the work would
  *		not start, and a prepared transaction would hold the row lock
  *		(across restarts) that the worker's bookkeeping needs.  Calls that
@@ -107,21 +111,27 @@ am_xact_callback(XactEvent event, void *arg)
 
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (am_queued_at_commit)
+				am_registry_pre_commit();
+			break;
 		case XACT_EVENT_COMMIT:
+			am_registry_end_xact();
 			if (am_wake_at_commit)
 				am_shmem_request_database(MyDatabaseId, 0);
 			foreach(lc, am_cancels_at_commit)
 			{
 				AmPendingCancel *pc = lfirst(lc);
 
-				am_signal_cancel(pc->migration_id, pc->pid);
+				am_shmem_cancel_run(MyDatabaseId, pc->migration_id, pc->pid);
 			}
-			if ((am_broadcast_at_commit || am_wake_at_commit) && am_shmem_state)
-				ConditionVariableBroadcast(&am_shmem_state->status_cv);
+			if (am_broadcast_at_commit || am_wake_at_commit)
+				am_shmem_status_broadcast();
 			am_forget_pending();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
+			am_registry_end_xact();
 			am_forget_pending();
 			break;
 		case XACT_EVENT_PRE_PREPARE:
@@ -167,6 +177,23 @@ am_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * am_wake_launcher_at_commit
+ *		The one way to wake the launcher for this database when the
+ *		transaction commits (as PostgreSQL's ApplyLauncherWakeupAtCommit()),
+ *		run by am_xact_callback().  With queued, the transaction queued work
+ *		here: the database is registered before the commit
+ *		(am_registry_pre_commit()), so that a restart cannot forget it.  (A
+ *		rolled-back savepoint keeps both: a needless wake-up costs one idle
+ *		worker, which prunes the registration.)
+ */
+static void
+am_wake_launcher_at_commit(bool queued)
+{
+	am_wake_at_commit = true;
+	am_queued_at_commit |= queued;
+}
+
+/*
  * am_forget_pending
  *		Clear what this transaction asked for.
  */
@@ -174,6 +201,7 @@ static void
 am_forget_pending(void)
 {
 	am_wake_at_commit = false;
+	am_queued_at_commit = false;
 	am_broadcast_at_commit = false;
 	am_row_locked = false;
 	list_free_deep(am_cancels_at_commit);
@@ -181,63 +209,15 @@ am_forget_pending(void)
 }
 
 /*
- * am_signal_cancel
- *		Ask the worker running migration_id in this database to stop: flag
- *		its slot and send it SIGINT, as pg_cancel_backend() would.  Only the
- *		worker of the run that was seen (run_pid, the row's meta pid): an id
- *		alone may name a run of a table dropped and created again.
- */
-static void
-am_signal_cancel(int64 migration_id, int run_pid)
-{
-	pid_t		pid = 0;
-	int			i;
-
-	if (am_shmem_state == NULL)
-		return;
-	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	for (i = 0; i < am_shmem_state->nslots; i++)
-	{
-		AmWorkerSlot *slot = &am_shmem_state->slots[i];
-
-		if (slot->in_use && slot->dboid == MyDatabaseId &&
-			slot->migration_id == migration_id && slot->pid == run_pid)
-		{
-			slot->cancel_requested = true;
-			pid = slot->pid;
-		}
-	}
-	LWLockRelease(am_shmem_state->lock);
-	if (pid != 0)
-		kill(pid, SIGINT);
-}
-
-/*
  * am_run_has_worker
  *		Does a live worker of this database run the run (migration_id,
- *		run_pid)?  A worker notes its migration in its slot before its
- *		claim commits, so a run seen IN PROGRESS without one has none.
+ *		run_pid)?  A run without a pid has none.
  */
 static bool
 am_run_has_worker(int64 migration_id, int run_pid)
 {
-	bool		result = false;
-	int			i;
-
-	if (am_shmem_state == NULL)
-		return false;			/* not preloaded: no worker at all */
-	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
-	for (i = 0; i < am_shmem_state->nslots; i++)
-	{
-		AmWorkerSlot *slot = &am_shmem_state->slots[i];
-
-		if (slot->in_use && slot->dboid == MyDatabaseId &&
-			slot->migration_id == migration_id && slot->pid == run_pid &&
-			run_pid != 0 && kill(run_pid, 0) == 0)
-			result = true;
-	}
-	LWLockRelease(am_shmem_state->lock);
-	return result;
+	return run_pid != 0 &&
+		am_shmem_run_has_worker(MyDatabaseId, migration_id, run_pid);
 }
 
 /*
@@ -387,9 +367,8 @@ am_existing(const char *name, Oid caller, const char *action, bool lock)
 static bool
 am_is_requeueable(AmMigration *m)
 {
-	return strcmp(m->status, AM_STATUS_ERROR) == 0 ||
-		(strcmp(m->status, AM_STATUS_FINISHED) == 0 &&
-		 strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0);
+	return m->status == AM_ERROR ||
+		(m->status == AM_FINISHED && m->direction == AM_BACKWARDS);
 }
 
 /*
@@ -399,8 +378,7 @@ am_is_requeueable(AmMigration *m)
 static bool
 am_is_queued(AmMigration *m)
 {
-	return strcmp(m->status, AM_STATUS_SCHEDULED) == 0 ||
-		strcmp(m->status, AM_STATUS_STARTED) == 0;
+	return m->status == AM_SCHEDULED || m->status == AM_STARTED;
 }
 
 /*
@@ -408,15 +386,15 @@ am_is_queued(AmMigration *m)
  *		Without shared_preload_libraries nothing will run what was queued.
  */
 static void
-am_warn_if_not_preloaded(const char *name, const char *status)
+am_warn_if_not_preloaded(const char *name, AmStatus status)
 {
-	if (!am_shmem_preloaded && strcmp(status, AM_STATUS_STARTED) == 0)
+	if (!am_shmem_preloaded && status == AM_STARTED)
 		ereport(WARNING,
 				(errmsg("asyncmig is not loaded by shared_preload_libraries: nothing will run migration \"%s\"",
 						name),
-				 errdetail("The migration is recorded as %s.", status),
+				 errdetail("The migration is recorded as %s.", am_catalog_status_name(status)),
 				 errhint("Add asyncmig to shared_preload_libraries in postgresql.conf and restart the server.")));
-	else if (strcmp(status, AM_STATUS_STARTED) == 0)
+	else if (status == AM_STARTED)
 		am_preflight_warn_queued(name);
 }
 
@@ -540,7 +518,7 @@ am_functions_schedule_options(FunctionCallInfo fcinfo, int first,
 	a->owner = GetUserId();
 	a->search_path = pstrdup(GetConfigOption("search_path", false, false));
 	a->status = (am_settings_allow_scheduled && !execute_immediately) ?
-		AM_STATUS_SCHEDULED : AM_STATUS_STARTED;
+		AM_SCHEDULED : AM_STARTED;
 }
 
 /*
@@ -560,7 +538,7 @@ char *
 am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 {
 	const char *name = a->name;
-	char	   *status;
+	AmStatus	status;
 	AmCatalogContext cxt;
 	bool		queued = false;
 
@@ -571,13 +549,13 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 				 errmsg("dependencies of migration \"%s\" form a cycle", name),
 				 errdetail("Following depends_on from it leads back to it.")));
 
-	status = am_catalog_functions_insert(a);
-	if (status != NULL)
+	if (am_catalog_functions_insert(a))
 	{
+		status = a->status;
 		am_row_locked = true;
 		if (batch)
 			am_batch_catalog_set_spec(name, batch);
-		am_catalog_notify(name, status);
+		am_catalog_notify(name, am_catalog_status_name(status));
 		queued = true;
 	}
 	else
@@ -605,8 +583,8 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 				am_batch_catalog_set_spec(name, batch);
 			else
 				am_batch_catalog_clear_spec(name);
-			am_catalog_notify(name, a->status);
-			status = pstrdup(a->status);
+			am_catalog_notify(name, am_catalog_status_name(a->status));
+			status = a->status;
 			queued = true;
 		}
 		else
@@ -616,11 +594,10 @@ am_functions_record(AmScheduleArgs *a, const AmBatchArgs *batch)
 
 	if (queued)
 	{
-		am_wake_at_commit = true;
-		am_registry_note_queued();
+		am_wake_launcher_at_commit(true);
 		am_warn_if_not_preloaded(name, status);
 	}
-	return status;
+	return pstrdup(am_catalog_status_name(status));
 }
 
 /*
@@ -645,11 +622,11 @@ asyncmig_run(PG_FUNCTION_ARGS)
 	am_preflight_check_database("run");
 	am_catalog_enter(&cxt);
 	m = am_existing(name, caller, "run", true);
-	if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
-		strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
+	if (m->status == AM_STARTED || m->status == AM_IN_PROGRESS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_IN_USE),
-				 errmsg("migration \"%s\" is already %s", name, m->status),
+				 errmsg("migration \"%s\" is already %s", name,
+						am_catalog_status_name(m->status)),
 				 errhint("Wait for it with CALL asyncmig.wait(), or stop it with asyncmig.cancel().")));
 	if (backwards && m->backwards_sql == NULL)
 		ereport(ERROR,
@@ -668,9 +645,8 @@ asyncmig_run(PG_FUNCTION_ARGS)
 	am_catalog_notify(name, AM_STATUS_STARTED);
 	am_catalog_leave(&cxt);
 
-	am_wake_at_commit = true;
-	am_registry_note_queued();
-	am_warn_if_not_preloaded(name, AM_STATUS_STARTED);
+	am_wake_launcher_at_commit(true);
+	am_warn_if_not_preloaded(name, AM_STARTED);
 	PG_RETURN_TEXT_P(cstring_to_text(AM_STATUS_STARTED));
 }
 
@@ -689,7 +665,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 	Oid			caller = GetUserId();
 	AmCatalogContext cxt;
 	AmMigration *m;
-	char	   *status;
+	AmStatus	status;
 
 	am_preflight_check_writable("cancel");
 	am_catalog_enter(&cxt);
@@ -708,10 +684,10 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		(void) am_catalog_fail_broken_dependencies(&skipped);
 		am_broadcast_at_commit = true;
 		if (skipped)
-			am_wake_at_commit = true;	/* a worker comes back for them */
-		status = AM_STATUS_ERROR;
+			am_wake_launcher_at_commit(false);	/* a worker comes back for them */
+		status = AM_ERROR;
 	}
-	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0 &&
+	else if (m->status == AM_IN_PROGRESS &&
 			 !am_run_has_worker(m->id, m->pid))
 	{
 		/*
@@ -721,8 +697,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		 */
 		m = am_existing(name, caller, "cancel", true);
 		status = m->status;
-		if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0 &&
-			!am_run_has_worker(m->id, m->pid))
+		if (m->status == AM_IN_PROGRESS && !am_run_has_worker(m->id, m->pid))
 		{
 			ErrorData  *edata = palloc0(sizeof(ErrorData));
 			bool		skipped;
@@ -735,12 +710,12 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 			{
 				(void) am_catalog_fail_broken_dependencies(&skipped);
 				am_broadcast_at_commit = true;
-				am_wake_at_commit = true;	/* its cleanup, its dependents */
-				status = AM_STATUS_ERROR;
+				am_wake_launcher_at_commit(false);	/* its cleanup, its dependents */
+				status = AM_ERROR;
 			}
 		}
 	}
-	else if (strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
+	else if (m->status == AM_IN_PROGRESS)
 	{
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 		AmPendingCancel *pc = palloc(sizeof(AmPendingCancel));
@@ -758,7 +733,7 @@ asyncmig_cancel(PG_FUNCTION_ARGS)
 		 */
 	}
 	am_catalog_leave(&cxt);
-	PG_RETURN_TEXT_P(cstring_to_text(status));
+	PG_RETURN_TEXT_P(cstring_to_text(am_catalog_status_name(status)));
 }
 
 /*
@@ -777,7 +752,6 @@ asyncmig_note_inserted_rows(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("asyncmig.note_inserted_rows() must be called as a trigger")));
-	am_wake_at_commit = true;
-	am_registry_note_queued();
+	am_wake_launcher_at_commit(true);
 	return PointerGetDatum(NULL);
 }

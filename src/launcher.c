@@ -68,18 +68,24 @@
 /* the longest the launcher sleeps before it looks at the time again */
 #define AM_LAUNCHER_MAX_SLEEP_MS	(3600 * 1000L)
 
+/*
+ * A background worker of asyncmig, by named fields (as TimescaleDB's
+ * ts_bgw_start_worker()): launcher_bgw_start() fills the rest.
+ */
+typedef struct AmBackgroundWorker
+{
+	const char *function;		/* entry point in asyncmig's library */
+	const char *name;			/* bgw_name */
+	const char *type;			/* bgw_type */
+	int			restart_time;	/* seconds, or BGW_NEVER_RESTART */
+	Datum		main_arg;
+} AmBackgroundWorker;
+
 /* handles of the workers this launcher started, by slot */
 static BackgroundWorkerHandle **worker_handles = NULL;
 
 /* which slots run a worker of the scan of every database */
 static bool *worker_from_scan = NULL;
-
-/*
- * which slots hold a worker that ran a migration, has ended its run and is
- * exiting: its database's next worker has been asked for already, and it
- * counts neither against asyncmig.max_workers nor as its database's worker
- */
-static bool *handed_over = NULL;
 
 /* has this launcher looked at the registry (or begun a scan) yet? */
 static bool started_up = false;
@@ -95,9 +101,11 @@ static bool scan_completes_registry = false;
 static TimestampTz no_slot_logged_at = 0;
 static int	no_slot_suppressed = 0;
 
-static void launcher_detach(int code, Datum arg);
 static bool launcher_worker_stopped(int slotno);
+static bool launcher_bgw_start(const AmBackgroundWorker *w,
+							   BackgroundWorkerHandle **handle);
 static void launcher_start_up(void);
+static int	launcher_look_at_registered(bool completes_registry);
 static void launcher_scan_begin(bool completes_registry);
 static bool launcher_scan_next(Oid *dboid);
 static void launcher_scan_check_done(void);
@@ -106,11 +114,8 @@ static bool launcher_start_workers(long *timeout_ms);
 static bool launcher_database_servable(Oid dboid);
 static bool launcher_start_worker(int slotno, Oid dboid);
 static void launcher_log_no_slot(Oid dboid);
-static bool launcher_database_busy(Oid dboid);
-static int	launcher_free_slot(void);
-static bool launcher_exiting_workers(void);
 static void launcher_dependency_timeout_changed(int old_timeout);
-static bool launcher_database_lookup(Oid dboid, bool *servable, char **name);
+static List *launcher_read_databases(Oid dboid, bool *found, char **name);
 
 /*
  * am_launcher_register
@@ -127,23 +132,51 @@ static bool launcher_database_lookup(Oid dboid, bool *servable, char **name);
 void
 am_launcher_register(void)
 {
-	BackgroundWorker worker;
+	AmBackgroundWorker launcher = {
+		.function = "asyncmig_launcher_main",
+		.name = "asyncmig launcher",
+		.type = "asyncmig launcher",
+		.restart_time = 1,
+		.main_arg = (Datum) 0,
+	};
 
 	if (IsBinaryUpgrade)
 		return;
+	(void) launcher_bgw_start(&launcher, NULL);
+}
+
+/*
+ * launcher_bgw_start
+ *		Start background worker w: with handle, a worker of the launcher's
+ *		(registered now, the launcher told of its exit; false when the
+ *		postmaster has no free background worker slot), else one
+ *		registered while the library is preloaded.  Every asyncmig process
+ *		connects to a database (or to none) and starts once recovery is
+ *		over.
+ */
+static bool
+launcher_bgw_start(const AmBackgroundWorker *w,
+				   BackgroundWorkerHandle **handle)
+{
+	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
 		BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "asyncmig");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "asyncmig_launcher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "asyncmig launcher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "asyncmig launcher");
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
-	RegisterBackgroundWorker(&worker);
+	worker.bgw_restart_time = w->restart_time;
+	strlcpy(worker.bgw_library_name, "asyncmig", BGW_MAXLEN);
+	strlcpy(worker.bgw_function_name, w->function, BGW_MAXLEN);
+	strlcpy(worker.bgw_name, w->name, BGW_MAXLEN);
+	strlcpy(worker.bgw_type, w->type, BGW_MAXLEN);
+	worker.bgw_main_arg = w->main_arg;
+	if (handle == NULL)
+	{
+		RegisterBackgroundWorker(&worker);
+		return true;
+	}
+	worker.bgw_notify_pid = MyProcPid;
+	return RegisterDynamicBackgroundWorker(&worker, handle);
 }
 
 /*
@@ -153,6 +186,8 @@ am_launcher_register(void)
 void
 asyncmig_launcher_main(Datum main_arg)
 {
+	pid_t		other;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
@@ -161,27 +196,19 @@ asyncmig_launcher_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
 	pgstat_report_appname("asyncmig launcher");
 
-	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	if (am_shmem_state->launcher_pid != 0)
+	if (!am_shmem_launcher_attach(&other))
 	{
-		LWLockRelease(am_shmem_state->lock);
 		ereport(LOG,
 				(errmsg("asyncmig launcher already running as process %d, exiting",
-						(int) am_shmem_state->launcher_pid)));
+						(int) other)));
 		proc_exit(0);
 	}
-	am_shmem_state->launcher_pid = MyProcPid;
-	am_shmem_state->launcher_latch = MyLatch;
-	LWLockRelease(am_shmem_state->lock);
-	before_shmem_exit(launcher_detach, (Datum) 0);
 
 	worker_handles = MemoryContextAllocZero(TopMemoryContext,
 											sizeof(BackgroundWorkerHandle *) *
-											am_shmem_state->nslots);
+											am_shmem_nslots());
 	worker_from_scan = MemoryContextAllocZero(TopMemoryContext,
-											  sizeof(bool) * am_shmem_state->nslots);
-	handed_over = MemoryContextAllocZero(TopMemoryContext,
-										 sizeof(bool) * am_shmem_state->nslots);
+											  sizeof(bool) * am_shmem_nslots());
 
 	ereport(LOG, (errmsg("asyncmig launcher started")));
 	(void) am_settings_check_worker_processes(WARNING);
@@ -252,37 +279,40 @@ asyncmig_launcher_main(Datum main_arg)
 static void
 launcher_start_up(void)
 {
-	List	   *dboids;
-	ListCell   *lc;
+	int			registered;
 
 	started_up = true;
-	if (!am_registry_load(&dboids))
-	{
-		launcher_scan_begin(true);
-		return;
-	}
-	foreach(lc, dboids)
-		am_registry_request(lfirst_oid(lc), 0);
-	ereport(LOG,
-			(errmsg("asyncmig launcher: %d database(s) with work in the registry",
-					list_length(dboids))));
-	list_free(dboids);
+	registered = launcher_look_at_registered(true);
+	if (registered >= 0)
+		ereport(LOG,
+				(errmsg("asyncmig launcher: %d database(s) with work in the registry",
+						registered)));
 }
 
 /*
- * launcher_detach
- *		Forget the launcher in shared memory when it exits.
+ * launcher_look_at_registered
+ *		Ask for every database of the registry to be looked at, and return
+ *		how many it has; without a valid registry, begin a scan of every
+ *		database instead (see launcher_scan_begin() for
+ *		completes_registry) and return -1.
  */
-static void
-launcher_detach(int code, Datum arg)
+static int
+launcher_look_at_registered(bool completes_registry)
 {
-	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	if (am_shmem_state->launcher_pid == MyProcPid)
+	List	   *dboids;
+	ListCell   *lc;
+	int			n;
+
+	if (!am_registry_load(&dboids))
 	{
-		am_shmem_state->launcher_pid = 0;
-		am_shmem_state->launcher_latch = NULL;
+		launcher_scan_begin(completes_registry);
+		return -1;
 	}
-	LWLockRelease(am_shmem_state->lock);
+	foreach(lc, dboids)
+		am_registry_request(lfirst_oid(lc), 0);
+	n = list_length(dboids);
+	list_free(dboids);
+	return n;
 }
 
 /*
@@ -299,21 +329,12 @@ static void
 launcher_dependency_timeout_changed(int old_timeout)
 {
 	int			new_timeout = am_settings_dependency_timeout;
-	List	   *dboids;
-	ListCell   *lc;
 
 	if (new_timeout <= 0 || (old_timeout > 0 && new_timeout >= old_timeout))
 		return;
 	if (!started_up)
 		return;					/* the start-up looks at them anyway */
-	if (!am_registry_load(&dboids))
-	{
-		launcher_scan_begin(false);
-		return;
-	}
-	foreach(lc, dboids)
-		am_registry_request(lfirst_oid(lc), 0);
-	list_free(dboids);
+	(void) launcher_look_at_registered(false);
 }
 
 /*
@@ -328,10 +349,7 @@ launcher_dependency_timeout_changed(int old_timeout)
 static void
 launcher_scan_begin(bool completes_registry)
 {
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
-	MemoryContext oldcxt = CurrentMemoryContext;
+	MemoryContext oldcxt;
 
 	scan_completes_registry |= completes_registry;
 	if (scan_active)
@@ -341,29 +359,8 @@ launcher_scan_begin(bool completes_registry)
 	}
 
 	list_free(scan_list);
-	scan_list = NIL;
-	StartTransactionCommand();
-	(void) GetTransactionSnapshot();
-
-	rel = table_open(DatabaseRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(rel, 0, NULL);
-	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
-	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-		MemoryContext txcxt;
-
-		if (db->datistemplate || !db->datallowconn ||
-			database_is_invalid_form(db))
-			continue;
-
-		txcxt = MemoryContextSwitchTo(TopMemoryContext);
-		scan_list = lappend_oid(scan_list, db->oid);
-		MemoryContextSwitchTo(txcxt);
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-
-	CommitTransactionCommand();
+	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
+	scan_list = launcher_read_databases(InvalidOid, NULL, NULL);
 	MemoryContextSwitchTo(oldcxt);
 
 	scan_pos = 0;
@@ -386,7 +383,7 @@ launcher_scan_next(Oid *dboid)
 	{
 		Oid			oid = list_nth_oid(scan_list, scan_pos++);
 
-		if (!launcher_database_busy(oid))
+		if (!am_shmem_database_busy(oid))
 		{
 			*dboid = oid;
 			return true;
@@ -408,7 +405,7 @@ launcher_scan_check_done(void)
 
 	if (!scan_active || scan_pos < list_length(scan_list))
 		return;
-	for (i = 0; i < am_shmem_state->nslots; i++)
+	for (i = 0; i < am_shmem_nslots(); i++)
 		if (worker_from_scan[i])
 			return;
 
@@ -429,51 +426,61 @@ launcher_scan_check_done(void)
 }
 
 /*
- * launcher_database_lookup
- *		Does database dboid still exist, and may a worker connect to it (not
- *		a template, connections allowed, not half-dropped)?  When it may
- *		not, *name is its name, in the caller's memory context.
+ * launcher_read_databases
+ *		The databases a worker may connect to (not a template, connections
+ *		allowed, not half-dropped), as a list of OIDs in the caller's memory
+ *		context: all of them, or only dboid if it is valid.  Then *found
+ *		says whether dboid exists, and *name (unless NULL) is its name if a
+ *		worker may not connect to it.
  *
- *		A heap scan of pg_database, as in launcher_scan_databases(), not a
- *		syscache lookup: the launcher is
+ *		A heap scan of pg_database, not a syscache lookup: the launcher is
  *		connected to no database, and a syscache lookup goes through
  *		pg_database's OID index, whose relcache entry a database-less
  *		process cannot rebuild after a DROP DATABASE invalidated it
  *		(PostgreSQL 13 then fails with "cannot read pg_class without having
  *		selected a database" and the launcher dies).
  */
-static bool
-launcher_database_lookup(Oid dboid, bool *servable, char **name)
+static List *
+launcher_read_databases(Oid dboid, bool *found, char **name)
 {
 	Relation	rel;
 	TableScanDesc scan;
 	HeapTuple	tup;
-	bool		found = false;
+	List	   *result = NIL;
 	MemoryContext caller = CurrentMemoryContext;
 
-	*servable = false;
+	if (found)
+		*found = false;
 	if (name)
 		*name = NULL;
 	StartTransactionCommand();
 	(void) GetTransactionSnapshot();
 	rel = table_open(DatabaseRelationId, AccessShareLock);
 	scan = table_beginscan_catalog(rel, 0, NULL);
-	while (!found && HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
+	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
 	{
 		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+		MemoryContext txcxt;
 
-		if (db->oid != dboid)
+		if (OidIsValid(dboid) && db->oid != dboid)
 			continue;
-		found = true;
-		*servable = !db->datistemplate && db->datallowconn &&
-			!database_is_invalid_form(db);
-		if (!*servable && name)
-			*name = MemoryContextStrdup(caller, NameStr(db->datname));
+		if (found)
+			*found = true;
+		txcxt = MemoryContextSwitchTo(caller);
+		if (!db->datistemplate && db->datallowconn &&
+			!database_is_invalid_form(db))
+			result = lappend_oid(result, db->oid);
+		else if (OidIsValid(dboid) && name)
+			*name = pstrdup(NameStr(db->datname));
+		MemoryContextSwitchTo(txcxt);
+		if (OidIsValid(dboid))
+			break;
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
 	CommitTransactionCommand();
-	return found;
+	MemoryContextSwitchTo(caller);
+	return result;
 }
 
 /*
@@ -485,7 +492,7 @@ launcher_database_lookup(Oid dboid, bool *servable, char **name)
 static bool
 launcher_worker_stopped(int slotno)
 {
-	AmWorkerSlot *slot = &am_shmem_state->slots[slotno];
+	AmWorkerSlot *slot = am_shmem_slot(slotno);
 	pid_t		pid;
 
 	if (worker_handles[slotno] != NULL)
@@ -512,10 +519,10 @@ launcher_reap_workers(void)
 	List	   *failed = NIL;
 	ListCell   *lc;
 
-	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	for (i = 0; i < am_shmem_state->nslots; i++)
+	am_shmem_lock(LW_EXCLUSIVE);
+	for (i = 0; i < am_shmem_nslots(); i++)
 	{
-		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+		AmWorkerSlot *slot = am_shmem_slot(i);
 		Oid			dboid;
 		AmWorkerResult result;
 		TimestampTz wake = -1;
@@ -525,17 +532,17 @@ launcher_reap_workers(void)
 		if (!launcher_worker_stopped(i))
 		{
 			busy = true;
-			if (slot->ended && slot->result == AM_RESULT_RAN && !handed_over[i])
+			if (slot->ended && slot->result == AM_RESULT_RAN && !slot->handed_over)
 			{
-				handed_over[i] = true;
-				am_shmem_add_pending(slot->dboid, 0);
+				slot->handed_over = true;
+				am_registry_request(slot->dboid, 0);
 			}
 			continue;
 		}
 
 		dboid = slot->dboid;
 		result = slot->result;
-		if (result == AM_RESULT_RAN && !handed_over[i])
+		if (result == AM_RESULT_RAN && !slot->handed_over)
 			wake = 0;
 		else if (result == AM_RESULT_IDLE)
 		{
@@ -546,20 +553,7 @@ launcher_reap_workers(void)
 		else if (slot->migration_id != 0)
 		{
 			/* died inside a migration: leave word for the sweep */
-			AmObituary *ob;
-
-			if (am_shmem_state->nobituaries == AM_MAX_OBITUARIES)
-			{
-				memmove(&am_shmem_state->obituaries[0],
-						&am_shmem_state->obituaries[1],
-						sizeof(AmObituary) * (AM_MAX_OBITUARIES - 1));
-				am_shmem_state->nobituaries--;
-			}
-			ob = &am_shmem_state->obituaries[am_shmem_state->nobituaries++];
-			ob->dboid = dboid;
-			ob->migration_id = slot->migration_id;
-			ob->pid = slot->pid;
-			strlcpy(ob->message, slot->last_fatal, AM_OBITUARY_LEN);
+			am_shmem_add_obituary(slot);
 			wake = 0;
 		}
 		else
@@ -571,9 +565,8 @@ launcher_reap_workers(void)
 			failed = lappend_oid(failed, dboid);
 		}
 
-		memset(slot, 0, sizeof(AmWorkerSlot));
+		am_shmem_slot_release(i);
 		worker_from_scan[i] = false;
-		handed_over[i] = false;
 		if (worker_handles[i])
 		{
 			pfree(worker_handles[i]);
@@ -582,20 +575,19 @@ launcher_reap_workers(void)
 		ended = true;
 
 		if (wake >= 0)
-			am_shmem_add_pending(dboid, wake);
+			am_registry_request(dboid, wake);
 	}
-	LWLockRelease(am_shmem_state->lock);
+	am_shmem_unlock();
 
 	if (ended)
-		ConditionVariableBroadcast(&am_shmem_state->status_cv);
+		am_shmem_status_broadcast();
 
 	foreach(lc, failed)
 	{
 		Oid			dboid = lfirst_oid(lc);
 		bool		exists;
-		bool		servable;
 
-		exists = launcher_database_lookup(dboid, &servable, NULL);
+		list_free(launcher_read_databases(dboid, &exists, NULL));
 		if (exists)
 			am_shmem_request_database(dboid,
 									  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -606,65 +598,6 @@ launcher_reap_workers(void)
 	list_free(failed);
 
 	return busy;
-}
-
-/*
- * launcher_database_busy
- *		Is a worker running in dboid (one that is only exiting does not
- *		count)?  Caller holds the lock.
- */
-static bool
-launcher_database_busy(Oid dboid)
-{
-	int			i;
-
-	for (i = 0; i < am_shmem_state->nslots; i++)
-		if (am_shmem_state->slots[i].in_use && !handed_over[i] &&
-			am_shmem_state->slots[i].dboid == dboid)
-			return true;
-	return false;
-}
-
-/*
- * launcher_free_slot
- *		A free slot for one more worker, or -1 when asyncmig.max_workers
- *		workers run (those only exiting do not count) or every slot is
- *		taken.  Caller holds the lock.
- */
-static int
-launcher_free_slot(void)
-{
-	int			running = 0;
-	int			free_slot = -1;
-	int			i;
-
-	for (i = 0; i < am_shmem_state->nslots; i++)
-	{
-		if (!am_shmem_state->slots[i].in_use)
-		{
-			if (free_slot < 0)
-				free_slot = i;
-		}
-		else if (!handed_over[i])
-			running++;
-	}
-	return running < am_settings_max_workers ? free_slot : -1;
-}
-
-/*
- * launcher_exiting_workers
- *		Is a worker that ended its run still exiting?  Caller holds the
- *		lock.
- */
-static bool
-launcher_exiting_workers(void)
-{
-	int			i;
-
-	for (i = 0; i < am_shmem_state->nslots; i++)
-		if (am_shmem_state->slots[i].in_use && handed_over[i])
-			return true;
-	return false;
 }
 
 /*
@@ -690,27 +623,27 @@ launcher_start_workers(long *timeout_ms)
 		bool		ok;
 		bool		exiting;
 
-		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-		slotno = launcher_free_slot();
+		am_shmem_lock(LW_EXCLUSIVE);
+		slotno = am_shmem_free_slot(am_settings_max_workers);
 		if (slotno < 0)
 		{
-			LWLockRelease(am_shmem_state->lock);
+			am_shmem_unlock();
 			break;				/* all slots busy: wait for an exit */
 		}
-		if (!am_registry_take(now, launcher_database_busy, &dboid, &next))
+		if (!am_registry_take(now, am_shmem_database_busy, &dboid, &next))
 			from_scan = launcher_scan_next(&dboid);
-		LWLockRelease(am_shmem_state->lock);
+		am_shmem_unlock();
 		if (!OidIsValid(dboid))
 			break;
 
 		/* slots are only given out here: slotno is still free */
 		if (!launcher_database_servable(dboid))
 			continue;
-		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+		am_shmem_lock(LW_EXCLUSIVE);
 		ok = launcher_start_worker(slotno, dboid);
-		exiting = !ok && launcher_exiting_workers();
-		am_shmem_state->no_bgworker_slot = !ok && !exiting;
-		LWLockRelease(am_shmem_state->lock);
+		exiting = !ok && am_shmem_exiting_workers();
+		am_shmem_set_no_bgworker_slot(!ok && !exiting);
+		am_shmem_unlock();
 		if (exiting)
 		{
 			/*
@@ -760,10 +693,9 @@ static bool
 launcher_database_servable(Oid dboid)
 {
 	bool		exists;
-	bool		servable;
 	char	   *name;
-
-	exists = launcher_database_lookup(dboid, &servable, &name);
+	List	   *dboids = launcher_read_databases(dboid, &exists, &name);
+	bool		servable = dboids != NIL;
 
 	if (!exists)
 		am_registry_forget(dboid);
@@ -771,6 +703,7 @@ launcher_database_servable(Oid dboid)
 		ereport(LOG,
 				(errmsg("asyncmig: not starting a worker in database \"%s\": it is a template or does not allow connections",
 						name)));
+	list_free(dboids);
 	return servable;
 }
 
@@ -783,29 +716,21 @@ launcher_database_servable(Oid dboid)
 static bool
 launcher_start_worker(int slotno, Oid dboid)
 {
-	BackgroundWorker worker;
+	char		name[BGW_MAXLEN];
+	AmBackgroundWorker worker = {
+		.function = "asyncmig_worker_main",
+		.name = name,
+		.type = "asyncmig worker",
+		.restart_time = BGW_NEVER_RESTART,
+		.main_arg = Int32GetDatum(slotno),
+	};
 	BackgroundWorkerHandle *handle;
-	AmWorkerSlot *slot = &am_shmem_state->slots[slotno];
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "asyncmig");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "asyncmig_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "asyncmig worker for database %u", dboid);
-	snprintf(worker.bgw_type, BGW_MAXLEN, "asyncmig worker");
-	worker.bgw_main_arg = Int32GetDatum(slotno);
-	worker.bgw_notify_pid = MyProcPid;
-
-	memset(slot, 0, sizeof(AmWorkerSlot));
-	slot->in_use = true;
-	slot->dboid = dboid;
-
-	if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+	snprintf(name, sizeof(name), "asyncmig worker for database %u", dboid);
+	am_shmem_slot_reserve(slotno, dboid);
+	if (!launcher_bgw_start(&worker, &handle))
 	{
-		slot->in_use = false;
+		am_shmem_slot_release(slotno);
 		return false;
 	}
 	worker_handles[slotno] = handle;

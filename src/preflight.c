@@ -68,23 +68,10 @@ static const char *
 preflight_show_worker_slot_wait(void)
 {
 	static char buf[256];
-	bool		waiting = false;
-	int			i;
 
 	/* shared memory only in a backend, with asyncmig preloaded */
-	if (am_shmem_state == NULL || MyProc == NULL || !OidIsValid(MyDatabaseId))
-		return "";
-	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
-	if (am_shmem_state->no_bgworker_slot)
-	{
-		waiting = true;
-		for (i = 0; i < am_shmem_state->nslots; i++)
-			if (am_shmem_state->slots[i].in_use &&
-				am_shmem_state->slots[i].dboid == MyDatabaseId)
-				waiting = false;
-	}
-	LWLockRelease(am_shmem_state->lock);
-	if (!waiting)
+	if (MyProc == NULL || !OidIsValid(MyDatabaseId) ||
+		!am_shmem_database_waits_for_slot(MyDatabaseId))
 		return "";
 	snprintf(buf, sizeof(buf),
 			 "waiting for a background worker slot (raise max_worker_processes, now %d; asyncmig alone needs %d)",
@@ -150,8 +137,6 @@ am_preflight_check_database(const char *action)
 void
 am_preflight_warn_queued(const char *name)
 {
-	bool		no_slot = false;
-
 	if (!am_settings_enabled)
 	{
 		ereport(WARNING,
@@ -163,13 +148,7 @@ am_preflight_warn_queued(const char *name)
 	}
 	if (am_settings_check_worker_processes(WARNING))
 		return;
-	if (am_shmem_state != NULL)
-	{
-		LWLockAcquire(am_shmem_state->lock, LW_SHARED);
-		no_slot = am_shmem_state->no_bgworker_slot;
-		LWLockRelease(am_shmem_state->lock);
-	}
-	if (no_slot)
+	if (am_shmem_no_bgworker_slot())
 		ereport(WARNING,
 				(errmsg("asyncmig could not start its last worker: no free background worker slot"),
 				 errdetail("Migration \"%s\" waits until a slot is free.", name),

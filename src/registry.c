@@ -20,7 +20,8 @@
  * databases that have queued or running migrations (or an INVALID index
  * left to drop), and the system identifier and timeline for which that
  * list is complete.  A transaction that queued work registers its database
- * before it commits (XACT_EVENT_PRE_COMMIT), and writes the file (a
+ * before it commits (am_registry_pre_commit(), from functions.c's commit
+ * path), and writes the file (a
  * temporary file, fsync, rename, fsync of the directory) only when the
  * database was not registered yet, so a crash can never lose queued work
  * from the list.  A worker that finds its database without work takes it
@@ -41,7 +42,7 @@
  * makes schedule() refuse work in a database it does not list.
  *
  * Locks: registry->lock protects the pending set and the flags; it is
- * taken after am_shmem_state->lock when both are needed.  registry->file_lock
+ * taken after shmem.c's lock (am_shmem_lock()) when both are needed.  registry->file_lock
  * protects the registered set and the file.  Neither is held while the
  * other is taken.
  *
@@ -53,7 +54,6 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
-#include "access/xact.h"
 #include "access/xlog.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
@@ -114,28 +114,13 @@ static AmRegistryShared *registry = NULL;
 static HTAB *pending_hash = NULL;
 static HTAB *registered_hash = NULL;
 
-/* this backend's transaction queued work in MyDatabaseId */
-static bool queued_in_xact = false;
-/* ... and counts in the inflight of this database */
+/* this backend's transaction queued work and counts in this database */
 static Oid	inflight_dboid = InvalidOid;
 
-static void am_registry_xact_callback(XactEvent event, void *arg);
 static Size am_registry_shmem_size(void);
 static bool am_registry_write(void);
 static bool am_registry_add(Oid dboid, bool inflight);
 static void am_registry_load_locked(void);
-
-/*
- * am_registry_init
- *		From _PG_init, in every backend: the transaction callback that
- *		registers a database before a transaction that queued work there
- *		commits.
- */
-void
-am_registry_init(void)
-{
-	RegisterXactCallback(am_registry_xact_callback, NULL);
-}
 
 /*
  * am_registry_shmem_size
@@ -207,7 +192,7 @@ am_registry_shmem_startup(void)
  *		Database dboid may have runnable work from wake_at on (an earlier
  *		time wins).  A request that does not fit asks for a scan of every
  *		database instead: it is never lost.  Callers may hold
- *		am_shmem_state->lock; they wake the launcher themselves.
+ *		shmem.c's lock; they wake the launcher themselves.
  */
 void
 am_registry_request(Oid dboid, TimestampTz wake_at)
@@ -237,7 +222,7 @@ am_registry_request(Oid dboid, TimestampTz wake_at)
  *		those that are due and that busy() says have no worker.  *next is
  *		set to the earliest wake-up time still in the future, if earlier
  *		than what it holds (0: none).  Called by the launcher with
- *		am_shmem_state->lock held (busy() reads the worker slots).
+ *		shmem.c's lock held (busy() reads the worker slots).
  */
 bool
 am_registry_take(TimestampTz now, bool (*busy) (Oid dboid), Oid *dboid,
@@ -290,60 +275,40 @@ am_registry_scan_requested(void)
 }
 
 /*
- * am_registry_note_queued
- *		This transaction queued work in this database: register the
- *		database before it commits.  (A rolled-back savepoint keeps the
- *		note: a needless registration costs one idle worker, which prunes
- *		it.)
+ * am_registry_pre_commit
+ *		Before a transaction that queued work in this database commits
+ *		(from functions.c's commit path): register the database and count
+ *		the transaction in its inflight, so that no worker takes the
+ *		database out meanwhile.  An error here (a file that could be
+ *		neither written nor made untrusted) aborts the transaction: better
+ *		no migration than one a restart would forget.
  */
 void
-am_registry_note_queued(void)
+am_registry_pre_commit(void)
 {
-	queued_in_xact = true;
+	if (registry != NULL && OidIsValid(MyDatabaseId) &&
+		am_registry_add(MyDatabaseId, true))
+		inflight_dboid = MyDatabaseId;
 }
 
 /*
- * am_registry_xact_callback
- *		Before commit, register the database of a transaction that queued
- *		work and count the transaction in its inflight (so that no worker
- *		takes the database out meanwhile); after commit or abort, stop
- *		counting.  An error here (a file that could be neither written nor
- *		made untrusted) aborts the transaction: better no migration than
- *		one a restart would forget.
+ * am_registry_end_xact
+ *		After commit, abort or PREPARE: the transaction no longer counts in
+ *		the inflight of its database.
  */
-static void
-am_registry_xact_callback(XactEvent event, void *arg)
+void
+am_registry_end_xact(void)
 {
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-			if (queued_in_xact && registry != NULL && OidIsValid(MyDatabaseId))
-			{
-				if (am_registry_add(MyDatabaseId, true))
-					inflight_dboid = MyDatabaseId;
-			}
-			queued_in_xact = false;
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-		case XACT_EVENT_PREPARE:
-			queued_in_xact = false;
-			if (OidIsValid(inflight_dboid))
-			{
-				AmRegisteredEntry *e;
+	AmRegisteredEntry *e;
 
-				LWLockAcquire(registry->file_lock, LW_EXCLUSIVE);
-				e = hash_search(registered_hash, &inflight_dboid, HASH_FIND, NULL);
-				if (e != NULL && e->inflight > 0)
-					e->inflight--;
-				LWLockRelease(registry->file_lock);
-				inflight_dboid = InvalidOid;
-			}
-			break;
-		default:
-			break;
-	}
+	if (!OidIsValid(inflight_dboid))
+		return;
+	LWLockAcquire(registry->file_lock, LW_EXCLUSIVE);
+	e = hash_search(registered_hash, &inflight_dboid, HASH_FIND, NULL);
+	if (e != NULL && e->inflight > 0)
+		e->inflight--;
+	LWLockRelease(registry->file_lock);
+	inflight_dboid = InvalidOid;
 }
 
 /*

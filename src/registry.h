@@ -15,8 +15,7 @@
 
 #include "registry_file.h"		/* AM_REGISTRY_DIR, AM_REGISTRY_FILE */
 
-/* module load (asyncmig.c) and shared memory (shmem.c) */
-extern void am_registry_init(void);
+/* shared memory (shmem.c) */
 extern void am_registry_shmem_request(void);
 extern void am_registry_shmem_startup(void);
 
@@ -27,7 +26,8 @@ extern bool am_registry_take(TimestampTz now, bool (*busy) (Oid dboid),
 extern bool am_registry_scan_requested(void);
 
 /* the durable registry */
-extern void am_registry_note_queued(void);
+extern void am_registry_pre_commit(void);
+extern void am_registry_end_xact(void);
 extern bool am_registry_load(List **dboids);
 extern List *am_registry_registered(void);
 extern void am_registry_scan_done(void);

@@ -2,21 +2,28 @@
  *
  * shmem.c
  *		asyncmig's shared memory: the state that the launcher, the workers
- *		and the SQL-callable functions use to talk to each other, the
- *		requests for a database to be looked at, and a worker's own slot.
+ *		and the SQL-callable functions use to talk to each other, and a
+ *		worker's own slot.  The state is private to this file; the others
+ *		use the functions below (as PostgreSQL's logical replication
+ *		launcher keeps LogicalRepCtx to itself).
  *
- * Only a server that preloads asyncmig has it; elsewhere am_shmem_state is
- * NULL and every function here is a no-op.  Nothing in it is durable: the
- * table is the only truth.  The requests for a database to be looked at
- * live in src/registry.c (a shared hash, and the registry file that says
- * which databases to look at after a restart).
+ * Only a server that preloads asyncmig has it; elsewhere the state is NULL
+ * and every function here that may run there is a no-op.  Nothing in it is
+ * durable: the table is the only truth.  The requests for a database to be
+ * looked at live in src/registry.c (a shared hash, and the registry file
+ * that says which databases to look at after a restart).
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include <signal.h>
+
 #include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/condition_variable.h"
 #include "storage/ipc.h"
+#include "storage/latch.h"
 #include "storage/shmem.h"
 
 #include "asyncmig.h"
@@ -25,8 +32,30 @@
 #include "settings.h"
 #include "shmem.h"
 
+/* what the launcher knows of a worker that ended inside a migration */
+typedef struct AmObituary
+{
+	Oid			dboid;
+	int64		migration_id;
+	pid_t		pid;
+	char		message[AM_OBITUARY_LEN];
+} AmObituary;
+
+typedef struct AmShared
+{
+	LWLock	   *lock;
+	pid_t		launcher_pid;
+	Latch	   *launcher_latch;
+	bool		no_bgworker_slot;	/* the last worker start found none */
+	int			nobituaries;
+	AmObituary obituaries[AM_MAX_OBITUARIES];
+	ConditionVariable status_cv;	/* broadcast when a status changed */
+	int			nslots;
+	AmWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
+} AmShared;
+
 /* shared state, NULL unless preloaded */
-AmShared   *am_shmem_state = NULL;
+static AmShared *am_shmem_state = NULL;
 
 /* true in every process of a server that preloaded asyncmig */
 bool		am_shmem_preloaded = false;
@@ -40,6 +69,7 @@ static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 static Size am_shmem_size(void);
 static void am_shmem_request(void);
 static void am_shmem_startup(void);
+static void am_shmem_launcher_detach(int code, Datum arg);
 
 /*
  * am_shmem_init
@@ -113,9 +143,32 @@ am_shmem_startup(void)
 }
 
 /*
+ * am_shmem_lock
+ *		Take the lock of the worker slots and the launcher's fields; see
+ *		shmem.h for who takes it.  The registry's lock is taken after it
+ *		when both are needed.
+ */
+void
+am_shmem_lock(LWLockMode mode)
+{
+	LWLockAcquire(am_shmem_state->lock, mode);
+}
+
+/*
+ * am_shmem_unlock
+ *		Release the lock of am_shmem_lock().
+ */
+void
+am_shmem_unlock(void)
+{
+	LWLockRelease(am_shmem_state->lock);
+}
+
+/*
  * am_shmem_request_database
  *		Tell the launcher that database dboid may have runnable work from
- *		wake_at on (0: now).  Caller holds no lock; the launcher is woken.
+ *		wake_at on (0: now; src/registry.c keeps it, and never loses it),
+ *		and wake it.  Caller holds no lock.
  */
 void
 am_shmem_request_database(Oid dboid, TimestampTz wake_at)
@@ -124,22 +177,10 @@ am_shmem_request_database(Oid dboid, TimestampTz wake_at)
 		return;
 
 	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	am_shmem_add_pending(dboid, wake_at);
+	am_registry_request(dboid, wake_at);
 	LWLockRelease(am_shmem_state->lock);
 
 	am_shmem_wake_launcher();
-}
-
-/*
- * am_shmem_add_pending
- *		Remember that dboid may have work from wake_at on (an earlier time
- *		wins); src/registry.c keeps it, and never loses it.  The caller may
- *		hold am_shmem_state->lock and wakes the launcher.
- */
-void
-am_shmem_add_pending(Oid dboid, TimestampTz wake_at)
-{
-	am_registry_request(dboid, wake_at);
 }
 
 /*
@@ -162,13 +203,421 @@ am_shmem_wake_launcher(void)
 }
 
 /*
- * am_shmem_attach_slot
- *		A worker takes slot slotno, which the launcher filled for it, and
- *		returns it; NULL if a launcher that died after starting the worker
- *		gave the slot away (the worker must then exit).
+ * am_shmem_status_broadcast
+ *		Say that a migration's status changed: wake every wait() that
+ *		sleeps in am_shmem_status_sleep().
+ */
+void
+am_shmem_status_broadcast(void)
+{
+	if (am_shmem_state != NULL)
+		ConditionVariableBroadcast(&am_shmem_state->status_cv);
+}
+
+/*
+ * am_shmem_status_prepare
+ *		Before looking at the statuses: a broadcast from then on ends the
+ *		next am_shmem_status_sleep() at once.
+ */
+void
+am_shmem_status_prepare(void)
+{
+	if (am_shmem_state != NULL)
+		ConditionVariablePrepareToSleep(&am_shmem_state->status_cv);
+}
+
+/*
+ * am_shmem_status_sleep
+ *		Sleep until a status changed or ms milliseconds passed.  Without
+ *		shared memory (asyncmig not preloaded) nobody broadcasts: it sleeps
+ *		the time on the latch.
+ */
+void
+am_shmem_status_sleep(long ms)
+{
+	if (am_shmem_state != NULL)
+		(void) ConditionVariableTimedSleep(&am_shmem_state->status_cv, ms,
+										   PG_WAIT_EXTENSION);
+	else
+	{
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
+ * am_shmem_status_done
+ *		The caller sleeps no more on a status change.
+ */
+void
+am_shmem_status_done(void)
+{
+	if (am_shmem_state != NULL)
+		ConditionVariableCancelSleep();
+}
+
+/*
+ * am_shmem_find_run
+ *		The slot of a live worker, not the caller's, that runs migration_id
+ *		in database dboid, by worker pid (0: any), or NULL.  Caller holds
+ *		the lock.  The launcher frees a slot only after its worker exited;
+ *		a worker notes its migration in its slot before its claim commits,
+ *		so a run seen IN PROGRESS without one has none.
+ */
+static AmWorkerSlot *
+am_shmem_find_run(Oid dboid, int64 migration_id, pid_t pid)
+{
+	int			i;
+
+	for (i = 0; i < am_shmem_state->nslots; i++)
+	{
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+
+		if (slot != am_my_slot && slot->in_use && slot->dboid == dboid &&
+			slot->migration_id == migration_id &&
+			(pid == 0 || slot->pid == pid) &&
+			slot->pid != 0 && kill(slot->pid, 0) == 0)
+			return slot;
+	}
+	return NULL;
+}
+
+/*
+ * am_shmem_run_has_worker
+ *		Does a live worker, other than the caller, run migration_id in
+ *		database dboid (its run's worker pid, or 0: any)?  Without shared
+ *		memory there is no worker at all.
+ */
+bool
+am_shmem_run_has_worker(Oid dboid, int64 migration_id, pid_t pid)
+{
+	bool		result;
+
+	if (am_shmem_state == NULL)
+		return false;
+	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
+	result = am_shmem_find_run(dboid, migration_id, pid) != NULL;
+	LWLockRelease(am_shmem_state->lock);
+	return result;
+}
+
+/*
+ * am_shmem_cancel_run
+ *		Ask the worker of the run (migration_id in dboid, worker pid) to
+ *		stop: flag its slot and send it SIGINT, as pg_cancel_backend()
+ *		would.  Only the worker of that run: an id alone may name a run of
+ *		a table dropped and created again.
+ */
+void
+am_shmem_cancel_run(Oid dboid, int64 migration_id, pid_t pid)
+{
+	pid_t		target = 0;
+	int			i;
+
+	if (am_shmem_state == NULL)
+		return;
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	for (i = 0; i < am_shmem_state->nslots; i++)
+	{
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+
+		if (slot->in_use && slot->dboid == dboid &&
+			slot->migration_id == migration_id && slot->pid == pid)
+		{
+			slot->cancel_requested = true;
+			target = slot->pid;
+		}
+	}
+	LWLockRelease(am_shmem_state->lock);
+	if (target != 0)
+		kill(target, SIGINT);
+}
+
+/*
+ * am_shmem_no_bgworker_slot
+ *		Did the launcher's last try to start a worker find no free
+ *		background worker slot?
+ */
+bool
+am_shmem_no_bgworker_slot(void)
+{
+	bool		result = false;
+
+	if (am_shmem_state != NULL)
+	{
+		LWLockAcquire(am_shmem_state->lock, LW_SHARED);
+		result = am_shmem_state->no_bgworker_slot;
+		LWLockRelease(am_shmem_state->lock);
+	}
+	return result;
+}
+
+/*
+ * am_shmem_database_waits_for_slot
+ *		Did the launcher's last try find no free background worker slot,
+ *		while no worker runs in dboid?
+ */
+bool
+am_shmem_database_waits_for_slot(Oid dboid)
+{
+	bool		waiting = false;
+	int			i;
+
+	if (am_shmem_state == NULL)
+		return false;
+	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
+	if (am_shmem_state->no_bgworker_slot)
+	{
+		waiting = true;
+		for (i = 0; i < am_shmem_state->nslots; i++)
+			if (am_shmem_state->slots[i].in_use &&
+				am_shmem_state->slots[i].dboid == dboid)
+				waiting = false;
+	}
+	LWLockRelease(am_shmem_state->lock);
+	return waiting;
+}
+
+/*
+ * am_shmem_launcher_attach
+ *		The launcher makes itself known (its pid, its latch), unless another
+ *		one runs: then false, with its pid in *other.  It is forgotten when
+ *		it exits.
+ */
+bool
+am_shmem_launcher_attach(pid_t *other)
+{
+	int			i;
+
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	*other = am_shmem_state->launcher_pid;
+	if (*other != 0)
+	{
+		LWLockRelease(am_shmem_state->lock);
+		return false;
+	}
+	am_shmem_state->launcher_pid = MyProcPid;
+	am_shmem_state->launcher_latch = MyLatch;
+	/* what an earlier launcher handed over, this one has not */
+	for (i = 0; i < am_shmem_state->nslots; i++)
+		am_shmem_state->slots[i].handed_over = false;
+	LWLockRelease(am_shmem_state->lock);
+	before_shmem_exit(am_shmem_launcher_detach, (Datum) 0);
+	return true;
+}
+
+/*
+ * am_shmem_launcher_detach
+ *		Forget the launcher in shared memory when it exits.
+ */
+static void
+am_shmem_launcher_detach(int code, Datum arg)
+{
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	if (am_shmem_state->launcher_pid == MyProcPid)
+	{
+		am_shmem_state->launcher_pid = 0;
+		am_shmem_state->launcher_latch = NULL;
+	}
+	LWLockRelease(am_shmem_state->lock);
+}
+
+/*
+ * am_shmem_nslots
+ *		How many worker slots there are (two per asyncmig.max_workers).
+ */
+int
+am_shmem_nslots(void)
+{
+	return am_shmem_state->nslots;
+}
+
+/*
+ * am_shmem_slot
+ *		Worker slot slotno, for the launcher.  Caller holds the lock.
  */
 AmWorkerSlot *
-am_shmem_attach_slot(int slotno)
+am_shmem_slot(int slotno)
+{
+	Assert(slotno >= 0 && slotno < am_shmem_state->nslots);
+	return &am_shmem_state->slots[slotno];
+}
+
+/*
+ * am_shmem_database_busy
+ *		Is a worker running in dboid (one that is only exiting, handed
+ *		over, does not count)?  Caller holds the lock.
+ */
+bool
+am_shmem_database_busy(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < am_shmem_state->nslots; i++)
+	{
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+
+		if (slot->in_use && !slot->handed_over && slot->dboid == dboid)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * am_shmem_free_slot
+ *		A free slot for one more worker, or -1 when max_running workers run
+ *		(those only exiting do not count) or every slot is taken.  Caller
+ *		holds the lock.
+ */
+int
+am_shmem_free_slot(int max_running)
+{
+	int			running = 0;
+	int			free_slot = -1;
+	int			i;
+
+	for (i = 0; i < am_shmem_state->nslots; i++)
+	{
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+
+		if (!slot->in_use)
+		{
+			if (free_slot < 0)
+				free_slot = i;
+		}
+		else if (!slot->handed_over)
+			running++;
+	}
+	return running < max_running ? free_slot : -1;
+}
+
+/*
+ * am_shmem_exiting_workers
+ *		Is a worker that ended its run (handed over) still exiting?  Caller
+ *		holds the lock.
+ */
+bool
+am_shmem_exiting_workers(void)
+{
+	int			i;
+
+	for (i = 0; i < am_shmem_state->nslots; i++)
+		if (am_shmem_state->slots[i].in_use && am_shmem_state->slots[i].handed_over)
+			return true;
+	return false;
+}
+
+/*
+ * am_shmem_slot_reserve
+ *		The launcher gives free slot slotno to a worker it starts for
+ *		dboid.  Caller holds the lock exclusively.
+ */
+void
+am_shmem_slot_reserve(int slotno, Oid dboid)
+{
+	AmWorkerSlot *slot = am_shmem_slot(slotno);
+
+	memset(slot, 0, sizeof(AmWorkerSlot));
+	slot->in_use = true;
+	slot->dboid = dboid;
+}
+
+/*
+ * am_shmem_slot_release
+ *		Slot slotno is free again: its worker exited, or never started.
+ *		Caller holds the lock exclusively.
+ */
+void
+am_shmem_slot_release(int slotno)
+{
+	memset(am_shmem_slot(slotno), 0, sizeof(AmWorkerSlot));
+}
+
+/*
+ * am_shmem_set_no_bgworker_slot
+ *		Remember whether the launcher's last try to start a worker found
+ *		no free background worker slot.  Caller holds the lock exclusively.
+ */
+void
+am_shmem_set_no_bgworker_slot(bool none)
+{
+	am_shmem_state->no_bgworker_slot = none;
+}
+
+/*
+ * am_shmem_add_obituary
+ *		The worker of slot died inside its migration: leave word (its pid
+ *		and last error) for the worker that sweeps its run.  The oldest
+ *		word gives way when the list is full.  Caller holds the lock
+ *		exclusively.
+ */
+void
+am_shmem_add_obituary(const AmWorkerSlot *slot)
+{
+	AmObituary *ob;
+
+	if (am_shmem_state->nobituaries == AM_MAX_OBITUARIES)
+	{
+		memmove(&am_shmem_state->obituaries[0],
+				&am_shmem_state->obituaries[1],
+				sizeof(AmObituary) * (AM_MAX_OBITUARIES - 1));
+		am_shmem_state->nobituaries--;
+	}
+	ob = &am_shmem_state->obituaries[am_shmem_state->nobituaries++];
+	ob->dboid = slot->dboid;
+	ob->migration_id = slot->migration_id;
+	ob->pid = slot->pid;
+	strlcpy(ob->message, slot->last_fatal, AM_OBITUARY_LEN);
+}
+
+/*
+ * am_shmem_take_obituary
+ *		The launcher's word on the dead run (migration_id in dboid, worker
+ *		pid): false if it has none (shared memory was rebuilt since), else
+ *		true with the worker's last error (or "") in message, a buffer of
+ *		AM_OBITUARY_LEN bytes.  With consume, the word is removed (once the
+ *		row says it).
+ */
+bool
+am_shmem_take_obituary(Oid dboid, int64 migration_id, pid_t pid,
+					   bool consume, char *message)
+{
+	bool		found = false;
+	int			i;
+
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	for (i = 0; i < am_shmem_state->nobituaries; i++)
+	{
+		AmObituary *ob = &am_shmem_state->obituaries[i];
+
+		if (ob->dboid == dboid && ob->migration_id == migration_id &&
+			ob->pid == pid)
+		{
+			found = true;
+			strlcpy(message, ob->message, AM_OBITUARY_LEN);
+			if (consume)
+			{
+				memmove(ob, ob + 1,
+						sizeof(AmObituary) * (am_shmem_state->nobituaries - i - 1));
+				am_shmem_state->nobituaries--;
+			}
+			break;
+		}
+	}
+	LWLockRelease(am_shmem_state->lock);
+	return found;
+}
+
+/*
+ * am_shmem_attach_slot
+ *		A worker takes slot slotno, which the launcher filled for it, and
+ *		learns its database (*dboid); false if a launcher that died after
+ *		starting the worker gave the slot away (the worker must then exit).
+ */
+bool
+am_shmem_attach_slot(int slotno, Oid *dboid)
 {
 	AmWorkerSlot *slot = &am_shmem_state->slots[slotno];
 
@@ -176,12 +625,59 @@ am_shmem_attach_slot(int slotno)
 	if (!slot->in_use || slot->pid != 0)
 	{
 		LWLockRelease(am_shmem_state->lock);
-		return NULL;
+		return false;
 	}
 	slot->pid = MyProcPid;
+	*dboid = slot->dboid;
 	LWLockRelease(am_shmem_state->lock);
 	am_my_slot = slot;
-	return slot;
+	return true;
+}
+
+/*
+ * am_shmem_worker_claimed
+ *		This worker claimed migration_id: said before the claim commits, so
+ *		that nobody sees the run IN PROGRESS without its worker.
+ */
+void
+am_shmem_worker_claimed(int64 migration_id)
+{
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	am_my_slot->migration_id = migration_id;
+	LWLockRelease(am_shmem_state->lock);
+}
+
+/*
+ * am_shmem_worker_note_error
+ *		Keep the message of the last error this worker reported, for the
+ *		obituary if it then dies.  Called from emit_log_hook: no lock (only
+ *		this worker writes the field, the launcher reads it after the
+ *		worker exited).
+ */
+void
+am_shmem_worker_note_error(const char *message)
+{
+	if (am_my_slot != NULL)
+		strlcpy(am_my_slot->last_fatal, message, AM_OBITUARY_LEN);
+}
+
+/*
+ * am_shmem_worker_ended
+ *		This worker's work is over (its run's end is committed): report
+ *		result and wakeup to the launcher, wake it, so that the next worker
+ *		starts while this one is still exiting, and say a status changed.
+ */
+void
+am_shmem_worker_ended(AmWorkerResult result, TimestampTz wakeup)
+{
+	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+	am_my_slot->result = result;
+	am_my_slot->next_wakeup = wakeup;
+	am_my_slot->ended = true;
+	if (am_shmem_state->launcher_latch)
+		SetLatch(am_shmem_state->launcher_latch);
+	LWLockRelease(am_shmem_state->lock);
+	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 }
 
 /*

@@ -10,8 +10,6 @@
 #ifndef ASYNCMIG_SHMEM_H
 #define ASYNCMIG_SHMEM_H
 
-#include "storage/condition_variable.h"
-#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
@@ -31,11 +29,12 @@ typedef enum AmWorkerResult
  * Two slots per possible worker (asyncmig.max_workers): one for a worker
  * that runs, one for a worker that has ended its work (ended) and is
  * only exiting, so that the next worker of its database can start at once
- * (see launcher.c).  The launcher fills dboid (and keeps the worker's
- * handle in its own memory); the worker sets pid, migration_id, result
- * and ended; anyone may set cancel_requested.  All fields are protected
- * by AmShared->lock.  A slot stays in_use until the launcher has seen its
- * worker exit.
+ * (see launcher.c).  The launcher fills dboid and handed_over (and keeps
+ * the worker's handle in its own memory); the worker sets pid, migration_id, result
+ * and ended; asyncmig.cancel() sets cancel_requested.  All fields are
+ * protected by the lock of am_shmem_lock().  A slot stays in_use until the
+ * launcher has seen its worker exit.  The rest of the shared state is
+ * private to shmem.c.
  */
 typedef struct AmWorkerSlot
 {
@@ -47,41 +46,59 @@ typedef struct AmWorkerSlot
 	AmWorkerResult result;
 	bool		ended;			/* result is final: it only exits now */
 	TimestampTz next_wakeup;	/* with AM_RESULT_IDLE: 0 or not_before */
+	bool		handed_over;	/* the launcher asked for the next worker of
+								 * its database: it counts neither against
+								 * max_workers nor as its database's worker */
 	char		last_fatal[AM_OBITUARY_LEN];	/* FATAL that ended it */
 } AmWorkerSlot;
 
-/* what the launcher knows of a worker that ended inside a migration */
-typedef struct AmObituary
-{
-	Oid			dboid;
-	int64		migration_id;
-	pid_t		pid;
-	char		message[AM_OBITUARY_LEN];
-} AmObituary;
-
-typedef struct AmShared
-{
-	LWLock	   *lock;
-	pid_t		launcher_pid;
-	Latch	   *launcher_latch;
-	bool		no_bgworker_slot;	/* the last worker start found none */
-	int			nobituaries;
-	AmObituary obituaries[AM_MAX_OBITUARIES];
-	ConditionVariable status_cv;	/* broadcast when a migration ends */
-	int			nslots;
-	AmWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
-} AmShared;
-
-extern AmShared *am_shmem_state;
 extern bool am_shmem_preloaded;
 
 extern void am_shmem_init(void);
-extern void am_shmem_request_database(Oid dboid, TimestampTz wake_at);
-extern void am_shmem_add_pending(Oid dboid, TimestampTz wake_at);
-extern void am_shmem_wake_launcher(void);
 
-/* for a worker */
-extern AmWorkerSlot *am_shmem_attach_slot(int slotno);
+/*
+ * The lock that protects every slot and the launcher's fields.  Functions
+ * that say "caller holds the lock" leave taking it to the caller, who may
+ * need several of them at once (the launcher); the others take it.
+ */
+extern void am_shmem_lock(LWLockMode mode);
+extern void am_shmem_unlock(void);
+
+/* the launcher: wake it, or wake it for a database */
+extern void am_shmem_wake_launcher(void);
+extern void am_shmem_request_database(Oid dboid, TimestampTz wake_at);
+
+/* "a status changed": wait() sleeps on it, the others broadcast it */
+extern void am_shmem_status_broadcast(void);
+extern void am_shmem_status_prepare(void);
+extern void am_shmem_status_sleep(long ms);
+extern void am_shmem_status_done(void);
+
+/* SQL functions: the worker of a run, the launcher's last start */
+extern bool am_shmem_run_has_worker(Oid dboid, int64 migration_id, pid_t pid);
+extern void am_shmem_cancel_run(Oid dboid, int64 migration_id, pid_t pid);
+extern bool am_shmem_no_bgworker_slot(void);
+extern bool am_shmem_database_waits_for_slot(Oid dboid);
+
+/* the launcher (caller holds the lock unless said otherwise) */
+extern bool am_shmem_launcher_attach(pid_t *other);
+extern int	am_shmem_nslots(void);
+extern AmWorkerSlot *am_shmem_slot(int slotno);
+extern bool am_shmem_database_busy(Oid dboid);
+extern int	am_shmem_free_slot(int max_running);
+extern bool am_shmem_exiting_workers(void);
+extern void am_shmem_slot_reserve(int slotno, Oid dboid);
+extern void am_shmem_slot_release(int slotno);
+extern void am_shmem_set_no_bgworker_slot(bool none);
+extern void am_shmem_add_obituary(const AmWorkerSlot *slot);
+
+/* a worker: its own slot, and the obituaries of dead runs */
+extern bool am_shmem_attach_slot(int slotno, Oid *dboid);
+extern void am_shmem_worker_claimed(int64 migration_id);
+extern void am_shmem_worker_note_error(const char *message);
+extern void am_shmem_worker_ended(AmWorkerResult result, TimestampTz wakeup);
 extern bool am_shmem_cancel_requested(void);
+extern bool am_shmem_take_obituary(Oid dboid, int64 migration_id, pid_t pid,
+								   bool consume, char *message);
 
 #endif							/* ASYNCMIG_SHMEM_H */

@@ -169,15 +169,14 @@ am_wait_targets(AmWait *w, const char *name)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("migration \"%s\" does not exist", name)));
 		am_functions_check_member(w->caller, m, "wait for");
-		w->last_status = pstrdup(m->status);
+		w->last_status = pstrdup(am_catalog_status_name(m->status));
 		if (w->poll)
 		{
 			/* even a SCHEDULED one: it is answered, not waited for */
-			if (strcmp(m->status, AM_STATUS_STARTED) == 0 ||
-				strcmp(m->status, AM_STATUS_IN_PROGRESS) == 0)
+			if (m->status == AM_STARTED || m->status == AM_IN_PROGRESS)
 				names = list_make1((char *) name);
 		}
-		else if (strcmp(m->status, AM_STATUS_SCHEDULED) == 0)
+		else if (m->status == AM_SCHEDULED)
 			ereport(NOTICE,
 					(errmsg("migration \"%s\" is " AM_STATUS_SCHEDULED ": nothing runs it until asyncmig.run() is called",
 							name)));
@@ -241,7 +240,8 @@ am_wait_look(AmWait *w)
 	foreach(lc, w->names)
 	{
 		char	   *n = lfirst(lc);
-		char	   *status;
+		AmStatus	status;
+		bool		found;
 		char	   *msg;
 		char	   *sqlstate;
 
@@ -252,31 +252,29 @@ am_wait_look(AmWait *w)
 		 */
 		MemoryContextReset(w->look_cxt);
 		MemoryContextSwitchTo(w->look_cxt);
-		status = am_catalog_functions_status_of(n, &msg, &sqlstate);
+		found = am_catalog_functions_status_of(n, &status, &msg, &sqlstate);
 		MemoryContextSwitchTo(w->cxt);
 		if (w->poll)
 		{
 			/* wait_for() looks at one row and only tells its status */
 			if (w->last_status)
 				pfree(w->last_status);
-			w->last_status = status ? pstrdup(status) : NULL;
-			if (status && (strcmp(status, AM_STATUS_STARTED) == 0 ||
-						   strcmp(status, AM_STATUS_IN_PROGRESS) == 0))
+			w->last_status = found ? pstrdup(am_catalog_status_name(status)) : NULL;
+			if (found && (status == AM_STARTED || status == AM_IN_PROGRESS))
 				still = lappend(still, n);
 			continue;
 		}
-		if (status == NULL)
+		if (!found)
 			continue;			/* deleted by hand: nothing to wait for */
-		if (strcmp(status, AM_STATUS_STARTED) == 0 ||
-			strcmp(status, AM_STATUS_IN_PROGRESS) == 0)
+		if (status == AM_STARTED || status == AM_IN_PROGRESS)
 		{
-			if (strcmp(status, AM_STATUS_STARTED) == 0)
+			if (status == AM_STARTED)
 				am_wait_tell_blocked(w, n);
 			still = lappend(still, n);
 			appendStringInfo(&w->pending, "%s\"%s\"",
 							 w->pending.len ? ", " : "", n);
 		}
-		else if (strcmp(status, AM_STATUS_ERROR) == 0)
+		else if (status == AM_ERROR)
 		{
 			w->failed = lappend(w->failed,
 								psprintf("\"%s\" ended in " AM_STATUS_ERROR ": %s", n,
@@ -294,7 +292,7 @@ am_wait_look(AmWait *w)
 
 /*
  * am_wait_sleep
- *		Sleep until a migration ends (the workers broadcast status_cv), a
+ *		Sleep until a migration ends (am_shmem_status_broadcast()), a
  *		second passes or the deadline comes.  Without shared memory
  *		(asyncmig not preloaded) nobody broadcasts: poll every second.
  */
@@ -306,16 +304,7 @@ am_wait_sleep(AmWait *w)
 	if (w->timeout_ms >= 0)
 		ms = Min(ms, Max(1, TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
 															w->deadline)));
-	if (am_shmem_state)
-		(void) ConditionVariableTimedSleep(&am_shmem_state->status_cv, ms,
-										   PG_WAIT_EXTENSION);
-	else
-	{
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 ms, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
+	am_shmem_status_sleep(ms);
 }
 
 /*
@@ -329,8 +318,7 @@ am_wait_loop(AmWait *w)
 {
 	for (;;)
 	{
-		if (am_shmem_state)
-			ConditionVariablePrepareToSleep(&am_shmem_state->status_cv);
+		am_shmem_status_prepare();
 
 		am_wait_look(w);
 		if (w->names == NIL)
@@ -356,8 +344,7 @@ am_wait_loop(AmWait *w)
 		am_wait_sleep(w);
 		CHECK_FOR_INTERRUPTS();
 	}
-	if (am_shmem_state)
-		ConditionVariableCancelSleep();
+	am_shmem_status_done();
 }
 
 /*

@@ -63,7 +63,6 @@
 /* the earliest a worker asks to be started again, when it has a reason */
 #define AM_MIN_WAKEUP_MS		1000
 
-static AmWorkerSlot *MySlot = NULL;
 static Oid	am_superuser = InvalidOid;
 
 /* the sweep skipped something: look again from then on (or 0) */
@@ -76,7 +75,6 @@ static void am_sweep(void);
 static void am_sweep_cleanups(MemoryContext sweep_cxt);
 static void am_retry_later(void);
 static void am_settle_registry(void);
-static bool am_slot_runs(int64 migration_id);
 static char *am_obituary(int64 migration_id, int pid, int *sqlstate,
 						 bool consume);
 static void am_run_claimed(AmMigration *m);
@@ -91,8 +89,8 @@ static void am_run_claimed(AmMigration *m);
 static void
 am_worker_emit_log(ErrorData *edata)
 {
-	if (edata->elevel >= ERROR && MySlot != NULL && edata->message != NULL)
-		strlcpy(MySlot->last_fatal, edata->message, AM_OBITUARY_LEN);
+	if (edata->elevel >= ERROR && edata->message != NULL)
+		am_shmem_worker_note_error(edata->message);
 	if (prev_emit_log_hook)
 		prev_emit_log_hook(edata);
 }
@@ -107,14 +105,7 @@ am_worker_emit_log(ErrorData *edata)
 static void
 am_worker_exit(AmWorkerResult result, TimestampTz wakeup)
 {
-	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	MySlot->result = result;
-	MySlot->next_wakeup = wakeup;
-	MySlot->ended = true;
-	if (am_shmem_state->launcher_latch)
-		SetLatch(am_shmem_state->launcher_latch);
-	LWLockRelease(am_shmem_state->lock);
-	ConditionVariableBroadcast(&am_shmem_state->status_cv);
+	am_shmem_worker_ended(result, wakeup);
 	proc_exit(0);
 }
 
@@ -139,12 +130,8 @@ asyncmig_worker_main(Datum main_arg)
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
-	MySlot = am_shmem_attach_slot(slotno);
-	if (MySlot == NULL)
+	if (!am_shmem_attach_slot(slotno, &dboid))
 		proc_exit(0);			/* a launcher that died gave the slot away */
-	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
-	dboid = MySlot->dboid;
-	LWLockRelease(am_shmem_state->lock);
 
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = am_worker_emit_log;
@@ -199,9 +186,7 @@ asyncmig_worker_main(Datum main_arg)
 		/* before the launcher may count this database as looked at */
 		am_registry_ensure(MyDatabaseId);
 		am_catalog_claimed_in(cxt.relid);
-		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-		MySlot->migration_id = m->id;
-		LWLockRelease(am_shmem_state->lock);
+		am_shmem_worker_claimed(m->id);
 	}
 	else
 	{
@@ -217,7 +202,7 @@ asyncmig_worker_main(Datum main_arg)
 			wakeup = am_retry_at;
 	}
 	am_catalog_commit(&cxt);
-	ConditionVariableBroadcast(&am_shmem_state->status_cv);
+	am_shmem_status_broadcast();
 	AM_PHASE(m ? "claimed" : "nothing to claim");
 
 	if (m == NULL)
@@ -244,7 +229,8 @@ asyncmig_worker_main(Datum main_arg)
 static void
 am_run_claimed(AmMigration *m)
 {
-	bool		backwards = strcmp(m->direction, AM_DIRECTION_BACKWARDS) == 0;
+	bool		backwards = m->direction == AM_BACKWARDS;
+	const char *direction = am_catalog_direction_name(m->direction);
 	const char *sql = backwards ? m->backwards_sql : m->forwards_sql;
 	AmExecResult res;
 	AmCatalogContext cxt;
@@ -258,7 +244,7 @@ am_run_claimed(AmMigration *m)
 	set_ps_display(appname);
 	ereport(LOG,
 			(errmsg("asyncmig migration \"%s\" started (%s)", m->name,
-					m->direction)));
+					direction)));
 
 	StartTransactionCommand();
 	owner_exists = SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(m->owner));
@@ -336,40 +322,14 @@ am_run_claimed(AmMigration *m)
 	if (ok)
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\" finished (%s) in %.3f s",
-						m->name, m->direction,
+						m->name, direction,
 						(double) (GetCurrentTimestamp() - start) / 1000000.0)));
 	else
 		ereport(LOG,
 				(errmsg("asyncmig migration \"%s\" failed (%s): %s",
-						m->name, m->direction,
+						m->name, direction,
 						res.message ? res.message :
 						(res.edata && res.edata->message ? res.edata->message : "unknown error"))));
-}
-
-/*
- * am_slot_runs
- *		Does a live worker, other than this one, run that migration in this
- *		database?
- */
-static bool
-am_slot_runs(int64 migration_id)
-{
-	bool		result = false;
-	int			i;
-
-	LWLockAcquire(am_shmem_state->lock, LW_SHARED);
-	for (i = 0; i < am_shmem_state->nslots; i++)
-	{
-		AmWorkerSlot *slot = &am_shmem_state->slots[i];
-
-		/* the launcher frees a slot only after its worker has exited */
-		if (slot != MySlot && slot->in_use && slot->dboid == MyDatabaseId &&
-			slot->migration_id == migration_id &&
-			slot->pid != 0 && kill(slot->pid, 0) == 0)
-			result = true;
-	}
-	LWLockRelease(am_shmem_state->lock);
-	return result;
 }
 
 /*
@@ -382,41 +342,19 @@ am_slot_runs(int64 migration_id)
 static char *
 am_obituary(int64 migration_id, int pid, int *sqlstate, bool consume)
 {
-	char	   *result = NULL;
-	int			i;
+	char		message[AM_OBITUARY_LEN];
 
-	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	for (i = 0; i < am_shmem_state->nobituaries; i++)
-	{
-		AmObituary *ob = &am_shmem_state->obituaries[i];
-
-		if (ob->dboid == MyDatabaseId && ob->migration_id == migration_id &&
-			ob->pid == pid)
-		{
-			if (ob->message[0])
-				result = psprintf("interrupted: %s", ob->message);
-			else
-				result = psprintf("interrupted: its worker (pid %d) exited while it ran",
-								  (int) ob->pid);
-			if (consume)
-			{
-				memmove(ob, ob + 1,
-						sizeof(AmObituary) * (am_shmem_state->nobituaries - i - 1));
-				am_shmem_state->nobituaries--;
-			}
-			break;
-		}
-	}
-	LWLockRelease(am_shmem_state->lock);
-
-	*sqlstate = ERRCODE_ADMIN_SHUTDOWN;
-	if (result == NULL)
+	if (!am_shmem_take_obituary(MyDatabaseId, migration_id, pid, consume,
+								message))
 	{
 		*sqlstate = ERRCODE_CRASH_SHUTDOWN;
-		result = psprintf("interrupted: the server shut down or restarted while it ran (worker pid %d)",
-						  pid);
+		return psprintf("interrupted: the server shut down or restarted while it ran (worker pid %d)",
+						pid);
 	}
-	return result;
+	*sqlstate = ERRCODE_ADMIN_SHUTDOWN;
+	if (message[0])
+		return psprintf("interrupted: %s", message);
+	return psprintf("interrupted: its worker (pid %d) exited while it ran", pid);
 }
 
 /*
@@ -486,7 +424,8 @@ am_sweep(void)
 	{
 		AmMigration *m = lfirst(lc);
 
-		if (!am_slot_runs(m->id))
+		/* a live worker, other than this one, runs it */
+		if (!am_shmem_run_has_worker(MyDatabaseId, m->id, 0))
 			dead = lappend(dead, m);
 	}
 	am_catalog_commit(&cxt);
