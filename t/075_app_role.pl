@@ -22,22 +22,9 @@ asyncmig.dependency_timeout = '3s'
 asyncmig_app_role($node, 'app');
 asyncmig_app_role($node, 'other', create_in => undef);
 
-# psql as the application role: (exit code, stdout, stderr)
-sub app_psql
-{
-	my ($sql) = @_;
-	my ($ret, $out, $err) = $node->psql('postgres', $sql,
-		extra_params => [ '-U', 'app' ]);
-	return ($ret, $out, $err);
-}
-
-sub app_ok
-{
-	my ($sql, $what) = @_;
-	my ($ret, $out, $err) = app_psql($sql);
-	is($ret, 0, $what) or diag($err);
-	return $out;
-}
+# psql as the application role: (exit code, stdout, stderr), and as a test
+sub app_psql { return asyncmig_app_psql($node, 'app', @_) }
+sub app_ok { return asyncmig_app_ok($node, 'app', @_) }
 
 # 1. exactly the documented grants: every routine the recipe names, and
 # nothing of the table

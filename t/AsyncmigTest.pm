@@ -26,6 +26,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(asyncmig_node asyncmig_standby asyncmig_app_role
+  asyncmig_app_psql asyncmig_app_ok
   asyncmig_allow_log asyncmig_unexpected_log_lines);
 
 # docs/grants.sql, the one recipe of an application role's grants
@@ -93,6 +94,26 @@ sub asyncmig_app_role
 		'ON_ERROR_STOP=1', '-d', $node->connstr($db), '-v', "app_role=$role",
 		'-f', $grants_sql);
 	return $role;
+}
+
+# asyncmig_app_psql($node, $role, $sql): psql as an application role made
+# by asyncmig_app_role(), in database postgres -> (exit code, stdout, stderr)
+sub asyncmig_app_psql
+{
+	my ($node, $role, $sql) = @_;
+
+	return $node->psql('postgres', $sql, extra_params => [ '-U', $role ]);
+}
+
+# asyncmig_app_ok($node, $role, $sql, $what): the same, as a test that it
+# succeeds (the error shown if not) -> stdout
+sub asyncmig_app_ok
+{
+	my ($node, $role, $sql, $what) = @_;
+	my ($ret, $out, $err) = asyncmig_app_psql($node, $role, $sql);
+
+	Test::More::is($ret, 0, $what) or Test::More::diag($err);
+	return $out;
 }
 
 # asyncmig_allow_log(qr/pattern/ => 'why the test causes it', ...)

@@ -59,15 +59,13 @@ def project_asyncmig_names(connection):
     """The asyncmig names of this project's migration files (RunPython
     operations made by make_sql_migration), in migration order."""
     from django.db.migrations.loader import MigrationLoader
-    from django.db.migrations.operations.special import RunPython
+
+    from ...migration import _asyncmig_names
 
     loader = MigrationLoader(connection, ignore_no_migrations=True)
     names = []
     for key in sorted(loader.disk_migrations):
-        migration = loader.disk_migrations[key]
-        for op in migration.operations:
-            if isinstance(op, RunPython):
-                name = getattr(op.code, "asyncmig_name", None)
-                if name and name not in names:
-                    names.append(name)
+        for name in _asyncmig_names(loader.disk_migrations[key]):
+            if name not in names:
+                names.append(name)
     return names
