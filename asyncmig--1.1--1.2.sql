@@ -86,7 +86,9 @@ REVOKE ALL ON PROCEDURE asyncmig.wait_for(text, interval, text) FROM PUBLIC;
  *   dependencies_waiting  a queued run: how many of its dependencies have
  *						   not FINISHED forwards (0 otherwise)
  * The numbers of a batched migration come from meta->'batches', as its
- * progress text does (b below).
+ * progress text does (b below); the text names the batches' size when
+ * asyncmig.batch_target_time made it other than batch_size, e.g.
+ *   batch 12: 31200 of ~2000000 rows (1%), size 1800, eta 4 min
  */
 CREATE OR REPLACE VIEW asyncmig.status WITH (security_barrier) AS
 SELECT m.name,
@@ -248,13 +250,14 @@ FROM asyncmig.migration m
 	-- monitor: is the row the caller's own (its SQL shown)?
 	CROSS JOIN LATERAL (SELECT pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER') AS own) v
 	-- batches: a batched migration's numbers, from meta->'batches'
-	LEFT JOIN LATERAL (SELECT s.n, s.r, s.run_r, s.secs,
+	LEFT JOIN LATERAL (SELECT s.n, s.r, s.run_r, s.secs, s.size,
 			GREATEST(s.e, s.r) AS e
 		FROM (SELECT
 				COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,batches}')::pg_catalog.int8, 0) AS n,
 				COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,rows}')::pg_catalog.int8, 0) AS r,
 				COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,estimate_rows}')::pg_catalog.int8, 0) AS e,
 				COALESCE((m.meta OPERATOR(pg_catalog.#>>) '{batches,run_rows}')::pg_catalog.int8, 0) AS run_r,
+				(m.meta OPERATOR(pg_catalog.#>>) '{batches,size}')::pg_catalog.int8 AS size,
 				COALESCE(pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) m.started_at), 0)::pg_catalog.numeric AS secs
 			) s
 		WHERE m.batch_relation IS NOT NULL AND m.direction OPERATOR(pg_catalog.=) 'forwards'
@@ -269,6 +272,10 @@ FROM asyncmig.migration m
 				CASE WHEN b.e OPERATOR(pg_catalog.>) 0
 					THEN pg_catalog.floor(100 OPERATOR(pg_catalog.*) b.r OPERATOR(pg_catalog./) b.e)::pg_catalog.int8
 					ELSE 0 END)
+			-- batches: the size asyncmig.batch_target_time chose, when not batch_size
+			OPERATOR(pg_catalog.||)
+			CASE WHEN b.size OPERATOR(pg_catalog.<>) m.batch_size
+				THEN pg_catalog.format(', size %s', b.size) ELSE '' END
 			OPERATOR(pg_catalog.||)
 			CASE
 				WHEN m.status OPERATOR(pg_catalog.<>) 'IN PROGRESS' OR b.run_r OPERATOR(pg_catalog.<=) 0
