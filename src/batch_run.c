@@ -129,7 +129,7 @@ static void am_batch_pin(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 static int64 am_batch_estimate(Oid relid);
 static int	am_batch_run_first_size(const AmBatchSpec *spec);
 static int	am_batch_run_next_size(const AmBatchSpec *spec, int64 walked,
-								   int64 ms, double *key_ms);
+								   double ms, double *key_ms);
 static int64 am_batch_replica_lag_kb(void);
 static void am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec);
 static bool am_batch_one(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
@@ -358,11 +358,11 @@ am_batch_run_first_size(const AmBatchSpec *spec)
  *		The size of the next batch, after one that walked that many keys in
  *		ms milliseconds at spec->size keys: as many keys as
  *		asyncmig.batch_target_time holds at the smoothed time per key
- *		(*key_ms, updated), with the bounds of AM_BATCH_SMOOTHING and after.
+ *		(*key_ms, updated), within the bounds said above AM_BATCH_SMOOTHING.
  *		Without a target, batch_size.
  */
 static int
-am_batch_run_next_size(const AmBatchSpec *spec, int64 walked, int64 ms,
+am_batch_run_next_size(const AmBatchSpec *spec, int64 walked, double ms,
 					   double *key_ms)
 {
 	double		target = am_settings_batch_target_time;
@@ -373,7 +373,7 @@ am_batch_run_next_size(const AmBatchSpec *spec, int64 walked, int64 ms,
 	*key_ms = 0;
 	if (target <= 0 || walked <= 0)
 		return spec->batch_size;
-	per_key = (double) ms / (double) walked;
+	per_key = ms / (double) walked;
 	*key_ms = spec->key_ms > 0 ?
 		AM_BATCH_SMOOTHING * per_key + (1 - AM_BATCH_SMOOTHING) * spec->key_ms :
 		per_key;
@@ -507,8 +507,11 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 	/* the progress and the next size, in the batch's transaction */
 	if (!done)
 	{
-		b->ms = (GetCurrentTimestamp() - begun) / 1000;
-		b->next_size = am_batch_run_next_size(spec, b->walked, b->ms, &b->key_ms);
+		int64		us = GetCurrentTimestamp() - begun;
+
+		b->ms = us / 1000;
+		b->next_size = am_batch_run_next_size(spec, b->walked, us / 1000.0,
+											  &b->key_ms);
 		am_catalog_enter(&ccxt);
 		am_batch_catalog_progress(m->id, MyProcPid, b->last_key, b->walked,
 								  b->affected, b->next_size,
