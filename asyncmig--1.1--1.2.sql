@@ -88,7 +88,9 @@ REVOKE ALL ON PROCEDURE asyncmig.wait_for(text, interval, text) FROM PUBLIC;
  *   id				   the row's id: what a NOTIFY asyncmig payload
  *						   ({"id": ..., "status": ...}, src/catalog.c) names
  * The numbers of a batched migration come from meta->'batches', as its
- * progress text does (b below).
+ * progress text does (b below); the text names the batches' size when
+ * asyncmig.batch_target_time made it other than batch_size, e.g.
+ *   batch 12: 31200 of ~2000000 rows (1%), size 1800, eta 4 min
  *
  * Cost: a read by name or id uses the table's unique indexes.  Only the
  * live rows (queued, running, a cleanup left: the predicates of
@@ -344,7 +346,8 @@ FROM (
 	CROSS JOIN LATERAL (SELECT pg_catalog.pg_has_role(m.owner::pg_catalog.oid, 'MEMBER') AS own) v
 	-- batches: a batched migration's numbers (NULL for others), computed
 	-- once a row in the branches above
-	CROSS JOIN LATERAL (SELECT m.b_n AS n, m.b_r AS r, m.b_e AS e, m.b_run_r AS run_r, m.b_secs AS secs) b
+	CROSS JOIN LATERAL (SELECT m.b_n AS n, m.b_r AS r, m.b_e AS e, m.b_run_r AS run_r, m.b_secs AS secs,
+		(m.meta OPERATOR(pg_catalog.#>>) '{batches,size}')::pg_catalog.int8 AS size) b
 	CROSS JOIN LATERAL (SELECT (b.e OPERATOR(pg_catalog.-) b.r)::pg_catalog.numeric
 		OPERATOR(pg_catalog.*) b.secs OPERATOR(pg_catalog./) NULLIF(b.run_r, 0) AS eta) t
 	-- batches: a batched migration's progress
@@ -357,6 +360,10 @@ FROM (
 				CASE WHEN b.e OPERATOR(pg_catalog.>) 0
 					THEN pg_catalog.floor(100 OPERATOR(pg_catalog.*) b.r OPERATOR(pg_catalog./) b.e)::pg_catalog.int8
 					ELSE 0 END)
+			-- batches: the size asyncmig.batch_target_time chose, when not batch_size
+			OPERATOR(pg_catalog.||)
+			CASE WHEN b.size OPERATOR(pg_catalog.<>) m.batch_size
+				THEN pg_catalog.format(', size %s', b.size) ELSE '' END
 			OPERATOR(pg_catalog.||)
 			CASE
 				WHEN m.status OPERATOR(pg_catalog.<>) 'IN PROGRESS' OR b.run_r OPERATOR(pg_catalog.<=) 0

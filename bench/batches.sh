@@ -9,6 +9,8 @@
 #   (b) asyncmig.schedule_batches() of the same change, WHERE id BETWEEN $1 AND $2
 #   (c) schedule_batches() of a change that is expensive per row (COST md5s
 #       per row, default 100: a batch of the default size takes over a second)
+#       whose batches are sized to asyncmig.batch_target_time (TARGET, e.g.
+#       TARGET=0 for fixed sizes; default: the setting's default)
 # while pgbench runs single-row UPDATEs of random ids (CLIENTS clients, RATE
 # transactions per second in all).  It reports the writers' p99, p99.9 and
 # worst latency during each, the change's total time, and the table's size
@@ -23,12 +25,17 @@ CLIENTS=${CLIENTS:-4}
 RATE=${RATE:-200}
 BATCH_SIZE=${BATCH_SIZE:-}
 COST=${COST:-100}
+TARGET=${TARGET:-}
 
 am_throwaway_cluster bench-batches 55700 "max_wal_size = '4GB'" "log_min_messages = info"
 
 sql() { am_psql -At "$@"; }
 
 sql -c "CREATE EXTENSION asyncmig" -c "CREATE EXTENSION pgstattuple"
+if [ -n "$TARGET" ]; then
+	sql -c "ALTER SYSTEM SET asyncmig.batch_target_time = '$TARGET'" -c "SELECT pg_reload_conf()" >/dev/null
+fi
+target=$(sql -c "SHOW asyncmig.batch_target_time")
 
 fresh_table() {
 	sql -c "DROP TABLE IF EXISTS bench" \
@@ -58,7 +65,8 @@ writer_stats() {     # $1: label -> "count p99_ms p99.9_ms max_ms"
 # run_batches LABEL NAME BATCH_SQL: schedule_batches() of BATCH_SQL while the
 # writers run (40 s in all, the change starting after 3 s); sets
 # ${LABEL}_ms (in the worker), ${LABEL}_total_ms, ${LABEL}_batches,
-# ${LABEL}_size_used and the writers' stats
+# ${LABEL}_size_used, ${LABEL}_last_size (the batches' size at the end),
+# ${LABEL}_avg_size and the writers' stats
 run_batches() {
 	local label=$1 name=$2 batch_sql=$3 t0 line last="" size_arg=""
 	[ -n "$BATCH_SIZE" ] && size_arg=", batch_size => $BATCH_SIZE"
@@ -77,6 +85,8 @@ run_batches() {
 	eval "${label}_ms=$(sql -c "SELECT round(extract(epoch FROM finished_at - started_at) * 1000) FROM asyncmig.migration WHERE name = '$name'")"
 	eval "${label}_batches=$(sql -c "SELECT meta->'batches'->>'batches' FROM asyncmig.migration WHERE name = '$name'")"
 	eval "${label}_size_used=$(sql -c "SELECT batch_size FROM asyncmig.migration WHERE name = '$name'")"
+	eval "${label}_last_size=$(sql -c "SELECT meta->'batches'->>'size' FROM asyncmig.migration WHERE name = '$name'")"
+	eval "${label}_avg_size=$(sql -c "SELECT round((meta->'batches'->>'rows')::numeric / greatest((meta->'batches'->>'batches')::int, 1)) FROM asyncmig.migration WHERE name = '$name'")"
 	wait "$writers_pid"
 	read -r "${label}_n" "${label}_p99" "${label}_p999" "${label}_max" <<<"$(writer_stats "$label")"
 }
@@ -121,7 +131,7 @@ c_sql="UPDATE bench SET flag = (SELECT bool_or(md5(payload || i) < '1') FROM gen
 c_secs=$(sql -c "SELECT greatest(40, ceil($ROWS * $COST / 1e6 * 1.5) + 10)::int")
 run_batches c bench_expensive "$c_sql" "$c_secs"
 c_wrong=$(sql -c "SELECT count(*) FROM bench WHERE flag IS NULL")
-echo "(c) expensive schedule_batches: ${c_ms} ms in the worker, $c_batches batches of $c_size_used ($(( c_ms / (c_batches > 0 ? c_batches : 1) )) ms each); writers ($c_secs s): $c_n, p99 ${c_p99} ms, p99.9 ${c_p999} ms, worst ${c_max} ms"
+echo "(c) expensive schedule_batches (asyncmig.batch_target_time $target): ${c_ms} ms in the worker, $c_batches batches, batch_size $c_size_used, $c_avg_size keys each on average, $c_last_size at the end ($(( c_ms / (c_batches > 0 ? c_batches : 1) )) ms each); writers ($c_secs s): $c_n, p99 ${c_p99} ms, p99.9 ${c_p999} ms, worst ${c_max} ms"
 
 section=$(cat <<EOT
 <!-- batches: written by bench/batches.sh -->
@@ -134,11 +144,11 @@ $size0 MB) gets the backfill \`SET flag = (account_id % 2 = 0)\` on a fresh copy
 each way, while pgbench runs single-row \`UPDATE bench SET payload = md5(payload)
 WHERE id = :id\` of random ids ($CLIENTS clients, $RATE per second in all,
 for 40 s, the change starting after 3 s; latency counted from each
-transaction's scheduled start).
+transaction's scheduled start).  asyncmig.batch_target_time: $target.
 
 | | (0) nothing running | (a) one \`UPDATE\` from psql | (b) \`schedule_batches()\` |
 |---|---|---|---|
-| total time of the change | - | $a_ms ms | $b_ms ms in the worker ($b_batches batches of $b_size_used; $b_total_ms ms from schedule to FINISHED) |
+| total time of the change | - | $a_ms ms | $b_ms ms in the worker ($b_batches batches, batch_size $b_size_used, $b_avg_size keys each on average; $b_total_ms ms from schedule to FINISHED) |
 | writers' UPDATEs done | $z_n | $a_n | $b_n |
 | writers' p99 latency | $z_p99 ms | $a_p99 ms | $b_p99 ms |
 | writers' p99.9 latency | $z_p999 ms | $a_p999 ms | $b_p999 ms |
@@ -153,12 +163,16 @@ the UPDATE has already changed waits for the whole statement to commit; during
 
 An expensive batch statement, (c): \`SET flag = (SELECT bool_or(md5(payload || i)
 < '1') FROM generate_series(1, $COST) i)\` through \`schedule_batches()\` with the
-same writers (for $c_secs s): $c_batches batches of $c_size_used, $c_ms ms in the
-worker, about $(( c_ms / (c_batches > 0 ? c_batches : 1) )) ms per batch; writers
-$c_n, p99 $c_p99 ms, p99.9 $c_p999 ms, worst $c_max ms (nothing running: p99
-$z_p99 ms, p99.9 $z_p999 ms); rows left wrong: $c_wrong. A writer waits at most
-for the batch that holds its row: with batches this long, a smaller
-\`batch_size\` bounds the writers' worst case.
+same writers (for $c_secs s): $c_batches batches (batch_size $c_size_used, sized
+to asyncmig.batch_target_time $target: $c_avg_size keys each on average, $c_last_size
+at the end), $c_ms ms in the worker, about $(( c_ms / (c_batches > 0 ? c_batches : 1) )) ms
+per batch; writers $c_n, p99 $c_p99 ms, p99.9 $c_p999 ms, worst $c_max ms
+(nothing running: p99 $z_p99 ms, p99.9 $z_p999 ms); rows left wrong: $c_wrong.
+A writer waits at most for the batch that holds its row, so the target time
+bounds the writers' waits. Measured before the sizing, with fixed batches of
+10000 (2026-12-03, same script): 200 batches of about 1053 ms, 210713 ms in
+the worker; writers p99 71 ms, p99.9 578 ms, worst 1117 ms (nothing running:
+p99 38 ms, p99.9 121 ms).
 <!-- batches: end -->
 EOT
 )

@@ -16,13 +16,17 @@
  *		 "walk": {"column": "id", "index": "t_pkey", "index_oid": 16390,
  *				  "type": "bigint", "type_oid": 20, "collation": null,
  *				  "collation_oid": 0, "opclass": "int8_ops",
- *				  "opclass_oid": 3124}}	the walk's key and order
+ *				  "opclass_oid": 3124},	the walk's key and order
+ *		 "size": 4700,			keys the next batch asks for
+ *		 "target_ms": 200,		asyncmig.batch_target_time (0: fixed size)
+ *		 "last_batch_ms": 212}	how long the last batch took
  *
  * "walk" is written when a walk begins from its first key and kept while
  * it resumes: a run whose key no longer has that type, collation and
  * operator class ends ERROR (batch_run.c); restart => true forgets it with
  * the rest of the progress.  "upper_key" is written at the start of each
- * run.
+ * run; "size" and "target_ms" then and with each batch, so that a run
+ * resumes with the size the last one had reached (batch_run.c).
  *
  * Every function runs inside am_catalog_enter() (as the table's owner,
  * search_path pinned).  The batch columns come with asyncmig 1.1: a
@@ -186,7 +190,8 @@ am_batch_catalog_spec(int64 id)
 					 "  coalesce((meta #>> '{batches,walk,collation_oid}')::pg_catalog.oid, 0), "
 					 "  coalesce((meta #>> '{batches,walk,opclass_oid}')::pg_catalog.oid, 0), "
 					 "  coalesce(meta -> 'batches' ? 'upper_key', false), "
-					 "  meta #>> '{batches,upper_key}' "
+					 "  meta #>> '{batches,upper_key}', "
+					 "  coalesce((meta #>> '{batches,size}')::pg_catalog.int4, 0) "
 					 "FROM asyncmig.migration WHERE id = $1 AND batch_relation IS NOT NULL",
 					 1, types, values, NULL, true, SPI_OK_SELECT) == 1)
 	{
@@ -212,6 +217,7 @@ am_batch_catalog_spec(int64 id)
 		spec->has_upper = DatumGetBool(SPI_getbinval(tup, desc, 13, &isnull));
 		v = SPI_getvalue(tup, desc, 14);
 		spec->upper_key = v ? MemoryContextStrdup(cxt, v) : NULL;
+		spec->size = DatumGetInt32(SPI_getbinval(tup, desc, 15, &isnull));
 	}
 	SPI_finish();
 	return spec;
@@ -221,22 +227,25 @@ am_batch_catalog_spec(int64 id)
  * am_batch_catalog_start_run
  *		A run of a batched migration begins: note the table's estimated size,
  *		count this run's batches from zero, and record the walk's key and
- *		order (walk_json, a jsonb object) and its upper bound (NULL: the
- *		table had no key to walk).
+ *		order (walk_json, a jsonb object), its upper bound (NULL: the
+ *		table had no key to walk), and the size of its first batch under
+ *		the target time in effect.
  */
 void
 am_batch_catalog_start_run(int64 id, int64 estimate_rows, const char *walk_json,
-						   const char *upper_key)
+						   const char *upper_key, int size, int target_ms)
 {
-	Oid			types[4] = {INT8OID, INT8OID, TEXTOID, TEXTOID};
-	Datum		values[4];
-	char		nulls[4] = {' ', ' ', ' ', ' '};
+	Oid			types[6] = {INT8OID, INT8OID, TEXTOID, TEXTOID, INT4OID, INT4OID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	values[0] = Int64GetDatum(id);
 	values[1] = Int64GetDatum(estimate_rows);
 	values[2] = CStringGetTextDatum(walk_json);
 	values[3] = upper_key ? CStringGetTextDatum(upper_key) : (Datum) 0;
 	nulls[3] = upper_key ? ' ' : 'n';
+	values[4] = Int32GetDatum(size);
+	values[5] = Int32GetDatum(target_ms);
 	am_catalog_exec("UPDATE asyncmig.migration SET meta = meta || "
 				 "pg_catalog.jsonb_build_object('batches', "
 				 "  pg_catalog.jsonb_build_object('last_key', NULL, 'batches', 0, "
@@ -244,9 +253,10 @@ am_batch_catalog_start_run(int64 id, int64 estimate_rows, const char *walk_json,
 				 "  || coalesce(meta -> 'batches', '{}') "
 				 "  || pg_catalog.jsonb_build_object('estimate_rows', $2, "
 				 "    'run_batches', 0, 'run_rows', 0, "
-				 "    'walk', $3::pg_catalog.jsonb, 'upper_key', $4)) "
+				 "    'walk', $3::pg_catalog.jsonb, 'upper_key', $4, "
+				 "    'size', $5, 'target_ms', $6)) "
 				 "WHERE id = $1",
-				 4, types, values, nulls, false, SPI_OK_UPDATE);
+				 6, types, values, nulls, false, SPI_OK_UPDATE);
 }
 
 /*
@@ -307,23 +317,29 @@ am_batch_catalog_lock_run(int64 id, int pid)
 
 /*
  * am_batch_catalog_progress
- *		One more batch done, up to last_key: called in the batch's own
- *		transaction, so that the batch and this record commit together or
- *		not at all.  updated_at is left alone, so that the update can be
- *		HOT (it is in the queue index).
+ *		One more batch done, up to last_key, in batch_ms, and the size of
+ *		the next one: called in the batch's own transaction, so that the
+ *		batch and this record commit together or not at all.  updated_at is
+ *		left alone, so that the update can be HOT (it is in the queue
+ *		index).
  */
 void
 am_batch_catalog_progress(int64 id, int pid, const char *last_key,
-						  int64 walked, int64 affected)
+						  int64 walked, int64 affected, int size,
+						  int target_ms, int64 batch_ms)
 {
-	Oid			types[5] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID};
-	Datum		values[5];
+	Oid			types[8] = {INT8OID, INT4OID, TEXTOID, INT8OID, INT8OID,
+							INT4OID, INT4OID, INT8OID};
+	Datum		values[8];
 
 	values[0] = Int64GetDatum(id);
 	values[1] = Int32GetDatum(pid);
 	values[2] = CStringGetTextDatum(last_key);
 	values[3] = Int64GetDatum(walked);
 	values[4] = Int64GetDatum(affected);
+	values[5] = Int32GetDatum(size);
+	values[6] = Int32GetDatum(target_ms);
+	values[7] = Int64GetDatum(batch_ms);
 	SPI_connect();
 	if (am_catalog_spi("UPDATE asyncmig.migration m SET meta = m.meta || "
 					 "pg_catalog.jsonb_build_object('batches', b.b || "
@@ -332,10 +348,11 @@ am_batch_catalog_progress(int64 id, int pid, const char *last_key,
 					 "    'rows', (b.b ->> 'rows')::pg_catalog.int8 + $4, "
 					 "    'rows_affected', (b.b ->> 'rows_affected')::pg_catalog.int8 + $5, "
 					 "    'run_batches', (b.b ->> 'run_batches')::pg_catalog.int8 + 1, "
-					 "    'run_rows', (b.b ->> 'run_rows')::pg_catalog.int8 + $4)) "
+					 "    'run_rows', (b.b ->> 'run_rows')::pg_catalog.int8 + $4, "
+					 "    'size', $6, 'target_ms', $7, 'last_batch_ms', $8)) "
 					 "FROM (SELECT meta -> 'batches' AS b FROM asyncmig.migration WHERE id = $1) b "
 					 "WHERE " AM_SAME_RUN,
-					 5, types, values, NULL, false, SPI_OK_UPDATE) != 1)
+					 8, types, values, NULL, false, SPI_OK_UPDATE) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("asyncmig migration %lld is no longer " AM_STATUS_IN_PROGRESS " in this worker", (long long) id),

@@ -39,6 +39,9 @@ typedef struct AmBatchSpec
 	Oid			walk_opclass;
 	bool		has_upper;		/* upper_key recorded (NULL: nothing to walk) */
 	char	   *upper_key;
+	/* the batches' size (asyncmig.batch_target_time, batch_run.c) */
+	int			size;			/* keys the next batch asks for (0: none saved) */
+	double		key_ms;			/* smoothed time per key, ms (0: none yet) */
 	/* set by the batch loop when a batch fails: which one */
 	int64		failed_batch;	/* 0: none */
 	char	   *failed_first;
@@ -54,11 +57,13 @@ extern void am_batch_catalog_forget_progress(int64 id);
 extern AmBatchSpec *am_batch_catalog_spec(int64 id);
 extern void am_batch_catalog_start_run(int64 id, int64 estimate_rows,
 									   const char *walk_json,
-									   const char *upper_key);
+									   const char *upper_key, int size,
+									   int target_ms);
 extern void am_batch_catalog_repin(int64 id, Oid indexid);
 extern bool am_batch_catalog_lock_run(int64 id, int pid);
 extern void am_batch_catalog_progress(int64 id, int pid, const char *last_key,
-									  int64 walked, int64 affected);
+									  int64 walked, int64 affected, int size,
+									  int target_ms, int64 batch_ms);
 extern char *am_batch_catalog_error_json(const AmBatchSpec *spec);
 
 #endif							/* ASYNCMIG_BATCH_CATALOG_H */

@@ -27,6 +27,14 @@
  * every row of the last key, and the next batch starts after it.  Rows
  * whose key is NULL are not walked.
  *
+ * Sized to a time: under asyncmig.batch_target_time, batch_size is the
+ * first and the largest size, and each next batch asks for as many keys as
+ * the target time holds at the time per key of the batches done
+ * (am_batch_run_next_size()).  The size changes only the LIMIT of the
+ * walk: each batch still starts after the last key recorded, so sizes
+ * cannot skip or repeat a key.  The size is recorded with each batch, and
+ * a resumed run starts with it.
+ *
  * Gentle: asyncmig.lock_timeout applies to each batch; a batch that fails
  * on a lock timeout, deadlock or serialization failure is tried again (the
  * executor's policy, counted per batch); between batches the worker
@@ -79,6 +87,24 @@
 /* a session holds the run's row: look again after */
 #define AM_BATCH_BUSY_RETRY_MS	1000
 
+/*
+ * Sizing to asyncmig.batch_target_time (am_batch_run_next_size()).  The
+ * time per key is smoothed over the batches done, the last one weighing
+ * half, so that one batch slowed by a lock wait or a checkpoint halves the
+ * size at most.  A size shrinks at most 4 times per batch and grows at
+ * most 2 times: a batch over its time makes writers wait now, one under
+ * it only costs a little throughput, so slow batches are cut fast and
+ * sizes come back with care.  Within 10% of the target the size stays (no
+ * jitter).  Never below batch_size / 100: a statement whose time is mostly
+ * per batch (a scan of another table) gets no faster with fewer keys, and
+ * that floor bounds what sizing can cost it at 100 times the batches.
+ */
+#define AM_BATCH_SMOOTHING		0.5
+#define AM_BATCH_MAX_SHRINK		4.0
+#define AM_BATCH_MAX_GROWTH		2.0
+#define AM_BATCH_TOLERANCE		0.1
+#define AM_BATCH_MIN_FRACTION	100
+
 /* what one batch did */
 typedef struct AmBatchDone
 {
@@ -86,6 +112,9 @@ typedef struct AmBatchDone
 	char	   *last_key;
 	int64		walked;
 	int64		affected;
+	int64		ms;				/* how long it took, up to its record */
+	int			next_size;		/* and the next batch's size */
+	double		key_ms;
 } AmBatchDone;
 
 static int	am_batch_fixed_settings(void);
@@ -97,6 +126,9 @@ static char *am_batch_upper_key(AmBatchKey *key, MemoryContext into);
 static void am_batch_pin(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 						 MemoryContext into);
 static int64 am_batch_estimate(Oid relid);
+static int	am_batch_run_first_size(const AmBatchSpec *spec);
+static int	am_batch_run_next_size(const AmBatchSpec *spec, int64 walked,
+								   double ms, double *key_ms);
 static int64 am_batch_replica_lag_kb(void);
 static void am_batch_wait_for_replicas(AmMigration *m, AmBatchSpec *spec);
 static bool am_batch_one(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
@@ -305,6 +337,57 @@ am_batch_estimate(Oid relid)
 }
 
 /*
+ * am_batch_run_first_size
+ *		The size of a run's first batch: batch_size, or with a target time
+ *		the size a run before this one had reached (its last key is where
+ *		this one goes on), within the bounds of am_batch_run_next_size().
+ */
+static int
+am_batch_run_first_size(const AmBatchSpec *spec)
+{
+	int			floor_size = Max(1, spec->batch_size / AM_BATCH_MIN_FRACTION);
+
+	if (am_settings_batch_target_time <= 0 || spec->size <= 0)
+		return spec->batch_size;
+	return Min(Max(spec->size, floor_size), spec->batch_size);
+}
+
+/*
+ * am_batch_run_next_size
+ *		The size of the next batch, after one that walked that many keys in
+ *		ms milliseconds at spec->size keys: as many keys as
+ *		asyncmig.batch_target_time holds at the smoothed time per key
+ *		(*key_ms, updated), within the bounds said above AM_BATCH_SMOOTHING.
+ *		Without a target, batch_size.
+ */
+static int
+am_batch_run_next_size(const AmBatchSpec *spec, int64 walked, double ms,
+					   double *key_ms)
+{
+	double		target = am_settings_batch_target_time;
+	double		size = spec->size;
+	double		per_key;
+	double		next;
+
+	*key_ms = 0;
+	if (target <= 0 || walked <= 0)
+		return spec->batch_size;
+	per_key = ms / (double) walked;
+	*key_ms = spec->key_ms > 0 ?
+		AM_BATCH_SMOOTHING * per_key + (1 - AM_BATCH_SMOOTHING) * spec->key_ms :
+		per_key;
+	next = *key_ms > 0 ? target / *key_ms : size * AM_BATCH_MAX_GROWTH;
+	if (next >= size * (1 - AM_BATCH_TOLERANCE) &&
+		next <= size * (1 + AM_BATCH_TOLERANCE))
+		next = size;
+	next = Max(next, size / AM_BATCH_MAX_SHRINK);
+	next = Min(next, size * AM_BATCH_MAX_GROWTH);
+	next = Max(next, (double) Max(1, spec->batch_size / AM_BATCH_MIN_FRACTION));
+	next = Min(next, (double) spec->batch_size);
+	return (int) next;
+}
+
+/*
  * am_batch_one
  *		Run the next batch in a transaction of its own, and record it in
  *		the row in that same transaction.  Returns true when no key is left
@@ -330,6 +413,7 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 	Oid			outfunc;
 	bool		varlena;
 	int			rc;
+	TimestampTz begun;
 
 	memset(b, 0, sizeof(AmBatchDone));
 	SetCurrentStatementStartTimestamp();
@@ -351,6 +435,7 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 		return false;
 	}
 	SPI_connect();
+	begun = GetCurrentTimestamp();
 
 	/*
 	 * The bounds, in the walk's pinned order, up to its upper bound; the key
@@ -372,7 +457,7 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 	}
 	getTypeInputInfo(key->typid, &infunc, &ioparam);
 	types[0] = INT8OID;
-	values[0] = Int64GetDatum(spec->batch_size);
+	values[0] = Int64GetDatum(spec->size);
 	types[1] = types[2] = key->typid;
 	values[1] = OidInputFunctionCall(infunc, spec->upper_key, ioparam, -1);
 	if (spec->last_key)
@@ -418,12 +503,18 @@ am_batch_one(AmMigration *m, AmBatchSpec *spec, AmBatchKey *key,
 	}
 	SPI_finish();
 
-	/* the progress, as the table's owner, in the batch's transaction */
+	/* the progress and the next size, in the batch's transaction */
 	if (!done)
 	{
+		int64		us = GetCurrentTimestamp() - begun;
+
+		b->ms = us / 1000;
+		b->next_size = am_batch_run_next_size(spec, b->walked, us / 1000.0,
+											  &b->key_ms);
 		am_catalog_enter(&ccxt);
 		am_batch_catalog_progress(m->id, MyProcPid, b->last_key, b->walked,
-								  b->affected);
+								  b->affected, b->next_size,
+								  am_settings_batch_target_time, b->ms);
 		if (repinned)
 			am_batch_catalog_repin(m->id, key->indexid);
 		am_catalog_leave(&ccxt);
@@ -560,9 +651,12 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 		 */
 		am_batch_check_sql(m->forwards_sql, &key, true);
 		estimate = am_batch_estimate(spec->relid);
+		spec->size = am_batch_run_first_size(spec);
+		spec->key_ms = 0;
 		am_catalog_enter(&ccxt);
 		am_batch_catalog_start_run(m->id, estimate, am_batch_walk_json(&key),
-								   spec->upper_key);
+								   spec->upper_key, spec->size,
+								   am_settings_batch_target_time);
 		am_catalog_leave(&ccxt);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -578,14 +672,16 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 
 	if (spec->last_key)
 		ereport(LOG,
-				(errmsg("asyncmig migration \"%s\": resuming after key %s (%lld batches, %lld rows done)",
+				(errmsg("asyncmig migration \"%s\": resuming after key %s (%lld batches, %lld rows done), %d keys per batch%s",
 						m->name, spec->last_key, (long long) spec->batches,
-						(long long) spec->rows)));
+						(long long) spec->rows, spec->size,
+						am_settings_batch_target_time > 0 ? " at first" : "")));
 	else
 		ereport(LOG,
-				(errmsg("asyncmig migration \"%s\": walking the key from its first value up to %s, %d keys per batch",
+				(errmsg("asyncmig migration \"%s\": walking the key from its first value up to %s, %d keys per batch%s",
 						m->name, spec->upper_key ? spec->upper_key : "(none: no key)",
-						spec->batch_size)));
+						spec->size,
+						am_settings_batch_target_time > 0 ? " at first" : "")));
 
 	for (;;)
 	{
@@ -635,6 +731,8 @@ am_batch_run_forwards(AmMigration *m, AmBatchSpec *spec, AmExecResult *res)
 			spec->batches++;
 			spec->rows += b->walked;
 			spec->rows_affected += b->affected;
+			spec->size = b->next_size;
+			spec->key_ms = b->key_ms;
 			run_batches++;
 			attempt = 1;
 			am_exec_sleep(spec->pause_ms);

@@ -30,6 +30,7 @@ bool		am_settings_enabled = true;
 int			am_settings_max_databases = 1024;
 int			am_settings_max_replica_lag = 0;
 int			am_settings_dependency_timeout = 3600 * 1000;
+int			am_settings_batch_target_time = 200;
 
 /*
  * am_settings_define
@@ -101,6 +102,22 @@ am_settings_define(void)
 							0, INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	/*
+	 * How long one batch may hold its rows: writers that touch them wait
+	 * for it.  SIGHUP, as lock_timeout: the operator decides what writers
+	 * may wait, and the worker takes a reload between batches.
+	 */
+	DefineCustomIntVariable("asyncmig.batch_target_time",
+							"Time one batch of a batched migration should take: later batches are sized to it.",
+							"The first batch has the migration's batch_size, the largest size; each next size "
+							"follows the time of the batches done.  0 keeps batch_size for every batch.",
+							&am_settings_batch_target_time,
+							200,
+							0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 
 	/*

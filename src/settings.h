@@ -18,6 +18,7 @@ extern bool am_settings_enabled;
 extern int	am_settings_max_databases;
 extern int	am_settings_max_replica_lag;
 extern int	am_settings_dependency_timeout;
+extern int	am_settings_batch_target_time;
 
 extern void am_settings_define(void);
 extern int	am_settings_worker_processes_needed(void);
