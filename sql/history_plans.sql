@@ -69,14 +69,29 @@ ANALYZE asyncmig.migration;
 -- am_catalog_worker_fail_foreign (src/catalog_worker.c): rows queued elsewhere, at every worker start
 PREPARE fail_foreign(text) AS
 UPDATE asyncmig.migration SET status = 'ERROR', finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), meta = (meta - 'guard') || pg_catalog.jsonb_build_object('error', pg_catalog.jsonb_build_object('message', 'not run: it was queued in another database or cluster and restored or copied here', 'hint', 'asyncmig.run() runs it here.', 'sqlstate', '55000')) WHERE id IN (SELECT id FROM asyncmig.migration WHERE status IN ('STARTED', 'IN PROGRESS') AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb FOR UPDATE SKIP LOCKED) RETURNING name;
-SELECT pg_temp.reads($$EXECUTE fail_foreign((SELECT origin FROM origin))$$) < 100 AS fail_foreign_flat;
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE fail_foreign(%L)', (SELECT origin FROM origin))) < 100 AS fail_foreign_flat;
 
--- am_catalog_worker_in_progress: the sweep's running rows
+-- ... and the read before it, which mostly finds none
+PREPARE foreign_exists(text) AS
+SELECT EXISTS (SELECT 1 FROM asyncmig.migration WHERE status IN ('STARTED', 'IN PROGRESS') AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb);
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE foreign_exists(%L)', (SELECT origin FROM origin))) < 100 AS foreign_exists_flat;
+
+-- am_catalog_worker_in_progress: first, whether there is any (mostly none)
+PREPARE in_progress_exists AS
+SELECT EXISTS (SELECT 1 FROM asyncmig.migration WHERE status = 'IN PROGRESS');
+SELECT pg_temp.reads($$EXECUTE in_progress_exists$$) < 100 AS in_progress_exists_flat;
+
+-- ... then the sweep's running rows
 PREPARE in_progress AS
 SELECT id, name, status, direction, forwards_sql, backwards_sql, owner::pg_catalog.oid, search_path, attempts, (pg_catalog.date_part('epoch', timeout) * 1000)::pg_catalog.int8, timeout::pg_catalog.text, meta -> 'guard', coalesce((meta ->> 'cancel_requested')::pg_catalog.bool, false), coalesce((meta ->> 'pid')::pg_catalog.int4, 0) FROM asyncmig.migration WHERE status = 'IN PROGRESS' ORDER BY id;
 SELECT pg_temp.reads($$EXECUTE in_progress$$) < 100 AS in_progress_flat;
 
--- am_catalog_worker_cleanups_due: the sweep's cleanups
+-- am_catalog_worker_cleanups_due: first, whether there is any (mostly none)
+PREPARE cleanups_exist AS
+SELECT EXISTS (SELECT 1 FROM asyncmig.migration WHERE meta ? 'cleanup');
+SELECT pg_temp.reads($$EXECUTE cleanups_exist$$) < 100 AS cleanups_exist_flat;
+
+-- ... then the sweep's cleanups
 PREPARE cleanups_due AS
 SELECT id, name, owner::pg_catalog.oid, (meta -> 'cleanup' -> 'guard')::pg_catalog.text FROM asyncmig.migration WHERE meta ? 'cleanup' AND coalesce((meta -> 'cleanup' ->> 'next_try')::pg_catalog.timestamptz, '-infinity') <= pg_catalog.now() ORDER BY id;
 SELECT pg_temp.reads($$EXECUTE cleanups_due$$) < 100 AS cleanups_due_flat;
@@ -109,12 +124,12 @@ SELECT pg_temp.reads($$EXECUTE missing_left('1 hour')$$) < 100 AS missing_left_f
 -- am_catalog_worker_claim (src/catalog_worker.c): the claim
 PREPARE claim(int4, text) AS
 UPDATE asyncmig.migration SET status = 'IN PROGRESS', attempts = 1, started_at = pg_catalog.now(), finished_at = NULL, updated_at = pg_catalog.now(), meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) WHERE id = ( SELECT m.id FROM asyncmig.migration m WHERE m.status = 'STARTED' AND m.meta -> 'origin' = $2::pg_catalog.jsonb AND NOT m.meta ? 'cleanup' AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) AND (m.direction = 'backwards' OR NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn WHERE NOT EXISTS (SELECT 1 FROM asyncmig.migration d WHERE d.name = dn AND d.status = 'FINISHED' AND d.direction = 'forwards'))) ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, name, status, direction, forwards_sql, backwards_sql, owner::pg_catalog.oid, search_path, attempts, (pg_catalog.date_part('epoch', timeout) * 1000)::pg_catalog.int8, timeout::pg_catalog.text, meta -> 'guard', coalesce((meta ->> 'cancel_requested')::pg_catalog.bool, false), coalesce((meta ->> 'pid')::pg_catalog.int4, 0);
-SELECT pg_temp.reads($$EXECUTE claim(12345, (SELECT origin FROM origin))$$) < 100 AS claim_flat;
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE claim(12345, %L)', (SELECT origin FROM origin))) < 100 AS claim_flat;
 
 -- ... and, when nothing was claimed, whether a runnable row was skipped
 PREPARE claim_skipped(int4, text) AS
 SELECT EXISTS (SELECT 1 FROM asyncmig.migration m WHERE (m.status = 'STARTED' AND m.meta -> 'origin' = $2::pg_catalog.jsonb AND NOT m.meta ? 'cleanup' AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) AND (m.direction = 'backwards' OR NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn WHERE NOT EXISTS (SELECT 1 FROM asyncmig.migration d WHERE d.name = dn AND d.status = 'FINISHED' AND d.direction = 'forwards'))) ) OR (m.status IN ('STARTED', 'IN PROGRESS') AND m.meta -> 'origin' IS DISTINCT FROM $2::pg_catalog.jsonb));
-SELECT pg_temp.reads($$EXECUTE claim_skipped(12345, (SELECT origin FROM origin))$$) < 100 AS claim_skipped_flat;
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE claim_skipped(12345, %L)', (SELECT origin FROM origin))) < 100 AS claim_skipped_flat;
 
 -- am_catalog_worker_next_wakeup: when to come back
 PREPARE next_wakeup AS
@@ -169,7 +184,7 @@ SELECT pg_temp.reads($$EXECUTE names_in('STARTED', 'IN PROGRESS', 10)$$) < 100 A
 -- run(): queue a row again
 PREPARE run_again(int8, bool, text) AS
 UPDATE asyncmig.migration SET status = 'STARTED', direction = CASE WHEN $2 THEN 'backwards' ELSE 'forwards' END, attempts = 0, meta = (meta - 'error' - 'guard' - 'cancel_requested') || pg_catalog.jsonb_build_object('origin', $3::pg_catalog.jsonb), started_at = NULL, finished_at = NULL, updated_at = pg_catalog.now() WHERE id = $1;
-SELECT pg_temp.reads($$EXECUTE run_again((SELECT id FROM asyncmig.migration WHERE name = 'old_500'), false, (SELECT origin FROM origin))$$) < 100 AS run_again_flat;
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE run_again(%s, false, %L)', (SELECT id FROM asyncmig.migration WHERE name = 'old_500'), (SELECT origin FROM origin))) < 100 AS run_again_flat;
 
 -- am_catalog_dependencies_progress: what a queued row waits for (through the status view)
 PREPARE waits_on(text) AS

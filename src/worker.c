@@ -216,6 +216,18 @@ asyncmig_worker_main(Datum main_arg)
 		if (am_retry_at != 0 && (wakeup == 0 || am_retry_at < wakeup))
 			wakeup = am_retry_at;
 	}
+
+	/*
+	 * NB: the claim's commit waits for its WAL flush (synchronous_commit),
+	 * although an asynchronous one would be flushed by any later durable
+	 * commit of the run (the migration's own, a batch's, the end's), so
+	 * that nothing in the database could ever show the run's effects with
+	 * its claim lost.  Effects outside this cluster's WAL (dblink, COPY TO
+	 * PROGRAM) could: after a crash before the WAL writer's flush the row
+	 * would be STARTED again and run a second time, where the sweep now
+	 * ends it in ERROR ("interrupted").  The flush is about 0.2 ms here
+	 * (bench/RESULTS.md): not worth that.
+	 */
 	am_catalog_commit(&cxt);
 	ConditionVariableBroadcast(&am_shmem_state->status_cv);
 	AM_PHASE(m ? "claimed" : "nothing to claim");
