@@ -133,6 +133,7 @@ asyncmig_worker_main(Datum main_arg)
 	bool		skipped = false;
 	bool		skipped_missing = false;
 	bool		skipped_claim = false;
+	bool		with_dependencies;
 
 	pqsignal(SIGTERM, die);
 	/* settings are read again between batches (asyncmig.max_replica_lag) */
@@ -179,7 +180,8 @@ asyncmig_worker_main(Datum main_arg)
 	/* end what cannot run any more, then claim the oldest runnable */
 	am_catalog_begin(&cxt);
 	/* both look only at queued rows with dependencies: mostly there are none */
-	if (am_catalog_worker_queued_with_dependencies())
+	with_dependencies = am_catalog_worker_queued_with_dependencies();
+	if (with_dependencies)
 	{
 		(void) am_catalog_fail_broken_dependencies(&skipped);
 		if (am_catalog_dependencies_fail_missing(&skipped_missing) > 0)
@@ -190,7 +192,7 @@ asyncmig_worker_main(Datum main_arg)
 		/* the row must outlive this transaction */
 		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
 
-		m = am_catalog_worker_claim(MyProcPid, &skipped_claim);
+		m = am_catalog_worker_claim(MyProcPid, with_dependencies, &skipped_claim);
 		MemoryContextSwitchTo(old);
 	}
 	skipped |= skipped_claim;
