@@ -154,17 +154,17 @@ SELECT pg_temp.reads($$EXECUTE has_work$$) < 100 AS has_work_flat;
 -- am_catalog_write_once, AM_WRITE_GUARD: the guard of a CONCURRENTLY statement
 PREPARE set_guard(int8, int4, text) AS
 UPDATE asyncmig.migration SET meta = CASE WHEN $3 IS NULL THEN meta - 'guard' ELSE meta || pg_catalog.jsonb_build_object('guard', $3::pg_catalog.jsonb) END WHERE id = $1 AND status = 'IN PROGRESS' AND (meta ->> 'pid') = $2::pg_catalog.int4::pg_catalog.text;
-SELECT pg_temp.reads($$EXECUTE set_guard((SELECT id FROM asyncmig.migration WHERE name = 'running'), 12345, NULL)$$) < 100 AS set_guard_flat;
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE set_guard(%s, 12345, NULL)', (SELECT id FROM asyncmig.migration WHERE name = 'running'))) < 100 AS set_guard_flat;
 
 -- am_catalog_write_once, AM_WRITE_FINISH: the end of a run
 PREPARE finish(int8, int4) AS
 UPDATE asyncmig.migration SET status = 'FINISHED', finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), meta = meta - 'error' - 'guard' - 'cancel_requested' WHERE id = $1 AND status = 'IN PROGRESS' AND (meta ->> 'pid') = $2::pg_catalog.int4::pg_catalog.text RETURNING name;
-SELECT pg_temp.reads($$EXECUTE finish((SELECT id FROM asyncmig.migration WHERE name = 'running'), 12345)$$) < 100 AS finish_flat;
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE finish(%s, 12345)', (SELECT id FROM asyncmig.migration WHERE name = 'running'))) < 100 AS finish_flat;
 
 -- ... in ERROR
 PREPARE finish_error(int8, int4, text, text, text, text, text, text, text) AS
 UPDATE asyncmig.migration SET status = 'ERROR', finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), meta = (meta - 'guard' - 'cancel_requested') || CASE WHEN meta ? 'guard' THEN pg_catalog.jsonb_build_object('cleanup', pg_catalog.jsonb_build_object('guard', meta -> 'guard', 'tries', 0)) ELSE '{}'::pg_catalog.jsonb END || pg_catalog.jsonb_build_object('error', pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object('message', $3::pg_catalog.text, 'sqlstate', $4::pg_catalog.text, 'detail', $5::pg_catalog.text, 'hint', $6::pg_catalog.text, 'context', $7::pg_catalog.text, 'statement', $8::pg_catalog.text)) || COALESCE($9::pg_catalog.jsonb, '{}'::pg_catalog.jsonb)) WHERE id = $1 AND status = 'IN PROGRESS' AND (meta ->> 'pid') = $2::pg_catalog.int4::pg_catalog.text RETURNING name;
-SELECT pg_temp.reads($$EXECUTE finish_error((SELECT id FROM asyncmig.migration WHERE name = 'running'), 12345, 'failed', '42000', NULL, NULL, NULL, NULL, NULL)$$) < 100 AS finish_error_flat;
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE finish_error(%s, 12345, %L, %L, NULL, NULL, NULL, NULL, NULL)', (SELECT id FROM asyncmig.migration WHERE name = 'running'), 'failed', '42000')) < 100 AS finish_error_flat;
 
 -- am_fetch_by_name (src/catalog_functions.c): schedule(), run(), cancel() and wait(name)
 PREPARE by_name(text) AS
