@@ -71,15 +71,30 @@ PREPARE fail_foreign(text) AS
 UPDATE asyncmig.migration SET status = 'ERROR', finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), meta = (meta - 'guard') || pg_catalog.jsonb_build_object('error', pg_catalog.jsonb_build_object('message', 'not run: it was queued in another database or cluster and restored or copied here', 'hint', 'asyncmig.run() runs it here.', 'sqlstate', '55000')) WHERE id IN (SELECT id FROM asyncmig.migration WHERE status IN ('STARTED', 'IN PROGRESS') AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb FOR UPDATE SKIP LOCKED) RETURNING name;
 SELECT pg_temp.reads(format('EXECUTE fail_foreign(%L)', (SELECT origin FROM origin))) < 100 AS fail_foreign_flat;
 
+-- ... and the read before it, which mostly finds none
+PREPARE foreign_exists(text) AS
+SELECT EXISTS (SELECT 1 FROM asyncmig.migration WHERE status IN ('STARTED', 'IN PROGRESS') AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb);
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE foreign_exists(%L)', :'origin')) < 100 AS foreign_exists_flat;
+
 -- am_catalog_worker_in_progress: the sweep's running rows
 PREPARE in_progress AS
 SELECT id, name, status, direction, forwards_sql, backwards_sql, owner::pg_catalog.oid, search_path, attempts, (LEAST(pg_catalog.date_part('epoch', timeout), 1e12::pg_catalog.float8) * 1000)::pg_catalog.int8, timeout::pg_catalog.text, meta -> 'guard', coalesce((meta ->> 'cancel_requested')::pg_catalog.bool, false), coalesce((meta ->> 'pid')::pg_catalog.int4, 0) FROM asyncmig.migration WHERE status = 'IN PROGRESS' ORDER BY id;
 SELECT pg_temp.reads($$EXECUTE in_progress$$) < 100 AS in_progress_flat;
 
+-- ... and, first, whether there is any (mostly none)
+PREPARE in_progress_exists AS
+SELECT EXISTS (SELECT 1 FROM asyncmig.migration WHERE status = 'IN PROGRESS');
+SELECT pg_temp.reads($$EXECUTE in_progress_exists$$) < 100 AS in_progress_exists_flat;
+
 -- am_catalog_worker_cleanups_due: the sweep's cleanups
 PREPARE cleanups_due AS
 SELECT id, name, owner::pg_catalog.oid, (meta -> 'cleanup' -> 'guard')::pg_catalog.text FROM asyncmig.migration WHERE meta ? 'cleanup' AND coalesce((meta -> 'cleanup' ->> 'next_try')::pg_catalog.timestamptz, '-infinity') <= pg_catalog.now() ORDER BY id;
 SELECT pg_temp.reads($$EXECUTE cleanups_due$$) < 100 AS cleanups_due_flat;
+
+-- ... and, first, whether there is any (mostly none)
+PREPARE cleanups_exist AS
+SELECT EXISTS (SELECT 1 FROM asyncmig.migration WHERE meta ? 'cleanup');
+SELECT pg_temp.reads($$EXECUTE cleanups_exist$$) < 100 AS cleanups_exist_flat;
 
 -- am_catalog_worker_queued_with_dependencies: whether the next two are needed
 PREPARE queued_with_deps AS
@@ -110,6 +125,11 @@ SELECT pg_temp.reads($$EXECUTE missing_left('1 hour')$$) < 100 AS missing_left_f
 PREPARE claim(int4, text) AS
 UPDATE asyncmig.migration SET status = 'IN PROGRESS', attempts = 1, started_at = pg_catalog.now(), finished_at = NULL, updated_at = pg_catalog.now(), meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) WHERE id = ( SELECT m.id FROM asyncmig.migration m WHERE m.status = 'STARTED' AND m.meta -> 'origin' = $2::pg_catalog.jsonb AND NOT m.meta ? 'cleanup' AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) AND (m.direction = 'backwards' OR NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(m.depends_on) dn WHERE NOT EXISTS (SELECT 1 FROM asyncmig.migration d WHERE d.name = dn AND d.status = 'FINISHED' AND d.direction = 'forwards'))) ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, name, status, direction, forwards_sql, backwards_sql, owner::pg_catalog.oid, search_path, attempts, (LEAST(pg_catalog.date_part('epoch', timeout), 1e12::pg_catalog.float8) * 1000)::pg_catalog.int8, timeout::pg_catalog.text, meta -> 'guard', coalesce((meta ->> 'cancel_requested')::pg_catalog.bool, false), coalesce((meta ->> 'pid')::pg_catalog.int4, 0);
 SELECT pg_temp.reads(format('EXECUTE claim(12345, %L)', (SELECT origin FROM origin))) < 100 AS claim_flat;
+
+-- ... first, when no queued row has dependencies: the claim among rows without any
+PREPARE claim_no_dependencies(int4, text) AS
+UPDATE asyncmig.migration SET status = 'IN PROGRESS', attempts = 1, started_at = pg_catalog.now(), finished_at = NULL, updated_at = pg_catalog.now(), meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) WHERE id = ( SELECT m.id FROM asyncmig.migration m WHERE m.status = 'STARTED' AND m.meta -> 'origin' = $2::pg_catalog.jsonb AND NOT m.meta ? 'cleanup' AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) AND m.depends_on IS NULL ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, name, status, direction, forwards_sql, backwards_sql, owner::pg_catalog.oid, search_path, attempts, (LEAST(pg_catalog.date_part('epoch', timeout), 1e12::pg_catalog.float8) * 1000)::pg_catalog.int8, timeout::pg_catalog.text, meta -> 'guard', coalesce((meta ->> 'cancel_requested')::pg_catalog.bool, false), coalesce((meta ->> 'pid')::pg_catalog.int4, 0);
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE claim_no_dependencies(12345, %L)', :'origin')) < 100 AS claim_no_dependencies_flat;
 
 -- ... and, when nothing was claimed, whether a runnable row was skipped
 PREPARE claim_skipped(int4, text) AS

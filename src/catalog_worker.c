@@ -41,6 +41,22 @@
 List *
 am_catalog_worker_in_progress(void)
 {
+	bool		any;
+
+	/*
+	 * Mostly there is none (the previous worker's run is ended before the
+	 * launcher starts the next): a plain EXISTS, much cheaper to plan in a
+	 * fresh backend than the fetch of whole rows, says so first.  Both read
+	 * in this transaction; a row that turns IN PROGRESS in between is a
+	 * live worker's new claim, which the sweep leaves alone anyway.
+	 */
+	SPI_connect();
+	any = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
+							  "  WHERE status = '" AM_STATUS_IN_PROGRESS "')",
+							  0, NULL, NULL, true);
+	SPI_finish();
+	if (!any)
+		return NIL;
 	return am_catalog_fetch("SELECT " AM_COLUMNS " FROM asyncmig.migration "
 							   "WHERE status = '" AM_STATUS_IN_PROGRESS "' ORDER BY id",
 							   0, NULL, NULL, NULL, false);
@@ -59,6 +75,21 @@ am_catalog_worker_cleanups_due(void)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	SPI_connect();
+
+	/*
+	 * Mostly there is none: a plain EXISTS on the partial index
+	 * migration_cleanup_idx, cheaper to plan in a fresh backend than the
+	 * query below, says so first (both in this transaction's snapshot
+	 * rules: a cleanup recorded in between is a run ended just now, which
+	 * the next worker finds).
+	 */
+	if (!am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
+							 "  WHERE meta ? 'cleanup')",
+							 0, NULL, NULL, true))
+	{
+		SPI_finish();
+		return NIL;
+	}
 	am_catalog_spi("SELECT id, name, owner::pg_catalog.oid, "
 				   "  (meta -> 'cleanup' -> 'guard')::pg_catalog.text "
 				   "FROM asyncmig.migration WHERE meta ? 'cleanup' "
@@ -196,6 +227,26 @@ am_catalog_worker_fail_foreign(void)
 
 	values[0] = am_catalog_origin();
 	SPI_connect();
+
+	/*
+	 * Mostly there are none: a plain EXISTS says so first.  Every worker
+	 * runs this at its start, in a fresh backend that plans it anew, and
+	 * the UPDATE below costs far more to parse and plan than this read.
+	 * Skipping the UPDATE when the read finds nothing changes nothing: the
+	 * UPDATE would find the same rows (both in read committed, a row
+	 * queued elsewhere that commits after either snapshot is caught by a
+	 * later worker, which its INSERT's trigger wakes), and a row that the
+	 * read sees but a session holds locked is skipped by the UPDATE as
+	 * before (the claim's *skipped then brings a worker back for it).
+	 */
+	if (!am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
+							 "  WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
+							 "    AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb)",
+							 1, types, values, true))
+	{
+		SPI_finish();
+		return 0;
+	}
 	n = am_catalog_spi("UPDATE asyncmig.migration SET status = '" AM_STATUS_ERROR "', "
 			   "  finished_at = pg_catalog.now(), updated_at = pg_catalog.now(), "
 			   "  meta = (meta - 'guard') || pg_catalog.jsonb_build_object('error', "
@@ -250,18 +301,46 @@ am_catalog_worker_fail_foreign(void)
  *		database).
  */
 AmMigration *
-am_catalog_worker_claim(int pid, bool *skipped)
+am_catalog_worker_claim(int pid, bool with_dependencies, bool *skipped)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2];
-	List	   *rows;
+	List	   *rows = NIL;
 	AmMigration *m;
 	bool		isnull;
 
 	values[0] = Int32GetDatum(pid);
 	values[1] = am_catalog_origin();
 	*skipped = false;
-	rows = am_catalog_fetch(
+
+	/*
+	 * No queued row had dependencies (am_catalog_worker_queued_with_dependencies(),
+	 * just before in this transaction): first the same claim among the rows
+	 * without any, which spares a fresh backend the planning of the
+	 * dependency subqueries.  Safe: a row without dependencies is runnable
+	 * by AM_RUNNABLE exactly when it is by this shorter test, so this never
+	 * claims a row the full claim would not; a row with dependencies queued
+	 * in between (or with an empty list) is left to the full claim below,
+	 * which runs when this one claimed nothing.
+	 */
+	if (!with_dependencies)
+		rows = am_catalog_fetch(
+								"UPDATE asyncmig.migration SET status = '" AM_STATUS_IN_PROGRESS "', attempts = 1, "
+								"  started_at = pg_catalog.now(), finished_at = NULL, "
+								"  updated_at = pg_catalog.now(), "
+								"  meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) "
+								"WHERE id = ("
+								"  SELECT m.id FROM asyncmig.migration m "
+								"  WHERE m.status = '" AM_STATUS_STARTED "' "
+								"    AND m.meta -> 'origin' = $2::pg_catalog.jsonb "
+								"    AND NOT m.meta ? 'cleanup' "
+								"    AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) "
+								"    AND m.depends_on IS NULL "
+								"  ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
+								"RETURNING " AM_COLUMNS,
+								2, types, values, NULL, false);
+	if (rows == NIL)
+		rows = am_catalog_fetch(
 							   "UPDATE asyncmig.migration SET status = '" AM_STATUS_IN_PROGRESS "', attempts = 1, "
 							   "  started_at = pg_catalog.now(), finished_at = NULL, "
 							   "  updated_at = pg_catalog.now(), "

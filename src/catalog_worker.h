@@ -33,7 +33,8 @@ extern bool am_catalog_worker_cleanup_end(int64 id, const char *error);
 extern bool am_catalog_worker_has_work(void);
 extern bool am_catalog_worker_queued_with_dependencies(void);
 extern int	am_catalog_worker_fail_foreign(void);
-extern AmMigration *am_catalog_worker_claim(int pid, bool *skipped);
+extern AmMigration *am_catalog_worker_claim(int pid, bool with_dependencies,
+											 bool *skipped);
 extern TimestampTz am_catalog_worker_next_wakeup(void);
 /* writes of a run's own row, each in its own transaction (see AM_SAME_RUN) */
 extern void am_catalog_worker_set_guard(int64 id, int pid, const char *guard_json);
