@@ -195,7 +195,7 @@ FROM (
 	-- views, their dependencies' rows)...
 	SELECT l.id, l.name, l.status, l.direction, l.owner, l.attempts,
 		l.started_at, l.finished_at, l.updated_at, l.not_before,
-		l.batch_relation, l.meta,
+		l.batch_relation, l.batch_size, l.meta,
 		-- batches: a batched migration's numbers, from meta->'batches'
 		CASE WHEN l.batch_relation IS NOT NULL AND l.direction OPERATOR(pg_catalog.=) 'forwards'
 				AND l.meta OPERATOR(pg_catalog.?) 'batches' THEN
@@ -320,7 +320,7 @@ FROM (
 	-- a row
 	SELECT h.id, h.name, h.status, h.direction, h.owner, h.attempts,
 		h.started_at, h.finished_at, h.updated_at, h.not_before,
-		h.batch_relation, h.meta,
+		h.batch_relation, h.batch_size, h.meta,
 		-- batches: a batched migration's numbers, from meta->'batches'
 		CASE WHEN h.batch_relation IS NOT NULL AND h.direction OPERATOR(pg_catalog.=) 'forwards'
 				AND h.meta OPERATOR(pg_catalog.?) 'batches' THEN

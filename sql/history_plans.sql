@@ -74,7 +74,7 @@ SELECT pg_temp.reads(format('EXECUTE fail_foreign(%L)', (SELECT origin FROM orig
 -- ... and the read before it, which mostly finds none
 PREPARE foreign_exists(text) AS
 SELECT EXISTS (SELECT 1 FROM asyncmig.migration WHERE status IN ('STARTED', 'IN PROGRESS') AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb);
-SELECT pg_temp.reads(pg_catalog.format('EXECUTE foreign_exists(%L)', :'origin')) < 100 AS foreign_exists_flat;
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE foreign_exists(%L)', (SELECT origin FROM origin))) < 100 AS foreign_exists_flat;
 
 -- am_catalog_worker_in_progress: the sweep's running rows
 PREPARE in_progress AS
@@ -129,7 +129,7 @@ SELECT pg_temp.reads(format('EXECUTE claim(12345, %L)', (SELECT origin FROM orig
 -- ... first, when no queued row has dependencies: the claim among rows without any
 PREPARE claim_no_dependencies(int4, text) AS
 UPDATE asyncmig.migration SET status = 'IN PROGRESS', attempts = 1, started_at = pg_catalog.now(), finished_at = NULL, updated_at = pg_catalog.now(), meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) WHERE id = ( SELECT m.id FROM asyncmig.migration m WHERE m.status = 'STARTED' AND m.meta -> 'origin' = $2::pg_catalog.jsonb AND NOT m.meta ? 'cleanup' AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) AND m.depends_on IS NULL ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) RETURNING id, name, status, direction, forwards_sql, backwards_sql, owner::pg_catalog.oid, search_path, attempts, (LEAST(pg_catalog.date_part('epoch', timeout), 1e12::pg_catalog.float8) * 1000)::pg_catalog.int8, timeout::pg_catalog.text, meta -> 'guard', coalesce((meta ->> 'cancel_requested')::pg_catalog.bool, false), coalesce((meta ->> 'pid')::pg_catalog.int4, 0);
-SELECT pg_temp.reads(pg_catalog.format('EXECUTE claim_no_dependencies(12345, %L)', :'origin')) < 100 AS claim_no_dependencies_flat;
+SELECT pg_temp.reads(pg_catalog.format('EXECUTE claim_no_dependencies(12345, %L)', (SELECT origin FROM origin))) < 100 AS claim_no_dependencies_flat;
 
 -- ... and, when nothing was claimed, whether a runnable row was skipped
 PREPARE claim_skipped(int4, text) AS
