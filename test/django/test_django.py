@@ -357,7 +357,7 @@ class PurePythonTests(unittest.TestCase):
                                          check=True).stdout
                 for name in left:
                     self.assertNotIn("python/%s" % name, listing)
-            with open(os.path.join(REPO, "docs", "drafts", "django.md")) as f:
+            with open(os.path.join(REPO, "docs", "howto", "django.md")) as f:
                 self.assertIn("pip install --no-build-isolation --no-index ./python", f.read())
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
