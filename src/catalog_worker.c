@@ -32,6 +32,29 @@
 #include "catalog.h"
 #include "catalog_worker.h"
 
+/* "is there a row of asyncmig.migration WHERE ...", as one literal (so
+ * that test/meta/history_queries.py sees the statement the code runs) */
+#define AM_ANY_ROW(where) \
+	"SELECT EXISTS (SELECT 1 FROM asyncmig.migration WHERE " where ")"
+
+/*
+ * am_catalog_worker_any
+ *		Whether a row matches, read in an SPI connection of its own: the
+ *		first, cheap look of the functions below.  What they look for is
+ *		mostly not there, and a plain EXISTS costs a fresh backend far less
+ *		to plan than the statement that fetches or changes the rows.
+ */
+static bool
+am_catalog_worker_any(const char *sql)
+{
+	bool		result;
+
+	SPI_connect();
+	result = am_catalog_spi_bool(sql, 0, NULL, NULL, true);
+	SPI_finish();
+	return result;
+}
+
 /*
  * am_catalog_worker_in_progress
  *		Every IN PROGRESS row of this database, not locked: the sweep ends
@@ -41,21 +64,13 @@
 List *
 am_catalog_worker_in_progress(void)
 {
-	bool		any;
-
 	/*
 	 * Mostly there is none (the previous worker's run is ended before the
-	 * launcher starts the next): a plain EXISTS, much cheaper to plan in a
-	 * fresh backend than the fetch of whole rows, says so first.  Both read
-	 * in this transaction; a row that turns IN PROGRESS in between is a
-	 * live worker's new claim, which the sweep leaves alone anyway.
+	 * launcher starts the next).  Both reads are in this transaction; a row
+	 * that turns IN PROGRESS in between is a live worker's new claim, which
+	 * the sweep leaves alone anyway.
 	 */
-	SPI_connect();
-	any = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
-							  "  WHERE status = '" AM_STATUS_IN_PROGRESS "')",
-							  0, NULL, NULL, true);
-	SPI_finish();
-	if (!any)
+	if (!am_catalog_worker_any(AM_ANY_ROW("status = '" AM_STATUS_IN_PROGRESS "'")))
 		return NIL;
 	return am_catalog_fetch("SELECT " AM_COLUMNS " FROM asyncmig.migration "
 							   "WHERE status = '" AM_STATUS_IN_PROGRESS "' ORDER BY id",
@@ -74,22 +89,14 @@ am_catalog_worker_cleanups_due(void)
 	uint64		i;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	SPI_connect();
-
 	/*
-	 * Mostly there is none: a plain EXISTS on the partial index
-	 * migration_cleanup_idx, cheaper to plan in a fresh backend than the
-	 * query below, says so first (both in this transaction's snapshot
-	 * rules: a cleanup recorded in between is a run ended just now, which
-	 * the next worker finds).
+	 * Mostly there is none (the EXISTS uses the partial index
+	 * migration_cleanup_idx).  A cleanup recorded in between is a run ended
+	 * just now, which the next worker finds.
 	 */
-	if (!am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
-							 "  WHERE meta ? 'cleanup')",
-							 0, NULL, NULL, true))
-	{
-		SPI_finish();
+	if (!am_catalog_worker_any(AM_ANY_ROW("meta ? 'cleanup'")))
 		return NIL;
-	}
+	SPI_connect();
 	am_catalog_spi("SELECT id, name, owner::pg_catalog.oid, "
 				   "  (meta -> 'cleanup' -> 'guard')::pg_catalog.text "
 				   "FROM asyncmig.migration WHERE meta ? 'cleanup' "
@@ -178,15 +185,8 @@ am_catalog_worker_cleanup_end(int64 id, const char *error)
 bool
 am_catalog_worker_has_work(void)
 {
-	bool		result;
-
-	SPI_connect();
-	result = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
-				   "  WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
-				   "    OR meta ? 'cleanup')",
-				   0, NULL, NULL, true);
-	SPI_finish();
-	return result;
+	return am_catalog_worker_any(AM_ANY_ROW("status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
+											"OR meta ? 'cleanup'"));
 }
 
 /*
@@ -200,14 +200,7 @@ am_catalog_worker_has_work(void)
 bool
 am_catalog_worker_queued_with_dependencies(void)
 {
-	bool		result;
-
-	SPI_connect();
-	result = am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
-				   "  WHERE status = '" AM_STATUS_STARTED "' AND depends_on IS NOT NULL)",
-				   0, NULL, NULL, true);
-	SPI_finish();
-	return result;
+	return am_catalog_worker_any(AM_ANY_ROW("status = '" AM_STATUS_STARTED "' AND depends_on IS NOT NULL"));
 }
 
 /*
@@ -239,9 +232,8 @@ am_catalog_worker_fail_foreign(void)
 	 * read sees but a session holds locked is skipped by the UPDATE as
 	 * before (the claim's *skipped then brings a worker back for it).
 	 */
-	if (!am_catalog_spi_bool("SELECT EXISTS (SELECT 1 FROM asyncmig.migration "
-							 "  WHERE status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
-							 "    AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb)",
+	if (!am_catalog_spi_bool(AM_ANY_ROW("status IN ('" AM_STATUS_STARTED "', '" AM_STATUS_IN_PROGRESS "') "
+										"AND meta -> 'origin' IS DISTINCT FROM $1::pg_catalog.jsonb"),
 							 1, types, values, true))
 	{
 		SPI_finish();
