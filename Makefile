@@ -15,6 +15,7 @@ OBJS = \
 	src/catalog_dependencies.o \
 	src/catalog_functions.o \
 	src/catalog_worker.o \
+	src/databases.o \
 	src/executor.o \
 	src/functions.o \
 	src/guard.o \

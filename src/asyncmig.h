@@ -18,7 +18,9 @@
  * src/registry_file.c	... that file on disk: stored without reading the
  *						old one, made untrusted when it cannot be, and
  *						not trusted in a copy of the data directory
- * src/launcher.c		the launcher: starts one worker per runnable database
+ * src/launcher.c		the launcher: starts one worker per runnable database,
+ *						and a database's next worker early (successors)
+ * src/databases.c		the databases a worker may connect to (pg_database)
  * src/preflight.c		standby, template and worker-slot checks and
  *						warnings of schedule(), run(), cancel(); the
  *						read-only asyncmig.worker_slot_wait the view reads
@@ -64,7 +66,7 @@
  *	4  executor.c
  *	3  catalog_functions.c, catalog_worker.c, catalog_dependencies.c,
  *	   batch_catalog.c, launcher.c, preflight.c
- *	2  catalog.c, shmem.c
+ *	2  catalog.c, shmem.c, databases.c
  *	1  session.c, registry.c, batch_check.c
  *	0  settings.c, guard.c, registry_file.c
  *
@@ -75,7 +77,7 @@
  * sets them).  Every other exported function or variable carries its file's prefix:
  * am_shmem_*, am_settings_*, am_launcher_*, am_functions_*, am_exec_*
  * (executor.c), am_guard_*, am_session_*, am_catalog_* (catalog*.c),
- * am_registry_*, am_preflight_*, am_batch_check_*, am_batch_catalog_*,
+ * am_registry_*, am_databases_*, am_preflight_*, am_batch_check_*, am_batch_catalog_*,
  * am_batch_run_*.  Types are Am*.
  * Statics may use any am_ name.
  *

@@ -283,6 +283,33 @@ am_catalog_worker_fail_foreign(void)
 	"      AND d.direction = '" AM_DIRECTION_FORWARDS "'))) "
 
 /*
+ * What am_catalog_worker_claim() first tries: AM_RUNNABLE for a row
+ * without dependencies, where the dependency subqueries are true.
+ */
+#define AM_CLAIMABLE_WITHOUT_DEPENDENCIES \
+	"m.status = '" AM_STATUS_STARTED "' " \
+	"AND m.meta -> 'origin' = $2::pg_catalog.jsonb " \
+	"AND NOT m.meta ? 'cleanup' " \
+	"AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) " \
+	"AND m.depends_on IS NULL "
+
+/*
+ * The claim: the oldest row that where (AM_RUNNABLE or the above) allows,
+ * IN PROGRESS for worker pid $1.  One literal each, for
+ * test/meta/history_queries.py.
+ */
+#define AM_CLAIM(where) \
+	"UPDATE asyncmig.migration SET status = '" AM_STATUS_IN_PROGRESS "', attempts = 1, " \
+	"  started_at = pg_catalog.now(), finished_at = NULL, " \
+	"  updated_at = pg_catalog.now(), " \
+	"  meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) " \
+	"WHERE id = (" \
+	"  SELECT m.id FROM asyncmig.migration m " \
+	"  WHERE " where \
+	"  ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) " \
+	"RETURNING " AM_COLUMNS
+
+/*
  * am_catalog_worker_claim
  *		Mark the oldest runnable queued row (AM_RUNNABLE) IN PROGRESS for
  *		this worker and return it, or NULL.  Oldest: queued first.  A row a
@@ -316,33 +343,11 @@ am_catalog_worker_claim(int pid, bool with_dependencies, bool *skipped)
 	 * which runs when this one claimed nothing.
 	 */
 	if (!with_dependencies)
-		rows = am_catalog_fetch(
-								"UPDATE asyncmig.migration SET status = '" AM_STATUS_IN_PROGRESS "', attempts = 1, "
-								"  started_at = pg_catalog.now(), finished_at = NULL, "
-								"  updated_at = pg_catalog.now(), "
-								"  meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) "
-								"WHERE id = ("
-								"  SELECT m.id FROM asyncmig.migration m "
-								"  WHERE m.status = '" AM_STATUS_STARTED "' "
-								"    AND m.meta -> 'origin' = $2::pg_catalog.jsonb "
-								"    AND NOT m.meta ? 'cleanup' "
-								"    AND (m.not_before IS NULL OR m.not_before <= pg_catalog.now()) "
-								"    AND m.depends_on IS NULL "
-								"  ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-								"RETURNING " AM_COLUMNS,
+		rows = am_catalog_fetch(AM_CLAIM(AM_CLAIMABLE_WITHOUT_DEPENDENCIES),
 								2, types, values, NULL, false);
 	if (rows == NIL)
-		rows = am_catalog_fetch(
-							   "UPDATE asyncmig.migration SET status = '" AM_STATUS_IN_PROGRESS "', attempts = 1, "
-							   "  started_at = pg_catalog.now(), finished_at = NULL, "
-							   "  updated_at = pg_catalog.now(), "
-							   "  meta = (meta - 'error' - 'guard') || pg_catalog.jsonb_build_object('pid', $1) "
-							   "WHERE id = ("
-							   "  SELECT m.id FROM asyncmig.migration m "
-							   "  WHERE " AM_RUNNABLE
-							   "  ORDER BY m.updated_at, m.id LIMIT 1 FOR UPDATE SKIP LOCKED) "
-							   "RETURNING " AM_COLUMNS,
-							   2, types, values, NULL, false);
+		rows = am_catalog_fetch(AM_CLAIM(AM_RUNNABLE),
+								2, types, values, NULL, false);
 	if (rows == NIL)
 	{
 		/*

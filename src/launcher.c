@@ -6,7 +6,15 @@
  *		never two in one database.  A worker that has recorded its run's
  *		end and is only exiting does not count: the next one starts beside
  *		it, so that a queue of small migrations does not wait for each
- *		process's exit.
+ *		process's exit.  Nor does a successor: while a worker runs, and no
+ *		other database waits for a worker, the next worker of its database
+ *		is started early; it connects, warms its caches and waits (without
+ *		a transaction, at most a second) until the running one's end is
+ *		committed.  Then the launcher releases it, as it would start a
+ *		worker for that database, or dismisses it when another database's
+ *		turn came first.  One process per migration stays; what a queue of
+ *		short migrations no longer waits for is each one's fork, connection
+ *		and first look at the table.
  *
  * The launcher holds no database connection and no snapshot, and its work
  * grows with the databases that have work, not with the databases that
@@ -31,13 +39,7 @@
  */
 #include "postgres.h"
 
-#include "access/genam.h"
-#include "access/heapam.h"
-#include "access/htup_details.h"
-#include "access/table.h"
-#include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/pg_database.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -53,6 +55,7 @@
 #include "utils/timestamp.h"
 
 #include "asyncmig.h"
+#include "databases.h"
 #include "launcher.h"
 #include "registry.h"
 #include "settings.h"
@@ -111,11 +114,10 @@ static bool launcher_scan_next(Oid *dboid);
 static void launcher_scan_check_done(void);
 static bool launcher_reap_workers(void);
 static bool launcher_start_workers(long *timeout_ms);
-static bool launcher_database_servable(Oid dboid);
-static bool launcher_start_worker(int slotno, Oid dboid);
+static bool launcher_start_worker(int slotno, Oid dboid, bool successor);
+static void launcher_successors(bool enabled);
 static void launcher_log_no_slot(Oid dboid);
 static void launcher_dependency_timeout_changed(int old_timeout);
-static List *launcher_read_databases(Oid dboid, bool *found, char **name);
 
 /*
  * am_launcher_register
@@ -244,6 +246,7 @@ asyncmig_launcher_main(Datum main_arg)
 				(timeout_ms < 0 || timeout_ms > AM_REGISTRY_RETRY_MS))
 				timeout_ms = AM_REGISTRY_RETRY_MS;
 		}
+		launcher_successors(am_settings_enabled);
 
 		/*
 		 * While workers run we are woken by the postmaster when one exits
@@ -360,7 +363,7 @@ launcher_scan_begin(bool completes_registry)
 
 	list_free(scan_list);
 	oldcxt = MemoryContextSwitchTo(TopMemoryContext);
-	scan_list = launcher_read_databases(InvalidOid, NULL, NULL);
+	scan_list = am_databases_read(InvalidOid, NULL, NULL);
 	MemoryContextSwitchTo(oldcxt);
 
 	scan_pos = 0;
@@ -426,64 +429,6 @@ launcher_scan_check_done(void)
 }
 
 /*
- * launcher_read_databases
- *		The databases a worker may connect to (not a template, connections
- *		allowed, not half-dropped), as a list of OIDs in the caller's memory
- *		context: all of them, or only dboid if it is valid.  Then *found
- *		says whether dboid exists, and *name (unless NULL) is its name if a
- *		worker may not connect to it.
- *
- *		A heap scan of pg_database, not a syscache lookup: the launcher is
- *		connected to no database, and a syscache lookup goes through
- *		pg_database's OID index, whose relcache entry a database-less
- *		process cannot rebuild after a DROP DATABASE invalidated it
- *		(PostgreSQL 13 then fails with "cannot read pg_class without having
- *		selected a database" and the launcher dies).
- */
-static List *
-launcher_read_databases(Oid dboid, bool *found, char **name)
-{
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
-	List	   *result = NIL;
-	MemoryContext caller = CurrentMemoryContext;
-
-	if (found)
-		*found = false;
-	if (name)
-		*name = NULL;
-	StartTransactionCommand();
-	(void) GetTransactionSnapshot();
-	rel = table_open(DatabaseRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(rel, 0, NULL);
-	while (HeapTupleIsValid(tup = heap_getnext(scan, ForwardScanDirection)))
-	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-		MemoryContext txcxt;
-
-		if (OidIsValid(dboid) && db->oid != dboid)
-			continue;
-		if (found)
-			*found = true;
-		txcxt = MemoryContextSwitchTo(caller);
-		if (!db->datistemplate && db->datallowconn &&
-			!database_is_invalid_form(db))
-			result = lappend_oid(result, db->oid);
-		else if (OidIsValid(dboid) && name)
-			*name = pstrdup(NameStr(db->datname));
-		MemoryContextSwitchTo(txcxt);
-		if (OidIsValid(dboid))
-			break;
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	CommitTransactionCommand();
-	MemoryContextSwitchTo(caller);
-	return result;
-}
-
-/*
  * launcher_worker_stopped
  *		Has the worker of slot slotno exited?  Caller holds the lock.  For a
  *		worker that an earlier launcher started we have no handle and look
@@ -542,7 +487,9 @@ launcher_reap_workers(void)
 
 		dboid = slot->dboid;
 		result = slot->result;
-		if (result == AM_RESULT_RAN && !slot->handed_over)
+		if (AM_SLOT_WAITS(slot))
+			;					/* a successor never released: nothing ran */
+		else if (result == AM_RESULT_RAN && !slot->handed_over)
 			wake = 0;
 		else if (result == AM_RESULT_IDLE)
 		{
@@ -587,7 +534,7 @@ launcher_reap_workers(void)
 		Oid			dboid = lfirst_oid(lc);
 		bool		exists;
 
-		list_free(launcher_read_databases(dboid, &exists, NULL));
+		list_free(am_databases_read(dboid, &exists, NULL));
 		if (exists)
 			am_shmem_request_database(dboid,
 									  TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
@@ -622,6 +569,7 @@ launcher_start_workers(long *timeout_ms)
 		bool		from_scan = false;
 		bool		ok;
 		bool		exiting;
+		int			successor;
 
 		am_shmem_lock(LW_EXCLUSIVE);
 		slotno = am_shmem_free_slot(am_settings_max_workers);
@@ -636,20 +584,34 @@ launcher_start_workers(long *timeout_ms)
 		if (!OidIsValid(dboid))
 			break;
 
+		/* its successor, started early, is its worker now */
+		am_shmem_lock(LW_EXCLUSIVE);
+		successor = am_shmem_successor_of(dboid);
+		if (successor >= 0)
+		{
+			am_shmem_successor_decide(successor, true);
+			am_shmem_unlock();
+			elog(DEBUG1, "asyncmig launcher: successor for database %u released", dboid);
+			started = true;
+			continue;
+		}
+		am_shmem_unlock();
+
 		/* slots are only given out here: slotno is still free */
-		if (!launcher_database_servable(dboid))
+		if (!am_databases_servable(dboid))
 			continue;
 		am_shmem_lock(LW_EXCLUSIVE);
-		ok = launcher_start_worker(slotno, dboid);
-		exiting = !ok && am_shmem_exiting_workers();
+		ok = launcher_start_worker(slotno, dboid, false);
+		exiting = !ok && am_shmem_make_way();
 		am_shmem_set_no_bgworker_slot(!ok && !exiting);
 		am_shmem_unlock();
 		if (exiting)
 		{
 			/*
 			 * The postmaster's background worker slots are full, but a
-			 * worker that ended its run still holds one: its exit wakes us
-			 * (bgw_notify_pid), and we start this one then.
+			 * worker that ended its run, or a successor just dismissed,
+			 * still holds one: its exit wakes us (bgw_notify_pid), and we
+			 * start this one then.
 			 */
 			if (from_scan)
 				scan_pos--;
@@ -683,38 +645,65 @@ launcher_start_workers(long *timeout_ms)
 }
 
 /*
- * launcher_database_servable
- *		May a worker connect to dboid?  A dropped database is forgotten; a
- *		template (a worker there would make CREATE DATABASE fail) or one
- *		that refuses connections is not served, and stays registered for
- *		the next start-up.
+ * launcher_successors
+ *		Dismiss the successors whose database's turn went to another one
+ *		(or that asyncmig.enabled off leaves unused): a successor waits only
+ *		while its database's worker runs.  Then, enabled, start a successor
+ *		for each running worker that has claimed its migration or is itself
+ *		a released successor (a queue drains: the next one starts as early
+ *		as it can), once per worker, while no other database waits for a
+ *		worker (the registry has none due without a worker, no scan is
+ *		under way): a successor must never take a turn that is another
+ *		database's.  A successor is only a head start: with no free slot
+ *		it is not started, and with no free background worker slot nothing
+ *		is logged or retried.
  */
-static bool
-launcher_database_servable(Oid dboid)
+static void
+launcher_successors(bool enabled)
 {
-	bool		exists;
-	char	   *name;
-	List	   *dboids = launcher_read_databases(dboid, &exists, &name);
-	bool		servable = dboids != NIL;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz next = 0;
+	bool		others_wait;
+	int			i;
 
-	if (!exists)
-		am_registry_forget(dboid);
-	else if (!servable)
-		ereport(LOG,
-				(errmsg("asyncmig: not starting a worker in database \"%s\": it is a template or does not allow connections",
-						name)));
-	list_free(dboids);
-	return servable;
+	am_shmem_lock(LW_EXCLUSIVE);
+	for (i = 0; i < am_shmem_nslots(); i++)
+	{
+		AmWorkerSlot *slot = am_shmem_slot(i);
+
+		if (slot->in_use && AM_SLOT_WAITS(slot) && !slot->dismissed &&
+			(!enabled || !am_shmem_database_busy(slot->dboid)))
+			am_shmem_successor_decide(i, false);
+	}
+	others_wait = !enabled ||
+		am_registry_take(now, am_shmem_database_busy, NULL, &next) ||
+		(scan_active && scan_pos < list_length(scan_list));
+	for (i = 0; i < am_shmem_nslots() && !others_wait; i++)
+	{
+		AmWorkerSlot *slot = am_shmem_slot(i);
+		int			free_slot;
+
+		if (!slot->in_use || slot->handed_over || slot->ended ||
+			AM_SLOT_WAITS(slot) || slot->successor_started ||
+			(slot->migration_id == 0 && !slot->successor))
+			continue;
+		free_slot = am_shmem_free_slot(am_shmem_nslots());
+		if (free_slot < 0)
+			break;				/* after an exit, the next wake-up */
+		slot->successor_started = true;
+		(void) launcher_start_worker(free_slot, slot->dboid, true);
+	}
+	am_shmem_unlock();
 }
 
 /*
  * launcher_start_worker
- *		Register a worker for dboid in slot slotno.  Caller holds the lock
- *		exclusively.  Returns false when the postmaster has no free
- *		background worker slot.
+ *		Register a worker (or a successor, see launcher_successors()) for
+ *		dboid in slot slotno.  Caller holds the lock exclusively.  Returns
+ *		false when the postmaster has no free background worker slot.
  */
 static bool
-launcher_start_worker(int slotno, Oid dboid)
+launcher_start_worker(int slotno, Oid dboid, bool successor)
 {
 	char		name[BGW_MAXLEN];
 	AmBackgroundWorker worker = {
@@ -728,13 +717,15 @@ launcher_start_worker(int slotno, Oid dboid)
 
 	snprintf(name, sizeof(name), "asyncmig worker for database %u", dboid);
 	am_shmem_slot_reserve(slotno, dboid);
+	am_shmem_slot(slotno)->successor = successor;
 	if (!launcher_bgw_start(&worker, &handle))
 	{
 		am_shmem_slot_release(slotno);
 		return false;
 	}
 	worker_handles[slotno] = handle;
-	elog(DEBUG1, "asyncmig launcher: worker for database %u registered", dboid);
+	elog(DEBUG1, "asyncmig launcher: %s for database %u registered",
+		 successor ? "successor" : "worker", dboid);
 	return true;
 }
 

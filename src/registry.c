@@ -221,8 +221,10 @@ am_registry_request(Oid dboid, TimestampTz wake_at)
  *		Remove and return (in *dboid) the database asked for first among
  *		those that are due and that busy() says have no worker.  *next is
  *		set to the earliest wake-up time still in the future, if earlier
- *		than what it holds (0: none).  Called by the launcher with
- *		shmem.c's lock held (busy() reads the worker slots).
+ *		than what it holds (0: none).  With dboid NULL, only say whether
+ *		there is one (the launcher asks so before it starts a worker
+ *		early, see launcher.c).  Called by the launcher with shmem.c's lock
+ *		held (busy() reads the worker slots).
  */
 bool
 am_registry_take(TimestampTz now, bool (*busy) (Oid dboid), Oid *dboid,
@@ -248,7 +250,7 @@ am_registry_take(TimestampTz now, bool (*busy) (Oid dboid), Oid *dboid,
 		if (best == NULL || e->seq < best->seq)
 			best = e;
 	}
-	if (best != NULL)
+	if (best != NULL && dboid != NULL)
 	{
 		key = best->dboid;
 		*dboid = key;

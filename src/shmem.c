@@ -54,6 +54,12 @@ typedef struct AmShared
 	AmWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
 } AmShared;
 
+/*
+ * A running worker, its successor, and two that are exiting (a process's
+ * exit takes about as long as a short migration's run; see shmem.h)
+ */
+#define AM_SLOTS_PER_WORKER		4
+
 /* shared state, NULL unless preloaded */
 static AmShared *am_shmem_state = NULL;
 
@@ -90,14 +96,14 @@ am_shmem_init(void)
 
 /*
  * am_shmem_size
- *		Bytes of shared memory for AmShared with its slots: two per worker
- *		(one for a worker that is exiting, see shmem.h).
+ *		Bytes of shared memory for AmShared with its slots:
+ *		AM_SLOTS_PER_WORKER per worker.
  */
 static Size
 am_shmem_size(void)
 {
 	return add_size(offsetof(AmShared, slots),
-					mul_size(mul_size(am_settings_max_workers, 2),
+					mul_size(mul_size(am_settings_max_workers, AM_SLOTS_PER_WORKER),
 							 sizeof(AmWorkerSlot)));
 }
 
@@ -135,7 +141,7 @@ am_shmem_startup(void)
 	{
 		memset(am_shmem_state, 0, am_shmem_size());
 		am_shmem_state->lock = &(GetNamedLWLockTranche("asyncmig"))->lock;
-		am_shmem_state->nslots = am_settings_max_workers * 2;
+		am_shmem_state->nslots = am_settings_max_workers * AM_SLOTS_PER_WORKER;
 		ConditionVariableInit(&am_shmem_state->status_cv);
 	}
 	am_registry_shmem_startup();
@@ -373,6 +379,7 @@ am_shmem_database_waits_for_slot(Oid dboid)
 		waiting = true;
 		for (i = 0; i < am_shmem_state->nslots; i++)
 			if (am_shmem_state->slots[i].in_use &&
+				!AM_SLOT_WAITS(&am_shmem_state->slots[i]) &&
 				am_shmem_state->slots[i].dboid == dboid)
 				waiting = false;
 	}
@@ -426,7 +433,8 @@ am_shmem_launcher_detach(int code, Datum arg)
 
 /*
  * am_shmem_nslots
- *		How many worker slots there are (two per asyncmig.max_workers).
+ *		How many worker slots there are (AM_SLOTS_PER_WORKER per
+ *		asyncmig.max_workers).
  */
 int
 am_shmem_nslots(void)
@@ -448,7 +456,8 @@ am_shmem_slot(int slotno)
 /*
  * am_shmem_database_busy
  *		Is a worker running in dboid (one that is only exiting, handed
- *		over, does not count)?  Caller holds the lock.
+ *		over, or a successor that waits, does not count)?  Caller holds the
+ *		lock.
  */
 bool
 am_shmem_database_busy(Oid dboid)
@@ -459,7 +468,8 @@ am_shmem_database_busy(Oid dboid)
 	{
 		AmWorkerSlot *slot = &am_shmem_state->slots[i];
 
-		if (slot->in_use && !slot->handed_over && slot->dboid == dboid)
+		if (slot->in_use && !slot->handed_over && !AM_SLOT_WAITS(slot) &&
+			slot->dboid == dboid)
 			return true;
 	}
 	return false;
@@ -468,8 +478,8 @@ am_shmem_database_busy(Oid dboid)
 /*
  * am_shmem_free_slot
  *		A free slot for one more worker, or -1 when max_running workers run
- *		(those only exiting do not count) or every slot is taken.  Caller
- *		holds the lock.
+ *		(those only exiting and successors that wait do not count) or every
+ *		slot is taken.  Caller holds the lock.
  */
 int
 am_shmem_free_slot(int max_running)
@@ -487,26 +497,39 @@ am_shmem_free_slot(int max_running)
 			if (free_slot < 0)
 				free_slot = i;
 		}
-		else if (!slot->handed_over)
+		else if (!slot->handed_over && !AM_SLOT_WAITS(slot))
 			running++;
 	}
 	return running < max_running ? free_slot : -1;
 }
 
 /*
- * am_shmem_exiting_workers
- *		Is a worker that ended its run (handed over) still exiting?  Caller
- *		holds the lock.
+ * am_shmem_make_way
+ *		The launcher needed a background worker slot and found none: every
+ *		successor that waits is dismissed (a successor is only a head start,
+ *		and never keeps another database's worker from starting), and the
+ *		result says whether a worker that runs nothing (one that ended its
+ *		run, or a successor) will free a slot when it exits.  Caller holds
+ *		the lock exclusively.
  */
 bool
-am_shmem_exiting_workers(void)
+am_shmem_make_way(void)
 {
+	bool		found = false;
 	int			i;
 
 	for (i = 0; i < am_shmem_state->nslots; i++)
-		if (am_shmem_state->slots[i].in_use && am_shmem_state->slots[i].handed_over)
-			return true;
-	return false;
+	{
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+
+		if (!slot->in_use)
+			continue;
+		if (AM_SLOT_WAITS(slot) && !slot->dismissed)
+			am_shmem_successor_decide(i, false);
+		if (slot->handed_over || AM_SLOT_WAITS(slot))
+			found = true;
+	}
+	return found;
 }
 
 /*
@@ -533,6 +556,47 @@ void
 am_shmem_slot_release(int slotno)
 {
 	memset(am_shmem_slot(slotno), 0, sizeof(AmWorkerSlot));
+}
+
+/*
+ * am_shmem_successor_of
+ *		The slot of dboid's successor that still waits (neither released nor
+ *		dismissed), or -1.  Caller holds the lock.
+ */
+int
+am_shmem_successor_of(Oid dboid)
+{
+	int			i;
+
+	for (i = 0; i < am_shmem_state->nslots; i++)
+	{
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+
+		if (slot->in_use && AM_SLOT_WAITS(slot) && !slot->dismissed &&
+			slot->dboid == dboid)
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * am_shmem_successor_decide
+ *		The launcher releases the successor of slot slotno (it is now its
+ *		database's worker and goes on to claim) or dismisses it (it exits),
+ *		and wakes it.  Caller holds the lock exclusively.
+ */
+void
+am_shmem_successor_decide(int slotno, bool release)
+{
+	AmWorkerSlot *slot = am_shmem_slot(slotno);
+
+	Assert(AM_SLOT_WAITS(slot) && !slot->dismissed);
+	if (release)
+		slot->released = true;
+	else
+		slot->dismissed = true;
+	if (slot->latch)
+		SetLatch(slot->latch);
 }
 
 /*
@@ -613,11 +677,13 @@ am_shmem_take_obituary(Oid dboid, int64 migration_id, pid_t pid,
 /*
  * am_shmem_attach_slot
  *		A worker takes slot slotno, which the launcher filled for it, and
- *		learns its database (*dboid); false if a launcher that died after
- *		starting the worker gave the slot away (the worker must then exit).
+ *		learns its database (*dboid) and whether it is a successor that
+ *		must wait (am_shmem_successor_wait()); false if a launcher that
+ *		died after starting the worker gave the slot away (the worker must
+ *		then exit).
  */
 bool
-am_shmem_attach_slot(int slotno, Oid *dboid)
+am_shmem_attach_slot(int slotno, Oid *dboid, bool *successor)
 {
 	AmWorkerSlot *slot = &am_shmem_state->slots[slotno];
 
@@ -628,22 +694,65 @@ am_shmem_attach_slot(int slotno, Oid *dboid)
 		return false;
 	}
 	slot->pid = MyProcPid;
+	slot->latch = MyLatch;
 	*dboid = slot->dboid;
+	*successor = AM_SLOT_WAITS(slot);
 	LWLockRelease(am_shmem_state->lock);
 	am_my_slot = slot;
 	return true;
 }
 
 /*
+ * am_shmem_successor_wait
+ *		A successor waits, without a transaction, until the launcher
+ *		releases it (true: it goes on as its database's worker) or
+ *		dismisses it, or timeout_ms passed (false: it exits).  Giving up
+ *		is said in the slot under the lock, so that the launcher never
+ *		releases a successor that is leaving.
+ */
+bool
+am_shmem_successor_wait(long timeout_ms)
+{
+	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													  timeout_ms);
+
+	for (;;)
+	{
+		bool		released;
+		bool		done;
+		long		ms = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+														 give_up);
+
+		CHECK_FOR_INTERRUPTS();
+		LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
+		released = am_my_slot->released;
+		if (!released && ms <= 0)
+			am_my_slot->dismissed = true;
+		done = released || am_my_slot->dismissed;
+		LWLockRelease(am_shmem_state->lock);
+		if (done)
+			return released;
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 ms, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+/*
  * am_shmem_worker_claimed
  *		This worker claimed migration_id: said before the claim commits, so
- *		that nobody sees the run IN PROGRESS without its worker.
+ *		that nobody sees the run IN PROGRESS without its worker.  The
+ *		launcher is woken: it may start this database's next worker early
+ *		(launcher.c, successors).
  */
 void
 am_shmem_worker_claimed(int64 migration_id)
 {
 	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
 	am_my_slot->migration_id = migration_id;
+	if (am_shmem_state->launcher_latch)
+		SetLatch(am_shmem_state->launcher_latch);
 	LWLockRelease(am_shmem_state->lock);
 }
 

@@ -10,6 +10,7 @@
 #ifndef ASYNCMIG_SHMEM_H
 #define ASYNCMIG_SHMEM_H
 
+#include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
@@ -26,21 +27,25 @@ typedef enum AmWorkerResult
 } AmWorkerResult;
 
 /*
- * Two slots per possible worker (asyncmig.max_workers): one for a worker
- * that runs, one for a worker that has ended its work (ended) and is
- * only exiting, so that the next worker of its database can start at once
- * (see launcher.c).  The launcher fills dboid and handed_over (and keeps
- * the worker's handle in its own memory); the worker sets pid, migration_id, result
- * and ended; asyncmig.cancel() sets cancel_requested.  All fields are
- * protected by the lock of am_shmem_lock().  A slot stays in_use until the
- * launcher has seen its worker exit.  The rest of the shared state is
- * private to shmem.c.
+ * Four slots per possible worker (asyncmig.max_workers): one for a worker
+ * that runs, one for its successor, a worker started early for the same
+ * database that connects and then waits until the running one's end is
+ * committed (released) or it is not needed (dismissed), and two for
+ * workers that have ended their work (ended) and are only exiting (see
+ * launcher.c).  The launcher fills dboid, successor, released, dismissed,
+ * successor_started and handed_over (and keeps the worker's handle in its
+ * own memory); the worker sets pid, latch, migration_id, result and
+ * ended, and dismissed when it gives up waiting; asyncmig.cancel() sets
+ * cancel_requested.  All fields are protected by the lock of
+ * am_shmem_lock().  A slot stays in_use until the launcher has seen its
+ * worker exit.  The rest of the shared state is private to shmem.c.
  */
 typedef struct AmWorkerSlot
 {
 	bool		in_use;
 	Oid			dboid;
 	pid_t		pid;
+	Latch	   *latch;			/* the worker's, from when it attached */
 	int64		migration_id;	/* 0 until the worker claimed one */
 	bool		cancel_requested;
 	AmWorkerResult result;
@@ -49,8 +54,20 @@ typedef struct AmWorkerSlot
 	bool		handed_over;	/* the launcher asked for the next worker of
 								 * its database: it counts neither against
 								 * max_workers nor as its database's worker */
+	bool		successor;		/* started early, see AM_SLOT_WAITS() */
+	bool		released;		/* a successor that now is its database's
+								 * worker */
+	bool		dismissed;		/* a successor that exits unused */
+	bool		successor_started;	/* the launcher started (or tried) a
+									 * successor for this running worker */
 	char		last_fatal[AM_OBITUARY_LEN];	/* FATAL that ended it */
 } AmWorkerSlot;
+
+/*
+ * A successor not (yet) released: it runs nothing, counts neither against
+ * max_workers nor as its database's worker, and exits unless released.
+ */
+#define AM_SLOT_WAITS(slot)	((slot)->successor && !(slot)->released)
 
 extern bool am_shmem_preloaded;
 
@@ -86,14 +103,17 @@ extern int	am_shmem_nslots(void);
 extern AmWorkerSlot *am_shmem_slot(int slotno);
 extern bool am_shmem_database_busy(Oid dboid);
 extern int	am_shmem_free_slot(int max_running);
-extern bool am_shmem_exiting_workers(void);
+extern bool am_shmem_make_way(void);
 extern void am_shmem_slot_reserve(int slotno, Oid dboid);
 extern void am_shmem_slot_release(int slotno);
+extern int	am_shmem_successor_of(Oid dboid);
+extern void am_shmem_successor_decide(int slotno, bool release);
 extern void am_shmem_set_no_bgworker_slot(bool none);
 extern void am_shmem_add_obituary(const AmWorkerSlot *slot);
 
 /* a worker: its own slot, and the obituaries of dead runs */
-extern bool am_shmem_attach_slot(int slotno, Oid *dboid);
+extern bool am_shmem_attach_slot(int slotno, Oid *dboid, bool *successor);
+extern bool am_shmem_successor_wait(long timeout_ms);
 extern void am_shmem_worker_claimed(int64 migration_id);
 extern void am_shmem_worker_note_error(const char *message);
 extern void am_shmem_worker_ended(AmWorkerResult result, TimestampTz wakeup);

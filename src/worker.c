@@ -60,6 +60,13 @@
 /* a row that a session held locked was skipped: look again after */
 #define AM_SKIPPED_RETRY_MS		1000
 
+/*
+ * The longest a successor waits for the running worker of its database:
+ * it is for queues of short migrations, and must not hold a connection
+ * (DROP DATABASE waits 5 s for them) through a long one.
+ */
+#define AM_SUCCESSOR_WAIT_MS	1000
+
 /* the earliest a worker asks to be started again, when it has a reason */
 #define AM_MIN_WAKEUP_MS		1000
 
@@ -78,6 +85,7 @@ static void am_settle_registry(void);
 static char *am_obituary(int64 migration_id, int pid, int *sqlstate,
 						 bool consume);
 static void am_run_claimed(AmMigration *m);
+static bool am_successor_wait_turn(void);
 
 /*
  * am_worker_emit_log
@@ -125,13 +133,14 @@ asyncmig_worker_main(Datum main_arg)
 	bool		skipped_missing = false;
 	bool		skipped_claim = false;
 	bool		with_dependencies;
+	bool		successor;
 
 	pqsignal(SIGTERM, die);
 	/* settings are read again between batches (asyncmig.max_replica_lag) */
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
-	if (!am_shmem_attach_slot(slotno, &dboid))
+	if (!am_shmem_attach_slot(slotno, &dboid, &successor))
 		proc_exit(0);			/* a launcher that died gave the slot away */
 
 	prev_emit_log_hook = emit_log_hook;
@@ -142,6 +151,10 @@ asyncmig_worker_main(Datum main_arg)
 	am_superuser = GetUserId();
 	am_exec_init();
 	AM_PHASE("connected");
+
+	/* started early: the running worker of this database ends first */
+	if (successor && !am_successor_wait_turn())
+		proc_exit(0);
 
 	/* a database without the extension has nothing for us */
 	StartTransactionCommand();
@@ -155,10 +168,17 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	CommitTransactionCommand();
 
-	/* rows restored or copied from elsewhere never run on their own */
-	am_catalog_begin(&cxt);
-	(void) am_catalog_worker_fail_foreign();
-	am_catalog_commit(&cxt);
+	/*
+	 * Rows restored or copied from elsewhere never run on their own: the
+	 * claim takes only rows queued here, and this ends the others in ERROR
+	 * for the record.  A successor did it while it waited.
+	 */
+	if (!successor)
+	{
+		am_catalog_begin(&cxt);
+		(void) am_catalog_worker_fail_foreign();
+		am_catalog_commit(&cxt);
+	}
 
 	AM_PHASE("foreign rows checked");
 	am_sweep();
@@ -234,6 +254,45 @@ asyncmig_worker_main(Datum main_arg)
 
 	am_run_claimed(m);
 	am_worker_exit(AM_RESULT_RAN, 0);
+}
+
+/*
+ * am_successor_wait_turn
+ *		A successor, started while its database's worker runs: warm this
+ *		backend's caches with the reads it will make (the table's relcache
+ *		entry and its indexes, the planner's catalog look-ups are the most
+ *		of a fresh worker's cost; bench/RESULTS.md), then wait until the
+ *		launcher releases it.  Nothing it reads here decides anything:
+ *		released, it does all of a worker's steps from the start, in
+ *		snapshots taken after the previous run's end was committed, except
+ *		ending the rows queued elsewhere: any worker may do that at any
+ *		time, and one that comes later is ended by the next worker.  False:
+ *		dismissed or gave up, exit.
+ */
+static bool
+am_successor_wait_turn(void)
+{
+	AmCatalogContext cxt;
+	bool		has_table;
+
+	StartTransactionCommand();
+	has_table = OidIsValid(get_extension_oid("asyncmig", true)) &&
+		OidIsValid(am_catalog_relid(true));
+	CommitTransactionCommand();
+	if (has_table)
+	{
+		am_catalog_begin(&cxt);
+		(void) am_catalog_worker_fail_foreign();
+		(void) am_catalog_worker_in_progress();
+		(void) am_catalog_worker_cleanups_due();
+		(void) am_catalog_worker_queued_with_dependencies();
+		am_catalog_commit(&cxt);
+	}
+	AM_PHASE("successor waits");
+	if (!am_shmem_successor_wait(AM_SUCCESSOR_WAIT_MS))
+		return false;
+	AM_PHASE("successor released");
+	return true;
 }
 
 /*
