@@ -20,6 +20,7 @@ OBJS = \
 	src/functions.o \
 	src/guard.o \
 	src/launcher.o \
+	src/obituary.o \
 	src/preflight.o \
 	src/registry.o \
 	src/registry_file.o \

@@ -11,8 +11,8 @@
  * src/asyncmig.c		_PG_init: calls the others, nothing depends on it
  * src/settings.c		the asyncmig.* settings
  * src/shmem.c			shared memory, private to it: the launcher's latch,
- *						the worker slots and their searches, the
- *						obituaries, "a status changed"
+ *						the worker slots and their searches, "a status
+ *						changed"
  * src/registry.c		which databases have work: pending requests (shared
  *						hash) and the registry file pg_asyncmig/databases
  * src/registry_file.c	... that file on disk: stored without reading the
@@ -20,6 +20,7 @@
  *						not trusted in a copy of the data directory
  * src/launcher.c		the launcher: starts one worker per runnable database,
  *						and a database's next worker early (successors)
+ * src/obituary.c		what is known of a worker that died in a migration
  * src/databases.c		the databases a worker may connect to (pg_database)
  * src/preflight.c		standby, template and worker-slot checks and
  *						warnings of schedule(), run(), cancel(); the
@@ -68,7 +69,7 @@
  *	   batch_catalog.c, launcher.c, preflight.c
  *	2  catalog.c, shmem.c, databases.c
  *	1  session.c, registry.c, batch_check.c
- *	0  settings.c, guard.c, registry_file.c
+ *	0  settings.c, guard.c, registry_file.c, obituary.c
  *
  * Names: asyncmig_* only for what PostgreSQL looks up by name (the
  * bgworker entry points asyncmig_launcher_main and asyncmig_worker_main,
@@ -77,8 +78,8 @@
  * sets them).  Every other exported function or variable carries its file's prefix:
  * am_shmem_*, am_settings_*, am_launcher_*, am_functions_*, am_exec_*
  * (executor.c), am_guard_*, am_session_*, am_catalog_* (catalog*.c),
- * am_registry_*, am_databases_*, am_preflight_*, am_batch_check_*, am_batch_catalog_*,
- * am_batch_run_*.  Types are Am*.
+ * am_registry_*, am_databases_*, am_obituary_*, am_preflight_*,
+ * am_batch_check_*, am_batch_catalog_*, am_batch_run_*.  Types are Am*.
  * Statics may use any am_ name.
  *
  *-------------------------------------------------------------------------

@@ -57,6 +57,7 @@
 #include "asyncmig.h"
 #include "databases.h"
 #include "launcher.h"
+#include "obituary.h"
 #include "registry.h"
 #include "settings.h"
 #include "shmem.h"
@@ -500,7 +501,8 @@ launcher_reap_workers(void)
 		else if (slot->migration_id != 0)
 		{
 			/* died inside a migration: leave word for the sweep */
-			am_shmem_add_obituary(slot);
+			am_obituary_add(slot->dboid, slot->migration_id, slot->pid,
+							slot->last_fatal);
 			wake = 0;
 		}
 		else

@@ -3,7 +3,8 @@
  * shmem.c
  *		asyncmig's shared memory: the state that the launcher, the workers
  *		and the SQL-callable functions use to talk to each other, and a
- *		worker's own slot.  The state is private to this file; the others
+ *		worker's own slot (what is known of dead workers is in
+ *		src/obituary.c).  The state is private to this file; the others
  *		use the functions below (as PostgreSQL's logical replication
  *		launcher keeps LogicalRepCtx to itself).
  *
@@ -28,18 +29,10 @@
 
 #include "asyncmig.h"
 #include "compat.h"
+#include "obituary.h"
 #include "registry.h"
 #include "settings.h"
 #include "shmem.h"
-
-/* what the launcher knows of a worker that ended inside a migration */
-typedef struct AmObituary
-{
-	Oid			dboid;
-	int64		migration_id;
-	pid_t		pid;
-	char		message[AM_OBITUARY_LEN];
-} AmObituary;
 
 typedef struct AmShared
 {
@@ -47,8 +40,6 @@ typedef struct AmShared
 	pid_t		launcher_pid;
 	Latch	   *launcher_latch;
 	bool		no_bgworker_slot;	/* the last worker start found none */
-	int			nobituaries;
-	AmObituary obituaries[AM_MAX_OBITUARIES];
 	ConditionVariable status_cv;	/* broadcast when a status changed */
 	int			nslots;
 	AmWorkerSlot slots[FLEXIBLE_ARRAY_MEMBER];
@@ -120,6 +111,7 @@ am_shmem_request(void)
 	RequestAddinShmemSpace(am_shmem_size());
 	RequestNamedLWLockTranche("asyncmig", 1);
 	am_registry_shmem_request();
+	am_obituary_shmem_request();
 }
 
 /*
@@ -145,6 +137,7 @@ am_shmem_startup(void)
 		ConditionVariableInit(&am_shmem_state->status_cv);
 	}
 	am_registry_shmem_startup();
+	am_obituary_shmem_startup();
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -608,70 +601,6 @@ void
 am_shmem_set_no_bgworker_slot(bool none)
 {
 	am_shmem_state->no_bgworker_slot = none;
-}
-
-/*
- * am_shmem_add_obituary
- *		The worker of slot died inside its migration: leave word (its pid
- *		and last error) for the worker that sweeps its run.  The oldest
- *		word gives way when the list is full.  Caller holds the lock
- *		exclusively.
- */
-void
-am_shmem_add_obituary(const AmWorkerSlot *slot)
-{
-	AmObituary *ob;
-
-	if (am_shmem_state->nobituaries == AM_MAX_OBITUARIES)
-	{
-		memmove(&am_shmem_state->obituaries[0],
-				&am_shmem_state->obituaries[1],
-				sizeof(AmObituary) * (AM_MAX_OBITUARIES - 1));
-		am_shmem_state->nobituaries--;
-	}
-	ob = &am_shmem_state->obituaries[am_shmem_state->nobituaries++];
-	ob->dboid = slot->dboid;
-	ob->migration_id = slot->migration_id;
-	ob->pid = slot->pid;
-	strlcpy(ob->message, slot->last_fatal, AM_OBITUARY_LEN);
-}
-
-/*
- * am_shmem_take_obituary
- *		The launcher's word on the dead run (migration_id in dboid, worker
- *		pid): false if it has none (shared memory was rebuilt since), else
- *		true with the worker's last error (or "") in message, a buffer of
- *		AM_OBITUARY_LEN bytes.  With consume, the word is removed (once the
- *		row says it).
- */
-bool
-am_shmem_take_obituary(Oid dboid, int64 migration_id, pid_t pid,
-					   bool consume, char *message)
-{
-	bool		found = false;
-	int			i;
-
-	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	for (i = 0; i < am_shmem_state->nobituaries; i++)
-	{
-		AmObituary *ob = &am_shmem_state->obituaries[i];
-
-		if (ob->dboid == dboid && ob->migration_id == migration_id &&
-			ob->pid == pid)
-		{
-			found = true;
-			strlcpy(message, ob->message, AM_OBITUARY_LEN);
-			if (consume)
-			{
-				memmove(ob, ob + 1,
-						sizeof(AmObituary) * (am_shmem_state->nobituaries - i - 1));
-				am_shmem_state->nobituaries--;
-			}
-			break;
-		}
-	}
-	LWLockRelease(am_shmem_state->lock);
-	return found;
 }
 
 /*

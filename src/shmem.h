@@ -10,13 +10,11 @@
 #ifndef ASYNCMIG_SHMEM_H
 #define ASYNCMIG_SHMEM_H
 
+#include "obituary.h"
 #include "storage/latch.h"
 #include "storage/lwlock.h"
 #include "utils/timestamp.h"
 
-/* exits of workers that left a migration behind, remembered at once */
-#define AM_MAX_OBITUARIES		32
-#define AM_OBITUARY_LEN			256
 
 /* what a worker reports in its slot when it exits */
 typedef enum AmWorkerResult
@@ -109,16 +107,13 @@ extern void am_shmem_slot_release(int slotno);
 extern int	am_shmem_successor_of(Oid dboid);
 extern void am_shmem_successor_decide(int slotno, bool release);
 extern void am_shmem_set_no_bgworker_slot(bool none);
-extern void am_shmem_add_obituary(const AmWorkerSlot *slot);
 
-/* a worker: its own slot, and the obituaries of dead runs */
+/* a worker: its own slot */
 extern bool am_shmem_attach_slot(int slotno, Oid *dboid, bool *successor);
 extern bool am_shmem_successor_wait(long timeout_ms);
 extern void am_shmem_worker_claimed(int64 migration_id);
 extern void am_shmem_worker_note_error(const char *message);
 extern void am_shmem_worker_ended(AmWorkerResult result, TimestampTz wakeup);
 extern bool am_shmem_cancel_requested(void);
-extern bool am_shmem_take_obituary(Oid dboid, int64 migration_id, pid_t pid,
-								   bool consume, char *message);
 
 #endif							/* ASYNCMIG_SHMEM_H */

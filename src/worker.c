@@ -45,6 +45,7 @@
 #include "catalog_dependencies.h"
 #include "catalog_worker.h"
 #include "executor.h"
+#include "obituary.h"
 #include "registry.h"
 #include "session.h"
 #include "shmem.h"
@@ -417,8 +418,7 @@ am_obituary(int64 migration_id, int pid, int *sqlstate, bool consume)
 {
 	char		message[AM_OBITUARY_LEN];
 
-	if (!am_shmem_take_obituary(MyDatabaseId, migration_id, pid, consume,
-								message))
+	if (!am_obituary_take(MyDatabaseId, migration_id, pid, consume, message))
 	{
 		*sqlstate = ERRCODE_CRASH_SHUTDOWN;
 		return psprintf("interrupted: the server shut down or restarted while it ran (worker pid %d)",

@@ -175,7 +175,7 @@ am_run_here() {
 				fi
 				;;
 			tap)
-				if ! pgmake installcheck REGRESS= ISOLATION= PROVE_FLAGS="--timer" PROVE_TESTS="${PROVE_TESTS:-}" ; then
+				if ! pgmake installcheck REGRESS= ISOLATION= PROVE_FLAGS="--timer ${AM_PROVE_FLAGS:-}" PROVE_TESTS="${PROVE_TESTS:-}" ; then
 					failed+=(tap)
 					for f in "$work"/tmp_check/log/regress_log_*; do
 						echo "---- $f (last 60 lines)"; tail -n 60 "$f"
