@@ -46,10 +46,12 @@ typedef struct AmShared
 } AmShared;
 
 /*
- * A running worker, its successor, and two that are exiting (a process's
- * exit takes about as long as a short migration's run; see shmem.h)
+ * A running worker, its successor, and three that are exiting (a process's
+ * exit takes about as long as a short migration's run; see shmem.h).  With
+ * every slot taken, a successor whose turn comes is dismissed and the next
+ * worker started when a slot is free: slower, never wrong.
  */
-#define AM_SLOTS_PER_WORKER		4
+#define AM_SLOTS_PER_WORKER		5
 
 /* shared state, NULL unless preloaded */
 static AmShared *am_shmem_state = NULL;

@@ -25,10 +25,10 @@ typedef enum AmWorkerResult
 } AmWorkerResult;
 
 /*
- * Four slots per possible worker (asyncmig.max_workers): one for a worker
+ * Five slots per possible worker (asyncmig.max_workers): one for a worker
  * that runs, one for its successor, a worker started early for the same
  * database that connects and then waits until the running one's end is
- * committed (released) or it is not needed (dismissed), and two for
+ * committed (released) or it is not needed (dismissed), and three for
  * workers that have ended their work (ended) and are only exiting (see
  * launcher.c).  The launcher fills dboid, successor, released, dismissed,
  * successor_started and handed_over (and keeps the worker's handle in its

@@ -10,8 +10,9 @@
  * temporary tables, advisory locks, prepared statements) leaks from one
  * migration into the next, and the worker leaves its database as soon as
  * there is nothing to run there: DROP DATABASE is never blocked by an idle
- * asyncmig process.  The launcher starts the next worker at once when
- * there may be more.
+ * asyncmig process for long.  The launcher starts the next worker at once
+ * when there may be more, or early, as a successor that waits (at most a
+ * second) until this one's end is committed (launcher.c).
  *
  * The worker connects as the bootstrap superuser (PostgreSQL 15 refuses a
  * background worker connection as a NOLOGIN role) and, before it runs any
@@ -67,6 +68,9 @@
  * (DROP DATABASE waits 5 s for them) through a long one.
  */
 #define AM_SUCCESSOR_WAIT_MS	1000
+
+/* what pg_stat_activity says of a successor while it waits */
+#define AM_SUCCESSOR_APPNAME	"asyncmig worker: waiting for its turn"
 
 /* the earliest a worker asks to be started again, when it has a reason */
 #define AM_MIN_WAKEUP_MS		1000
@@ -290,8 +294,10 @@ am_successor_wait_turn(void)
 		am_catalog_commit(&cxt);
 	}
 	AM_PHASE("successor waits");
+	pgstat_report_appname(AM_SUCCESSOR_APPNAME);
 	if (!am_shmem_successor_wait(AM_SUCCESSOR_WAIT_MS))
 		return false;
+	pgstat_report_appname("asyncmig worker");
 	AM_PHASE("successor released");
 	return true;
 }
