@@ -40,11 +40,7 @@ COMMIT;
 	my $log = slurp_file($node->logfile);
 	$pids{$1}++ while $log =~ /\[(\d+)\] LOG:  asyncmig migration "${prefix}_\d+" started/g;
 	is(scalar(keys %pids), $n, "$label: each migration ran in a process of its own");
-	is($node->safe_psql('postgres', qq{
-SELECT count(*) FROM (
-	SELECT started_at, lag(finished_at) OVER (ORDER BY started_at) AS prev_end
-	FROM asyncmig.migration WHERE name LIKE '${prefix}\\_%') s
-WHERE started_at < prev_end}),
+	is(asyncmig_overlapping_runs($node, $prefix),
 		'0', "$label: no migration started before the previous one ended");
 }
 

@@ -28,6 +28,23 @@ use AsyncmigTest;
 
 my $n = 60;
 
+# queue $count migrations "prefix_1" .. of sql in database postgres, in one
+# transaction, and wait until $started of them have FINISHED
+sub queue_started
+{
+	my ($node, $prefix, $count, $sql, $started) = @_;
+
+	$node->safe_psql('postgres', qq{
+BEGIN;
+SELECT count(asyncmig.schedule('${prefix}_' || g, '$sql')) FROM generate_series(1, $count) g;
+COMMIT;
+});
+	$node->poll_query_until('postgres',
+		"SELECT count(*) >= $started FROM asyncmig.migration WHERE name LIKE '${prefix}\\_%' AND status = 'FINISHED'")
+	  or die "the queue $prefix does not start";
+	return;
+}
+
 asyncmig_allow_log(
 	qr/FATAL:  terminating background worker .* due to administrator command/ =>
 	  'the test terminates a running worker',
@@ -60,26 +77,14 @@ is($node->safe_psql('postgres',
 is($node->safe_psql('postgres',
 	'SELECT count(*) || \' \' || count(DISTINCT n) || \' \' || count(DISTINCT pid) FROM ran'),
 	"$n $n $n", 'each ran exactly once, in a process of its own');
-is($node->safe_psql('postgres', qq{
-SELECT count(*) FROM (
-	SELECT started_at, lag(finished_at) OVER (ORDER BY started_at) AS prev_end
-	FROM asyncmig.migration WHERE name LIKE 'q\\_%') s
-WHERE started_at < prev_end}),
-	'0', 'no migration started before the previous one ended');
+is(asyncmig_overlapping_runs($node, 'q'), '0',
+	'no migration started before the previous one ended');
 my $log = substr(slurp_file($node->logfile), $offset);
 my $released = () = $log =~ /successor for database \d+ released/g;
 cmp_ok($released, '>=', $n / 2, "most runs were a released successor's ($released of $n)");
 
 # 2. another database's turn: queued while a long queue drains here
-$node->safe_psql('postgres', qq{
-BEGIN;
-SELECT count(asyncmig.schedule('long_' || g, 'SELECT pg_sleep(0.05)'))
-FROM generate_series(1, 40) g;
-COMMIT;
-});
-$node->poll_query_until('postgres',
-	"SELECT count(*) >= 3 FROM asyncmig.migration WHERE name LIKE 'long\\_%' AND status = 'FINISHED'")
-  or die 'the long queue does not start';
+queue_started($node, 'long', 40, 'SELECT pg_sleep(0.05)', 3);
 my $queued_at = $node->safe_psql('other',
 	"SELECT asyncmig.schedule('turn', 'SELECT 1'); SELECT clock_timestamp()");
 $queued_at = (split /\n/, $queued_at)[-1];
@@ -139,15 +144,7 @@ max_parallel_workers = 0
 });
 $node->restart;
 $offset = -s $node->logfile;
-$node->safe_psql('postgres', qq{
-BEGIN;
-SELECT count(asyncmig.schedule('tight_' || g, 'SELECT pg_sleep(0.02)'))
-FROM generate_series(1, 30) g;
-COMMIT;
-});
-$node->poll_query_until('postgres',
-	"SELECT count(*) >= 2 FROM asyncmig.migration WHERE name LIKE 'tight\\_%' AND status = 'FINISHED'")
-  or die 'the queue does not start';
+queue_started($node, 'tight', 30, 'SELECT pg_sleep(0.02)', 2);
 $node->safe_psql('other', "SELECT asyncmig.schedule('tight_other', 'SELECT 1')");
 $node->safe_psql('other', "CALL asyncmig.wait('tight_other', '60 s')");
 $node->poll_query_until('postgres',

@@ -26,7 +26,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(asyncmig_node asyncmig_standby asyncmig_app_role
-  asyncmig_app_psql asyncmig_app_ok
+  asyncmig_app_psql asyncmig_app_ok asyncmig_overlapping_runs
   asyncmig_allow_log asyncmig_unexpected_log_lines);
 
 # docs/grants.sql, the one recipe of an application role's grants
@@ -114,6 +114,20 @@ sub asyncmig_app_ok
 
 	Test::More::is($ret, 0, $what) or Test::More::diag($err);
 	return $out;
+}
+
+# asyncmig_overlapping_runs($node, $prefix): how many migrations named
+# "prefix_..." (in database postgres) started before the one started just
+# before them ended: 0 when a database ran them one at a time
+sub asyncmig_overlapping_runs
+{
+	my ($node, $prefix) = @_;
+
+	return $node->safe_psql('postgres', qq{
+SELECT count(*) FROM (
+	SELECT started_at, lag(finished_at) OVER (ORDER BY started_at) AS prev_end
+	FROM asyncmig.migration WHERE name LIKE '${prefix}\\_%') s
+WHERE started_at < prev_end});
 }
 
 # asyncmig_allow_log(qr/pattern/ => 'why the test causes it', ...)
