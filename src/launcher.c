@@ -83,6 +83,7 @@ typedef struct AmBackgroundWorker
 	const char *type;			/* bgw_type */
 	int			restart_time;	/* seconds, or BGW_NEVER_RESTART */
 	Datum		main_arg;
+	uint32		generation;		/* bgw_extra: a worker's slot generation */
 } AmBackgroundWorker;
 
 /* handles of the workers this launcher started, by slot */
@@ -173,6 +174,7 @@ launcher_bgw_start(const AmBackgroundWorker *w,
 	strlcpy(worker.bgw_name, w->name, BGW_MAXLEN);
 	strlcpy(worker.bgw_type, w->type, BGW_MAXLEN);
 	worker.bgw_main_arg = w->main_arg;
+	memcpy(worker.bgw_extra, &w->generation, sizeof(w->generation));
 	if (handle == NULL)
 	{
 		RegisterBackgroundWorker(&worker);
@@ -571,36 +573,48 @@ launcher_start_workers(long *timeout_ms)
 		bool		from_scan = false;
 		bool		ok;
 		bool		exiting;
+		bool		may_run;
+		bool		servable;
 		int			successor;
 
 		am_shmem_lock(LW_EXCLUSIVE);
-		slotno = am_shmem_free_slot(am_settings_max_workers);
-		if (slotno < 0)
+		slotno = am_shmem_free_slot(am_settings_max_workers, &may_run);
+		if (!may_run)
 		{
 			am_shmem_unlock();
-			break;				/* all slots busy: wait for an exit */
+			break;				/* max_workers run: wait for an end */
 		}
-		if (!am_registry_take(now, am_shmem_database_busy, &dboid, &next))
+
+		/*
+		 * With every slot taken (by workers that exit), only a database
+		 * whose successor waits can have its turn now: releasing it takes no
+		 * slot.  The others keep their place in the queue.
+		 */
+		if (!am_registry_take(now, slotno >= 0 ? am_shmem_database_busy :
+							  am_shmem_database_unreleasable, &dboid, &next) &&
+			slotno >= 0)
 			from_scan = launcher_scan_next(&dboid);
 		am_shmem_unlock();
 		if (!OidIsValid(dboid))
 			break;
 
-		/* its successor, started early, is its worker now */
+		/* slots are only given out here: slotno is still free */
+		servable = am_databases_servable(dboid);
 		am_shmem_lock(LW_EXCLUSIVE);
 		successor = am_shmem_successor_of(dboid);
 		if (successor >= 0)
 		{
-			am_shmem_successor_decide(successor, true);
+			/* its successor, started early, is its worker now */
+			am_shmem_successor_decide(successor, servable);
+			worker_from_scan[successor] = from_scan && servable;
 			am_shmem_unlock();
-			elog(DEBUG1, "asyncmig launcher: successor for database %u released", dboid);
-			started = true;
+			if (servable)
+				elog(DEBUG1, "asyncmig launcher: successor for database %u released", dboid);
+			started |= servable;
 			continue;
 		}
 		am_shmem_unlock();
-
-		/* slots are only given out here: slotno is still free */
-		if (!am_databases_servable(dboid))
+		if (!servable)
 			continue;
 		am_shmem_lock(LW_EXCLUSIVE);
 		ok = launcher_start_worker(slotno, dboid, false);
@@ -655,7 +669,8 @@ launcher_start_workers(long *timeout_ms)
  *		a released successor (a queue drains: the next one starts as early
  *		as it can), once per worker, while no other database waits for a
  *		worker (the registry has none due without a worker, no scan is
- *		under way): a successor must never take a turn that is another
+ *		under way, the last start of a worker found a background worker
+ *		slot): a successor must never take a turn that is another
  *		database's.  A successor is only a head start: with no free slot
  *		it is not started, and with no free background worker slot nothing
  *		is logged or retried.
@@ -665,6 +680,7 @@ launcher_successors(bool enabled)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz next = 0;
+	bool		starved = am_shmem_no_bgworker_slot();
 	bool		others_wait;
 	int			i;
 
@@ -677,7 +693,7 @@ launcher_successors(bool enabled)
 			(!enabled || !am_shmem_database_busy(slot->dboid)))
 			am_shmem_successor_decide(i, false);
 	}
-	others_wait = !enabled ||
+	others_wait = !enabled || starved ||
 		am_registry_take(now, am_shmem_database_busy, NULL, &next) ||
 		(scan_active && scan_pos < list_length(scan_list));
 	for (i = 0; i < am_shmem_nslots() && !others_wait; i++)
@@ -689,7 +705,7 @@ launcher_successors(bool enabled)
 			AM_SLOT_WAITS(slot) || slot->successor_started ||
 			(slot->migration_id == 0 && !slot->successor))
 			continue;
-		free_slot = am_shmem_free_slot(am_shmem_nslots());
+		free_slot = am_shmem_free_slot(am_shmem_nslots(), NULL);
 		if (free_slot < 0)
 			break;				/* after an exit, the next wake-up */
 		slot->successor_started = true;
@@ -718,8 +734,7 @@ launcher_start_worker(int slotno, Oid dboid, bool successor)
 	BackgroundWorkerHandle *handle;
 
 	snprintf(name, sizeof(name), "asyncmig worker for database %u", dboid);
-	am_shmem_slot_reserve(slotno, dboid);
-	am_shmem_slot(slotno)->successor = successor;
+	worker.generation = am_shmem_slot_reserve(slotno, dboid, successor);
 	if (!launcher_bgw_start(&worker, &handle))
 	{
 		am_shmem_slot_release(slotno);

@@ -474,10 +474,11 @@ am_shmem_database_busy(Oid dboid)
  * am_shmem_free_slot
  *		A free slot for one more worker, or -1 when max_running workers run
  *		(those only exiting and successors that wait do not count) or every
- *		slot is taken.  Caller holds the lock.
+ *		slot is taken; *may_run (unless NULL) says whether fewer than
+ *		max_running run.  Caller holds the lock.
  */
 int
-am_shmem_free_slot(int max_running)
+am_shmem_free_slot(int max_running, bool *may_run)
 {
 	int			running = 0;
 	int			free_slot = -1;
@@ -495,7 +496,21 @@ am_shmem_free_slot(int max_running)
 		else if (!slot->handed_over && !AM_SLOT_WAITS(slot))
 			running++;
 	}
+	if (may_run)
+		*may_run = running < max_running;
 	return running < max_running ? free_slot : -1;
+}
+
+/*
+ * am_shmem_database_unreleasable
+ *		Is dboid busy (am_shmem_database_busy()), or without a successor
+ *		that waits?  The databases the launcher may not give a turn to when
+ *		every slot is taken.  Caller holds the lock.
+ */
+bool
+am_shmem_database_unreleasable(Oid dboid)
+{
+	return am_shmem_database_busy(dboid) || am_shmem_successor_of(dboid) < 0;
 }
 
 /*
@@ -529,17 +544,24 @@ am_shmem_make_way(void)
 
 /*
  * am_shmem_slot_reserve
- *		The launcher gives free slot slotno to a worker it starts for
- *		dboid.  Caller holds the lock exclusively.
+ *		The launcher gives free slot slotno to a worker (or a successor) it
+ *		starts for dboid, and passes the slot's new generation to it, so
+ *		that a worker registered by a launcher that died before the worker
+ *		attached cannot take the slot given out since.  Caller holds the
+ *		lock exclusively.
  */
-void
-am_shmem_slot_reserve(int slotno, Oid dboid)
+uint32
+am_shmem_slot_reserve(int slotno, Oid dboid, bool successor)
 {
 	AmWorkerSlot *slot = am_shmem_slot(slotno);
+	uint32		generation = slot->generation + 1;
 
 	memset(slot, 0, sizeof(AmWorkerSlot));
+	slot->generation = generation;
 	slot->in_use = true;
 	slot->dboid = dboid;
+	slot->successor = successor;
+	return generation;
 }
 
 /*
@@ -550,7 +572,11 @@ am_shmem_slot_reserve(int slotno, Oid dboid)
 void
 am_shmem_slot_release(int slotno)
 {
-	memset(am_shmem_slot(slotno), 0, sizeof(AmWorkerSlot));
+	AmWorkerSlot *slot = am_shmem_slot(slotno);
+	uint32		generation = slot->generation;
+
+	memset(slot, 0, sizeof(AmWorkerSlot));
+	slot->generation = generation;
 }
 
 /*
@@ -607,19 +633,22 @@ am_shmem_set_no_bgworker_slot(bool none)
 
 /*
  * am_shmem_attach_slot
- *		A worker takes slot slotno, which the launcher filled for it, and
+ *		A worker takes slot slotno, which the launcher filled for it (the
+ *		start of the given generation, see am_shmem_slot_reserve()), and
  *		learns its database (*dboid) and whether it is a successor that
  *		must wait (am_shmem_successor_wait()); false if a launcher that
- *		died after starting the worker gave the slot away (the worker must
- *		then exit).
+ *		died after starting the worker gave the slot away, or if it is a
+ *		successor dismissed before it started (the worker must then exit).
  */
 bool
-am_shmem_attach_slot(int slotno, Oid *dboid, bool *successor)
+am_shmem_attach_slot(int slotno, uint32 generation, Oid *dboid,
+					 bool *successor)
 {
 	AmWorkerSlot *slot = &am_shmem_state->slots[slotno];
 
 	LWLockAcquire(am_shmem_state->lock, LW_EXCLUSIVE);
-	if (!slot->in_use || slot->pid != 0)
+	if (!slot->in_use || slot->generation != generation || slot->pid != 0 ||
+		slot->dismissed)
 	{
 		LWLockRelease(am_shmem_state->lock);
 		return false;
@@ -637,16 +666,13 @@ am_shmem_attach_slot(int slotno, Oid *dboid, bool *successor)
  * am_shmem_successor_wait
  *		A successor waits, without a transaction, until the launcher
  *		releases it (true: it goes on as its database's worker) or
- *		dismisses it, or timeout_ms passed (false: it exits).  Giving up
- *		is said in the slot under the lock, so that the launcher never
+ *		dismisses it, or give_up passed (false: it exits).  Giving up is
+ *		said in the slot under the lock, so that the launcher never
  *		releases a successor that is leaving.
  */
 bool
-am_shmem_successor_wait(long timeout_ms)
+am_shmem_successor_wait(TimestampTz give_up)
 {
-	TimestampTz give_up = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													  timeout_ms);
-
 	for (;;)
 	{
 		bool		released;

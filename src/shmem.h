@@ -40,6 +40,8 @@ typedef enum AmWorkerResult
  */
 typedef struct AmWorkerSlot
 {
+	uint32		generation;		/* counts the slot's starts: a worker attaches
+								 * only to the start it was registered for */
 	bool		in_use;
 	Oid			dboid;
 	pid_t		pid;
@@ -100,17 +102,19 @@ extern bool am_shmem_launcher_attach(pid_t *other);
 extern int	am_shmem_nslots(void);
 extern AmWorkerSlot *am_shmem_slot(int slotno);
 extern bool am_shmem_database_busy(Oid dboid);
-extern int	am_shmem_free_slot(int max_running);
+extern int	am_shmem_free_slot(int max_running, bool *may_run);
+extern bool am_shmem_database_unreleasable(Oid dboid);
 extern bool am_shmem_make_way(void);
-extern void am_shmem_slot_reserve(int slotno, Oid dboid);
+extern uint32 am_shmem_slot_reserve(int slotno, Oid dboid, bool successor);
 extern void am_shmem_slot_release(int slotno);
 extern int	am_shmem_successor_of(Oid dboid);
 extern void am_shmem_successor_decide(int slotno, bool release);
 extern void am_shmem_set_no_bgworker_slot(bool none);
 
 /* a worker: its own slot */
-extern bool am_shmem_attach_slot(int slotno, Oid *dboid, bool *successor);
-extern bool am_shmem_successor_wait(long timeout_ms);
+extern bool am_shmem_attach_slot(int slotno, uint32 generation, Oid *dboid,
+								 bool *successor);
+extern bool am_shmem_successor_wait(TimestampTz give_up);
 extern void am_shmem_worker_claimed(int64 migration_id);
 extern void am_shmem_worker_note_error(const char *message);
 extern void am_shmem_worker_ended(AmWorkerResult result, TimestampTz wakeup);

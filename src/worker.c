@@ -63,9 +63,9 @@
 #define AM_SKIPPED_RETRY_MS		1000
 
 /*
- * The longest a successor waits for the running worker of its database:
- * it is for queues of short migrations, and must not hold a connection
- * (DROP DATABASE waits 5 s for them) through a long one.
+ * The longest a successor waits (from its start) for the running worker
+ * of its database: it is for queues of short migrations, and must not hold
+ * a connection (DROP DATABASE waits 5 s for them) through a long one.
  */
 #define AM_SUCCESSOR_WAIT_MS	1000
 
@@ -90,7 +90,8 @@ static void am_settle_registry(void);
 static char *am_obituary(int64 migration_id, int pid, int *sqlstate,
 						 bool consume);
 static void am_run_claimed(AmMigration *m);
-static bool am_successor_wait_turn(void);
+static bool am_successor_wait_turn(TimestampTz started_at);
+static uint32 am_worker_generation(void);
 
 /*
  * am_worker_emit_log
@@ -139,14 +140,17 @@ asyncmig_worker_main(Datum main_arg)
 	bool		skipped_claim = false;
 	bool		with_dependencies;
 	bool		successor;
+	TimestampTz started_at = GetCurrentTimestamp();
 
 	pqsignal(SIGTERM, die);
 	/* settings are read again between batches (asyncmig.max_replica_lag) */
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	BackgroundWorkerUnblockSignals();
 
-	if (!am_shmem_attach_slot(slotno, &dboid, &successor))
-		proc_exit(0);			/* a launcher that died gave the slot away */
+	/* a launcher that died gave the slot away, or a dismissed successor */
+	if (!am_shmem_attach_slot(slotno, am_worker_generation(), &dboid,
+							  &successor))
+		proc_exit(0);
 
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = am_worker_emit_log;
@@ -158,7 +162,7 @@ asyncmig_worker_main(Datum main_arg)
 	AM_PHASE("connected");
 
 	/* started early: the running worker of this database ends first */
-	if (successor && !am_successor_wait_turn())
+	if (successor && !am_successor_wait_turn(started_at))
 		proc_exit(0);
 
 	/* a database without the extension has nothing for us */
@@ -173,17 +177,10 @@ asyncmig_worker_main(Datum main_arg)
 	}
 	CommitTransactionCommand();
 
-	/*
-	 * Rows restored or copied from elsewhere never run on their own: the
-	 * claim takes only rows queued here, and this ends the others in ERROR
-	 * for the record.  A successor did it while it waited.
-	 */
-	if (!successor)
-	{
-		am_catalog_begin(&cxt);
-		(void) am_catalog_worker_fail_foreign();
-		am_catalog_commit(&cxt);
-	}
+	/* rows restored or copied from elsewhere never run on their own */
+	am_catalog_begin(&cxt);
+	(void) am_catalog_worker_fail_foreign();
+	am_catalog_commit(&cxt);
 
 	AM_PHASE("foreign rows checked");
 	am_sweep();
@@ -262,24 +259,38 @@ asyncmig_worker_main(Datum main_arg)
 }
 
 /*
+ * am_worker_generation
+ *		The generation of the slot start this worker was registered for,
+ *		from bgw_extra (see am_shmem_slot_reserve()).
+ */
+static uint32
+am_worker_generation(void)
+{
+	uint32		generation;
+
+	memcpy(&generation, MyBgworkerEntry->bgw_extra, sizeof(generation));
+	return generation;
+}
+
+/*
  * am_successor_wait_turn
  *		A successor, started while its database's worker runs: warm this
  *		backend's caches with the reads it will make (the table's relcache
  *		entry and its indexes, the planner's catalog look-ups are the most
  *		of a fresh worker's cost; bench/RESULTS.md), then wait until the
- *		launcher releases it.  Nothing it reads here decides anything:
- *		released, it does all of a worker's steps from the start, in
- *		snapshots taken after the previous run's end was committed, except
- *		ending the rows queued elsewhere: any worker may do that at any
- *		time, and one that comes later is ended by the next worker.  False:
- *		dismissed or gave up, exit.
+ *		launcher releases it, at most AM_SUCCESSOR_WAIT_MS after the
+ *		process started (started_at).  It only reads, and nothing it reads
+ *		here decides anything: released, it does all of a worker's steps
+ *		from the start, in snapshots taken after the previous run's end was
+ *		committed.  False: dismissed or gave up, exit.
  */
 static bool
-am_successor_wait_turn(void)
+am_successor_wait_turn(TimestampTz started_at)
 {
 	AmCatalogContext cxt;
 	bool		has_table;
 
+	pgstat_report_appname(AM_SUCCESSOR_APPNAME);
 	StartTransactionCommand();
 	has_table = OidIsValid(get_extension_oid("asyncmig", true)) &&
 		OidIsValid(am_catalog_relid(true));
@@ -287,15 +298,14 @@ am_successor_wait_turn(void)
 	if (has_table)
 	{
 		am_catalog_begin(&cxt);
-		(void) am_catalog_worker_fail_foreign();
 		(void) am_catalog_worker_in_progress();
 		(void) am_catalog_worker_cleanups_due();
 		(void) am_catalog_worker_queued_with_dependencies();
 		am_catalog_commit(&cxt);
 	}
 	AM_PHASE("successor waits");
-	pgstat_report_appname(AM_SUCCESSOR_APPNAME);
-	if (!am_shmem_successor_wait(AM_SUCCESSOR_WAIT_MS))
+	if (!am_shmem_successor_wait(TimestampTzPlusMilliseconds(started_at,
+															  AM_SUCCESSOR_WAIT_MS)))
 		return false;
 	pgstat_report_appname("asyncmig worker");
 	AM_PHASE("successor released");
