@@ -87,7 +87,7 @@ no_invalid_index('terminate');
 
 # 2. kill -9 of the worker: crash restart of the whole server
 $pid = start_build('t_kill9', $cic);
-kill 'KILL', $pid;
+asyncmig_kill9($node, $pid);
 wait_ended('t_kill9', 'kill -9');
 like(status_of('t_kill9'), qr/^ERROR: interrupted: the server shut down or restarted while it ran/, 'kill -9: ERROR says so');
 no_invalid_index('kill -9');

@@ -94,7 +94,7 @@ sql("UPDATE big SET n = 0");
 
 # 2. kill -9 of the worker in the middle: crash restart, ERROR, run() resumes
 my $pid = start_slow('c_kill9');
-kill 'KILL', $pid;
+asyncmig_kill9($node, $pid);
 wait_ended('c_kill9');
 like(status_of('c_kill9'), qr/^ERROR: interrupted: /, 'kill -9: ERROR');
 my $done = batches_done('c_kill9');
@@ -205,7 +205,7 @@ sql("SELECT asyncmig.schedule_batches('k_ts2', 'k_ts', 'UPDATE k_ts SET n = n + 
 $node->poll_query_until('postgres',
 	"SELECT (meta->'batches'->>'batches')::int >= 5 FROM asyncmig.migration WHERE name = 'k_ts2'")
   or die 'k_ts2 never got going';
-kill 'KILL', sql("SELECT meta->>'pid' FROM asyncmig.migration WHERE name = 'k_ts2'");
+asyncmig_kill9($node, sql("SELECT meta->>'pid' FROM asyncmig.migration WHERE name = 'k_ts2'"));
 wait_ended('k_ts2');
 sql("SELECT asyncmig.run('k_ts2')");
 sql("CALL asyncmig.wait('k_ts2')");

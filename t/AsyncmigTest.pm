@@ -26,7 +26,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(asyncmig_node asyncmig_standby asyncmig_app_role
-  asyncmig_app_psql asyncmig_app_ok asyncmig_overlapping_runs
+  asyncmig_app_psql asyncmig_app_ok asyncmig_overlapping_runs asyncmig_kill9
   asyncmig_allow_log asyncmig_unexpected_log_lines);
 
 # docs/grants.sql, the one recipe of an application role's grants
@@ -128,6 +128,34 @@ SELECT count(*) FROM (
 	SELECT started_at, lag(finished_at) OVER (ORDER BY started_at) AS prev_end
 	FROM asyncmig.migration WHERE name LIKE '${prefix}\\_%') s
 WHERE started_at < prev_end});
+}
+
+# asyncmig_kill9($node, $pid): kill -9 of a server process (a worker), and
+# wait until the postmaster's crash restart is over: its log says it
+# reinitializes, and a connection works again.  (Polling at once races the
+# restart: PostgreSQL 13's test modules die when psql exits before reading
+# its input.)
+sub asyncmig_kill9
+{
+	my ($node, $pid) = @_;
+	my $offset = -s $node->logfile;
+
+	kill 'KILL', $pid;
+	foreach my $i (1 .. 600)
+	{
+		last if substr(slurp_file($node->logfile), $offset)
+		  =~ /all server processes terminated; reinitializing/;
+		die 'no crash restart after kill -9' if $i == 600;
+		select(undef, undef, undef, 0.1);
+	}
+	foreach my $i (1 .. 600)
+	{
+		my ($ret) = $node->psql('postgres', 'SELECT 1');
+		last if $ret == 0;
+		die 'the server does not come back after kill -9' if $i == 600;
+		select(undef, undef, undef, 0.1);
+	}
+	return;
 }
 
 # asyncmig_allow_log(qr/pattern/ => 'why the test causes it', ...)
