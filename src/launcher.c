@@ -685,14 +685,7 @@ launcher_successors(bool enabled)
 	int			i;
 
 	am_shmem_lock(LW_EXCLUSIVE);
-	for (i = 0; i < am_shmem_nslots(); i++)
-	{
-		AmWorkerSlot *slot = am_shmem_slot(i);
-
-		if (slot->in_use && AM_SLOT_WAITS(slot) && !slot->dismissed &&
-			(!enabled || !am_shmem_database_busy(slot->dboid)))
-			am_shmem_successor_decide(i, false);
-	}
+	am_shmem_dismiss_successors(enabled);
 	others_wait = !enabled || starved ||
 		am_registry_take(now, am_shmem_database_busy, NULL, &next) ||
 		(scan_active && scan_pos < list_length(scan_list));

@@ -514,6 +514,27 @@ am_shmem_database_unreleasable(Oid dboid)
 }
 
 /*
+ * am_shmem_dismiss_successors
+ *		Dismiss the successors that wait: all of them, or with idle_only
+ *		those whose database has no running worker any more (its turn went
+ *		to another database).  Caller holds the lock exclusively.
+ */
+void
+am_shmem_dismiss_successors(bool idle_only)
+{
+	int			i;
+
+	for (i = 0; i < am_shmem_state->nslots; i++)
+	{
+		AmWorkerSlot *slot = &am_shmem_state->slots[i];
+
+		if (slot->in_use && AM_SLOT_WAITS(slot) && !slot->dismissed &&
+			(!idle_only || !am_shmem_database_busy(slot->dboid)))
+			am_shmem_successor_decide(i, false);
+	}
+}
+
+/*
  * am_shmem_make_way
  *		The launcher needed a background worker slot and found none: every
  *		successor that waits is dismissed (a successor is only a head start,
@@ -525,21 +546,17 @@ am_shmem_database_unreleasable(Oid dboid)
 bool
 am_shmem_make_way(void)
 {
-	bool		found = false;
 	int			i;
 
+	am_shmem_dismiss_successors(false);
 	for (i = 0; i < am_shmem_state->nslots; i++)
 	{
 		AmWorkerSlot *slot = &am_shmem_state->slots[i];
 
-		if (!slot->in_use)
-			continue;
-		if (AM_SLOT_WAITS(slot) && !slot->dismissed)
-			am_shmem_successor_decide(i, false);
-		if (slot->handed_over || AM_SLOT_WAITS(slot))
-			found = true;
+		if (slot->in_use && (slot->handed_over || AM_SLOT_WAITS(slot)))
+			return true;
 	}
-	return found;
+	return false;
 }
 
 /*

@@ -104,6 +104,7 @@ extern AmWorkerSlot *am_shmem_slot(int slotno);
 extern bool am_shmem_database_busy(Oid dboid);
 extern int	am_shmem_free_slot(int max_running, bool *may_run);
 extern bool am_shmem_database_unreleasable(Oid dboid);
+extern void am_shmem_dismiss_successors(bool idle_only);
 extern bool am_shmem_make_way(void);
 extern uint32 am_shmem_slot_reserve(int slotno, Oid dboid, bool successor);
 extern void am_shmem_slot_release(int slotno);

@@ -92,6 +92,7 @@ static char *am_obituary(int64 migration_id, int pid, int *sqlstate,
 static void am_run_claimed(AmMigration *m);
 static bool am_successor_wait_turn(TimestampTz started_at);
 static uint32 am_worker_generation(void);
+static bool am_has_table(void);
 
 /*
  * am_worker_emit_log
@@ -166,16 +167,12 @@ asyncmig_worker_main(Datum main_arg)
 		proc_exit(0);
 
 	/* a database without the extension has nothing for us */
-	StartTransactionCommand();
-	if (!OidIsValid(get_extension_oid("asyncmig", true)) ||
-		!OidIsValid(am_catalog_relid(true)))
+	if (!am_has_table())
 	{
-		CommitTransactionCommand();
 		if (am_registry_prune_begin(MyDatabaseId))
 			am_registry_prune_end(MyDatabaseId, false);
 		am_worker_exit(AM_RESULT_IDLE, 0);
 	}
-	CommitTransactionCommand();
 
 	/* rows restored or copied from elsewhere never run on their own */
 	am_catalog_begin(&cxt);
@@ -259,6 +256,23 @@ asyncmig_worker_main(Datum main_arg)
 }
 
 /*
+ * am_has_table
+ *		Does this database have the extension and its table?  In a
+ *		transaction of its own.
+ */
+static bool
+am_has_table(void)
+{
+	bool		result;
+
+	StartTransactionCommand();
+	result = OidIsValid(get_extension_oid("asyncmig", true)) &&
+		OidIsValid(am_catalog_relid(true));
+	CommitTransactionCommand();
+	return result;
+}
+
+/*
  * am_worker_generation
  *		The generation of the slot start this worker was registered for,
  *		from bgw_extra (see am_shmem_slot_reserve()).
@@ -288,14 +302,9 @@ static bool
 am_successor_wait_turn(TimestampTz started_at)
 {
 	AmCatalogContext cxt;
-	bool		has_table;
 
 	pgstat_report_appname(AM_SUCCESSOR_APPNAME);
-	StartTransactionCommand();
-	has_table = OidIsValid(get_extension_oid("asyncmig", true)) &&
-		OidIsValid(am_catalog_relid(true));
-	CommitTransactionCommand();
-	if (has_table)
+	if (am_has_table())
 	{
 		am_catalog_begin(&cxt);
 		(void) am_catalog_worker_in_progress();
